@@ -1,0 +1,22 @@
+"""``download(job_id)``: fetch, post-process and store one item."""
+
+from __future__ import annotations
+
+import dramatiq
+import structlog
+
+from actors import runtime, settings
+from actors.options import job_actor_options, parse_job_id
+from service.processing import run_download
+from service.queue import DOWNLOAD
+
+log = structlog.get_logger(__name__)
+
+
+@dramatiq.actor(**job_actor_options(settings, DOWNLOAD, settings.download_time_limit_s))
+def download(job_id: str) -> None:
+    parsed = parse_job_id(job_id)
+    if parsed is None:
+        log.error("malformed message dropped", job_id=job_id)
+        return
+    run_download(runtime(), parsed)

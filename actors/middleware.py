@@ -1,0 +1,83 @@
+"""Dramatiq middleware that keeps job rows truthful about retries and dead letters.
+
+The use cases write ``retrying`` when an attempt fails; this middleware adds what
+only the broker side knows: when the retry is due, and that retries ran out.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+import structlog
+
+from service.db import jobs as job_rows
+from service.queue import DOWNLOAD, PROBE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+_JOB_ACTORS = frozenset({PROBE, DOWNLOAD})
+
+
+def _job_id(message: Any) -> uuid.UUID | None:
+    if message.actor_name not in _JOB_ACTORS or not message.args:
+        return None
+    try:
+        return uuid.UUID(str(message.args[0]))
+    except ValueError:
+        return None
+
+
+class JobRows(dramatiq.Middleware):  # type: ignore[misc]
+    """Writes retry schedules and dead letters back to the job rows."""
+
+    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+        self.runtime = runtime
+
+    def before_enqueue(self, broker: Any, message: Any, delay: int | None) -> None:
+        """Called before a message is enqueued; a delayed one with retries is a retry."""
+        job_id = _job_id(message)
+        if job_id is None or not delay or not message.options.get("retries"):
+            return
+        with self.runtime().db.session() as session:
+            job_rows.schedule_retry(session, job_id, timedelta(milliseconds=delay))
+
+    def after_nack(self, broker: Any, message: Any) -> None:
+        """Called after a message is rejected into its dead-letter queue (.XQ)."""
+        job_id = _job_id(message)
+        if job_id is None:
+            return
+        retries = message.options.get("retries", 0)
+        with self.runtime().db.session() as session:
+            row = job_rows.dead_letter(session, job_id, f"retries exhausted after {retries} retries")
+            if row is not None and row.parent_id is not None:
+                job_rows.finish_parent_if_done(session, row.parent_id)
+        log.warning("dead-lettered", job_id=str(job_id), retries=retries, queue=message.queue_name)
+
+
+class LogContext(dramatiq.Middleware):  # type: ignore[misc]
+    """Binds job_id, queue and retry count to every log line of one message's work."""
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        """Called before a message is processed."""
+        structlog.contextvars.clear_contextvars()
+        job_id = _job_id(message)
+        structlog.contextvars.bind_contextvars(
+            queue=message.queue_name,
+            message_id=message.message_id,
+            retries=message.options.get("retries", 0),
+            **({"job_id": str(job_id)} if job_id else {}),
+        )
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None, exception: Any = None) -> None:
+        """Called after a message is processed, successfully or not."""
+        structlog.contextvars.clear_contextvars()
+
+    after_skip_message = after_process_message

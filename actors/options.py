@@ -1,0 +1,30 @@
+"""Explicit retry, backoff and time-limit options for every actor (never Dramatiq's defaults)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from service.queue import route
+
+if TYPE_CHECKING:
+    from service.settings import Settings
+
+
+def job_actor_options(settings: Settings, step: str, time_limit_s: int) -> dict[str, Any]:
+    return {
+        "actor_name": route(step, settings).actor_name,
+        "queue_name": route(step, settings).queue_name,
+        "max_retries": settings.max_retries,
+        "min_backoff": settings.min_backoff_ms,
+        "max_backoff": settings.max_backoff_ms,
+        "time_limit": time_limit_s * 1000,
+    }
+
+
+def parse_job_id(raw: str) -> uuid.UUID | None:
+    """The job id of a message, or None for a malformed one (logged and dropped, never retried)."""
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        return None

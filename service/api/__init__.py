@@ -1,0 +1,1 @@
+"""The Litestar REST API; the only code that imports litestar. Controllers stay thin."""

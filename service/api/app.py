@@ -1,0 +1,49 @@
+"""The Litestar application: ``uvicorn service.api.app:app``.
+
+Building the app connects to nothing; the database and the broker are reached
+on the first request that needs them.
+"""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.response import Stream
+
+from service.api.deps import provide_client, provide_runtime
+from service.api.health import live, ready
+from service.api.jobs import JobController
+from service.api.problems import EXCEPTION_HANDLERS
+from service.logging import configure_logging
+from service.db.models import Client
+from service.runtime import Runtime, build_runtime
+from service.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+    settings = settings or get_settings()
+    runtime = runtime or build_runtime(settings)
+    configure_logging(settings)
+
+    def close() -> None:
+        runtime.db.dispose()
+
+    return Litestar(
+        route_handlers=[JobController, live, ready],
+        dependencies={
+            "runtime": Provide(provide_runtime, sync_to_thread=False),
+            "client": Provide(provide_client, sync_to_thread=True),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        state=State({"runtime": runtime}),
+        # Handlers import these for type checking only; Litestar resolves them here.
+        signature_namespace={"Runtime": Runtime, "Client": Client, "Stream": Stream},
+        on_shutdown=[close],
+        openapi_config=OpenAPIConfig(title="haul", version="1", path="/schema"),
+    )
+
+
+app = create_app()

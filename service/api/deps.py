@@ -1,0 +1,22 @@
+"""Dependencies injected into handlers: the runtime and the authenticated client."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, cast
+
+from service.clients import authenticate
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+    from service.db.models import Client
+    from service.runtime import Runtime
+
+
+def provide_runtime(request: Request[Any, Any, Any]) -> Runtime:
+    return cast("Runtime", request.app.state.runtime)
+
+
+def provide_client(request: Request[Any, Any, Any]) -> Client:
+    """The client whose key is in ``Authorization: Bearer``; 401 otherwise."""
+    return authenticate(provide_runtime(request), request.headers.get("authorization"))

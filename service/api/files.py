@@ -1,0 +1,88 @@
+"""Serve a stored file with single-range ``Range`` support (seeking players and resumable downloads)."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from litestar.response import Stream
+
+from service.errors import HaulError
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+CHUNK = 256 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+class RangeNotSatisfiable(HaulError):
+    """The requested range is outside the file."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(f"the requested range is outside the file ({size} bytes)")
+        self.size = size
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """The inclusive (start, end) of a single byte range, or None to send the whole file.
+
+    Multiple ranges and malformed headers are ignored (RFC 9110 allows that);
+    a well-formed range outside the file raises :class:`RangeNotSatisfiable`.
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        length = int(last)
+        if length == 0:
+            raise RangeNotSatisfiable(size)
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(size)
+    return start, min(end, size - 1)
+
+
+def _read(path: Path, start: int, length: int) -> Iterator[bytes]:
+    with path.open("rb") as f:
+        f.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = f.read(min(CHUNK, remaining))
+            if not chunk:
+                return
+            remaining -= len(chunk)
+            yield chunk
+
+
+def file_response(path: Path, *, filename: str, mime: str, range_header: str | None) -> Stream:
+    """The whole file (200) or one range of it (206); raises :class:`RangeNotSatisfiable`."""
+    size = path.stat().st_size
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+    }
+    span = parse_range(range_header, size)
+    if span is None:
+        return Stream(
+            content=_read(path, 0, size),
+            media_type=mime,
+            headers={**headers, "Content-Length": str(size)},
+        )
+    start, end = span
+    return Stream(
+        content=_read(path, start, end - start + 1),
+        status_code=206,
+        media_type=mime,
+        headers={**headers, "Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)},
+    )

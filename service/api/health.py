@@ -1,0 +1,35 @@
+"""``/health/live`` (the process answers) and ``/health/ready`` (database and broker reachable)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from litestar import Response, get
+
+from service.api.schemas import Health
+from service.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
+
+
+@get("/health/live", tags=["health"])
+async def live() -> Health:
+    return Health(status="ok", checks={})
+
+
+@get("/health/ready", tags=["health"], sync_to_thread=True)
+def ready(runtime: Runtime) -> Response[Health]:
+    checks: dict[str, str] = {}
+    try:
+        runtime.db.ping()
+        checks["database"] = "ok"
+    except ServiceUnavailable as exc:
+        checks["database"] = exc.message
+    try:
+        channel = runtime.broker.channel  # opens this thread's connection when needed
+        checks["broker"] = "ok" if channel.is_open else "broker channel closed"
+    except Exception as exc:
+        checks["broker"] = f"broker unreachable: {type(exc).__name__}"
+    healthy = all(v == "ok" for v in checks.values())
+    return Response(Health(status="ok" if healthy else "unavailable", checks=checks), status_code=200 if healthy else 503)

@@ -1,0 +1,92 @@
+"""``/v1/jobs``: thin handlers that read input, call one use case and shape the answer."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Annotated, Any
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from service import jobs
+from service.api.files import RangeNotSatisfiable, file_response
+from service.api.problems import problem
+from service.api.schemas import AttemptList, AttemptOut, JobOut, JobPage, SubmitJob
+from service.domain.states import Status
+
+if TYPE_CHECKING:
+    from litestar.response import Stream
+
+    from service.db.models import Client
+    from service.runtime import Runtime
+
+
+class JobController(Controller):
+    path = "/v1/jobs"
+    tags = ["jobs"]
+
+    @post("/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
+    def submit(self, data: SubmitJob, runtime: Runtime, client: Client) -> Response[JobOut]:
+        """Accept a URL: the job is stored, then announced to the workers."""
+        job = jobs.submit(
+            runtime,
+            client,
+            url=data.url,
+            preset=data.preset,
+            options=data.options,
+            priority=data.priority,
+            metadata=data.metadata,
+        )
+        return Response(
+            JobOut.of(jobs.JobView(job=job)),
+            status_code=HTTP_202_ACCEPTED,
+            headers={"Location": f"/v1/jobs/{job.id}"},
+        )
+
+    @get("/", sync_to_thread=True)
+    def list_jobs(
+        self,
+        runtime: Runtime,
+        client: Client,
+        status: Status | None = None,
+        parent_id: uuid.UUID | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 50,
+    ) -> JobPage:
+        """Your jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        page = jobs.list_jobs(runtime, client, status=status, parent_id=parent_id, cursor=cursor, limit=limit)
+        return JobPage(items=[JobOut.of(v) for v in page.items], next_cursor=page.next_cursor)
+
+    @get("/{job_id:uuid}", sync_to_thread=True)
+    def read(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> JobOut:
+        return JobOut.of(jobs.get(runtime, client, job_id))
+
+    @post("/{job_id:uuid}/cancel", status_code=200, sync_to_thread=True)
+    def cancel(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> JobOut:
+        """A queued job never starts; a running one stops within a heartbeat or two."""
+        return JobOut.of(jobs.cancel(runtime, client, job_id))
+
+    @delete("/{job_id:uuid}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+    def remove(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> None:
+        """Delete the job, its children and their files."""
+        jobs.delete(runtime, client, job_id)
+
+    @get("/{job_id:uuid}/attempts", sync_to_thread=True)
+    def attempts(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> AttemptList:
+        return AttemptList(items=[AttemptOut.of(a) for a in jobs.attempts(runtime, client, job_id)])
+
+    @get("/{job_id:uuid}/file", sync_to_thread=True)
+    def file(
+        self, job_id: uuid.UUID, request: Request[Any, Any, Any], runtime: Runtime, client: Client
+    ) -> Stream | Response[dict[str, Any]]:
+        """The downloaded file; honours a single ``Range``."""
+        artifact, path = jobs.file_of(runtime, client, job_id)
+        try:
+            return file_response(
+                path, filename=artifact.filename, mime=artifact.mime, range_header=request.headers.get("range")
+            )
+        except RangeNotSatisfiable as exc:
+            return problem(
+                request, 416, exc.message, slug="range-not-satisfiable", headers={"Content-Range": f"bytes */{exc.size}"}
+            )

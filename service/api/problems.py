@@ -1,0 +1,139 @@
+"""One mapping from errors to RFC 9457 problem+json responses; nothing else builds error bodies.
+
+Bodies never carry stack traces or internal paths: unexpected errors are logged
+with their traceback and answered with a plain 500.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from litestar import MediaType, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_401_UNAUTHORIZED,
+    HTTP_403_FORBIDDEN,
+    HTTP_404_NOT_FOUND,
+    HTTP_409_CONFLICT,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+    HTTP_503_SERVICE_UNAVAILABLE,
+)
+
+from service.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    HaulError,
+    InvalidInput,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
+
+if TYPE_CHECKING:
+    from litestar import Request
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+_STATUS: list[tuple[type[HaulError], int, str]] = [
+    (InvalidInput, HTTP_422_UNPROCESSABLE_ENTITY, "invalid-input"),
+    (BadRequest, HTTP_400_BAD_REQUEST, "bad-request"),
+    (NotFound, HTTP_404_NOT_FOUND, "not-found"),
+    (Conflict, HTTP_409_CONFLICT, "conflict"),
+    (Unauthorized, HTTP_401_UNAUTHORIZED, "unauthorized"),
+    (Forbidden, HTTP_403_FORBIDDEN, "forbidden"),
+    (ServiceUnavailable, HTTP_503_SERVICE_UNAVAILABLE, "unavailable"),
+]
+
+_TITLES = {
+    400: "Bad request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request body too large",
+    415: "Unsupported media type",
+    422: "Invalid input",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+def problem(
+    request: Request[Any, Any, Any],
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    body = {
+        "type": f"/problems/{slug}" if slug else "about:blank",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        **extra,
+    }
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def handle_haul_error(request: Request[Any, Any, Any], exc: HaulError) -> Response[dict[str, Any]]:
+    for kind, status, slug in _STATUS:
+        if isinstance(exc, kind):
+            headers = {"WWW-Authenticate": 'Bearer realm="haul"'} if status == HTTP_401_UNAUTHORIZED else None
+            return problem(request, status, exc.message, slug=slug, headers=headers)
+    return handle_unexpected(request, exc)
+
+
+def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    """Schema violations are 422; a body that is not JSON at all is 400."""
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    errors = [_clean_error(e) for e in extra if isinstance(e, dict)]
+    if not errors or "json" in str(exc.detail).lower() and not any(e["field"] for e in errors):
+        return problem(request, HTTP_400_BAD_REQUEST, _json_detail(exc), slug="malformed-body")
+    summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+    return problem(
+        request, HTTP_422_UNPROCESSABLE_ENTITY, summary, slug="invalid-input", errors=errors
+    )
+
+
+def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, NotAuthorizedException):
+        return handle_haul_error(request, Unauthorized())
+    status = exc.status_code
+    detail = exc.detail if status < HTTP_500_INTERNAL_SERVER_ERROR else _TITLES.get(status, "Error")
+    if status == 413:
+        detail = "the request body is larger than this server accepts"
+    return problem(request, status, str(detail), headers=exc.headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error", path=request.url.path, exc_info=exc)
+    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "an internal error occurred; it was logged")
+
+
+def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
+    key = str(error.get("key") or "")
+    message = str(error.get("message") or "invalid value")
+    return {"field": key, "message": message}
+
+
+def _json_detail(exc: ValidationException) -> str:
+    return "the request body is not valid JSON" if "json" in str(exc.detail).lower() else str(exc.detail)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HaulError: handle_haul_error,
+    ValidationException: handle_validation,
+    HTTPException: handle_http,
+    Exception: handle_unexpected,
+}

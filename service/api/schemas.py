@@ -1,0 +1,162 @@
+"""Request and response bodies of the API, as pydantic models (they make the OpenAPI schema)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.domain.options import JobOptions, Preset
+from service.domain.states import Phase, Status
+
+if TYPE_CHECKING:
+    from service.db.models import Artifact, JobAttempt
+    from service.jobs import JobView
+
+
+class SubmitJob(BaseModel):
+    """``POST /v1/jobs``: what to download and how."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2048, description="An http(s) URL of a media page, file or feed.")
+    preset: Preset | None = Field(None, description="best (default), 720p, audio or mp3.")
+    options: JobOptions | None = Field(None, description="Overrides on top of the preset.")
+    priority: int = Field(0, ge=0, le=9, description="Higher starts first when there is a backlog.")
+    metadata: dict[str, Any] | None = Field(None, description="Yours to keep; returned as given.")
+
+
+class ProgressOut(BaseModel):
+    fraction: float | None
+    bytes_done: int | None
+    bytes_total: int | None
+    speed: float | None = Field(description="Bytes per second.")
+    eta: int | None = Field(description="Seconds left.")
+
+
+class ErrorOut(BaseModel):
+    error_class: str | None
+    message: str | None
+
+
+class FileOut(BaseModel):
+    filename: str
+    size: int
+    sha256: str
+    mime: str
+    duration: float | None
+    title: str | None
+    url: str
+
+
+class JobOut(BaseModel):
+    """A job as its owner sees it."""
+
+    id: uuid.UUID
+    url: str
+    status: Status
+    phase: Phase | None
+    step: str
+    priority: int
+    parent_id: uuid.UUID | None
+    options: dict[str, Any]
+    metadata: dict[str, Any]
+    info: dict[str, Any]
+    progress: ProgressOut
+    attempts: int
+    max_attempts: int
+    error: ErrorOut | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    dead_lettered_at: datetime | None
+    children: dict[str, int] | None = Field(description="Counts by status, for a playlist.")
+    file: FileOut | None
+    created_at: datetime
+    queued_at: datetime
+    published_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, view: JobView) -> JobOut:
+        job = view.job
+        return cls(
+            id=job.id,
+            url=job.url,
+            status=Status(job.status),
+            phase=Phase(job.phase) if job.phase else None,
+            step=job.step,
+            priority=job.priority,
+            parent_id=job.parent_id,
+            options=job.options,
+            metadata=job.user_metadata,
+            info=job.info,
+            progress=ProgressOut(
+                fraction=job.progress,
+                bytes_done=job.bytes_done,
+                bytes_total=job.bytes_total,
+                speed=job.speed,
+                eta=job.eta,
+            ),
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            error=ErrorOut(error_class=job.error_class, message=job.error_message)
+            if job.error_class or job.error_message
+            else None,
+            last_error=job.last_error,
+            next_attempt_at=job.next_attempt_at,
+            dead_lettered_at=job.dead_lettered_at,
+            children=view.children or None,
+            file=_file(view.artifact) if view.artifact else None,
+            created_at=job.created_at,  # type: ignore[arg-type]
+            queued_at=job.queued_at,  # type: ignore[arg-type]
+            published_at=job.published_at,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            updated_at=job.updated_at,  # type: ignore[arg-type]
+        )
+
+
+def _file(artifact: Artifact) -> FileOut:
+    return FileOut(
+        filename=artifact.filename,
+        size=artifact.size,
+        sha256=artifact.sha256,
+        mime=artifact.mime,
+        duration=artifact.duration,
+        title=artifact.title,
+        url=f"/v1/jobs/{artifact.job_id}/file",
+    )
+
+
+class JobPage(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None
+
+
+class AttemptOut(BaseModel):
+    number: int
+    step: str
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None
+    outcome: str | None
+    error_class: str | None
+    error_message: str | None
+    ytdlp_version: str | None
+
+    @classmethod
+    def of(cls, attempt: JobAttempt) -> AttemptOut:
+        return cls.model_validate(attempt, from_attributes=True)
+
+
+class AttemptList(BaseModel):
+    items: list[AttemptOut]
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str]

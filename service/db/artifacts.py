@@ -1,0 +1,32 @@
+"""Queries on ``artifacts``: the stored file of a finished job."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from service.db.models import Artifact
+
+if TYPE_CHECKING:
+    import uuid
+
+    from sqlmodel import Session
+
+
+def insert(session: Session, artifact: Artifact) -> Artifact:
+    session.add(artifact)
+    session.flush()
+    return artifact
+
+
+def for_job(session: Session, job_id: uuid.UUID) -> Artifact | None:
+    return session.execute(sa.select(Artifact).where(Artifact.job_id == job_id)).scalars().first()
+
+
+def for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[Artifact]:
+    """Artifacts of several jobs (a job and its children, before a delete)."""
+    if not job_ids:
+        return []
+    stmt = sa.select(Artifact).where(Artifact.job_id.in_(job_ids))  # type: ignore[attr-defined]
+    return list(session.execute(stmt).scalars())

@@ -1,0 +1,67 @@
+"""Queries on ``job_attempts``: one row per claim of a job."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from service.db.models import JobAttempt
+
+if TYPE_CHECKING:
+    import uuid
+
+    from sqlmodel import Session
+
+
+def start(
+    session: Session, job_id: uuid.UUID, number: int, step: str, worker: str, ytdlp_version: str
+) -> JobAttempt:
+    attempt = JobAttempt(
+        job_id=job_id, number=number, step=step, worker=worker, ytdlp_version=ytdlp_version
+    )
+    session.add(attempt)
+    session.flush()
+    return attempt
+
+
+def finish(
+    session: Session,
+    job_id: uuid.UUID,
+    worker: str,
+    outcome: str,
+    *,
+    error_class: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """Close this worker's open attempt on the job (no-op if the job is gone)."""
+    stmt = (
+        sa.update(JobAttempt)
+        .where(
+            JobAttempt.job_id == job_id,
+            JobAttempt.worker == worker,
+            JobAttempt.finished_at.is_(None),  # type: ignore[union-attr]
+        )
+        .values(
+            finished_at=sa.func.now(),
+            outcome=outcome,
+            error_class=error_class,
+            error_message=error_message,
+        )
+    )
+    session.execute(stmt)
+
+
+def close_abandoned(session: Session, job_id: uuid.UUID, outcome: str, error_message: str) -> None:
+    """Close attempts left open by a worker that died (found by the lease sweep)."""
+    stmt = (
+        sa.update(JobAttempt)
+        .where(JobAttempt.job_id == job_id, JobAttempt.finished_at.is_(None))  # type: ignore[union-attr]
+        .values(finished_at=sa.func.now(), outcome=outcome, error_class="lease_expired", error_message=error_message)
+    )
+    session.execute(stmt)
+
+
+def for_job(session: Session, job_id: uuid.UUID) -> list[JobAttempt]:
+    stmt = sa.select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.id)
+    return list(session.execute(stmt).scalars())

@@ -1,0 +1,71 @@
+"""Engine and session factory; nothing connects until a session is used."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import sessionmaker
+from sqlmodel import Session
+
+from service.errors import ServiceUnavailable
+
+
+@dataclass
+class Database:
+    """One engine and its session factory, built by :func:`connect`."""
+
+    engine: sa.Engine
+    sessions: sessionmaker[Session]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A unit of work: committed on success, rolled back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def ping(self) -> None:
+        """Raise :class:`ServiceUnavailable` unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+        except sa.exc.SQLAlchemyError as exc:
+            raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def connect(url: str, *, pool_size: int = 5) -> Database:
+    """Build the engine lazily (no connection is opened here)."""
+    engine = sa.create_engine(
+        url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
+    )
+    return Database(engine=engine, sessions=sessionmaker(engine, class_=Session, expire_on_commit=False))
+
+
+def ensure_database(url: str) -> bool:
+    """Create the database named in ``url`` when it does not exist; True if created.
+
+    Makes the quick start one command on a server where only the cluster exists.
+    """
+    target = make_url(url)
+    name = target.database
+    if not name:
+        return False
+    admin = sa.create_engine(target.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if exists:
+                return False
+            quoted = conn.dialect.identifier_preparer.quote(name)
+            conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
+            return True
+    finally:
+        admin.dispose()

@@ -1,0 +1,339 @@
+"""Queries on ``jobs``. Every state change is one guarded UPDATE … RETURNING.
+
+A guarded update names the states it may start from (from the state machine)
+and, for a worker, the lease it must hold. When it matches no row, the caller
+learns that the job moved on (cancelled, deleted, taken over) and writes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from service.db.models import Job
+from service.domain.states import ACTIVE, TERMINAL, Phase, Status, Step, sources
+
+if TYPE_CHECKING:
+    import uuid
+
+    from sqlmodel import Session
+
+_NOW = sa.func.now
+
+
+def _returning_one(session: Session, stmt: Any) -> Job | None:
+    result = session.execute(stmt.returning(Job).execution_options(synchronize_session=False))
+    return result.scalars().first()
+
+
+def insert(session: Session, job: Job) -> Job:
+    session.add(job)
+    session.flush()
+    return job
+
+
+def insert_many(session: Session, jobs: list[Job]) -> None:
+    session.add_all(jobs)
+    session.flush()
+
+
+def get(session: Session, job_id: uuid.UUID) -> Job | None:
+    return session.get(Job, job_id, populate_existing=True)
+
+
+def get_for_client(session: Session, job_id: uuid.UUID, client_id: uuid.UUID) -> Job | None:
+    stmt = sa.select(Job).where(Job.id == job_id, Job.client_id == client_id)
+    return session.execute(stmt).scalars().first()
+
+
+def list_for_client(
+    session: Session,
+    client_id: uuid.UUID,
+    *,
+    status: Status | None,
+    parent_id: uuid.UUID | None,
+    after: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+) -> list[Job]:
+    """Newest first; ``after`` is the (created_at, id) of the last row already seen."""
+    stmt = sa.select(Job).where(Job.client_id == client_id)
+    if status is not None:
+        stmt = stmt.where(Job.status == status.value)
+    if parent_id is not None:
+        stmt = stmt.where(Job.parent_id == parent_id)
+    if after is not None:
+        stmt = stmt.where(sa.tuple_(Job.created_at, Job.id) < sa.tuple_(*after))
+    stmt = stmt.order_by(sa.desc(Job.created_at), sa.desc(Job.id)).limit(limit)
+    return list(session.execute(stmt).scalars())
+
+
+def move(
+    session: Session,
+    job_id: uuid.UUID,
+    to: Status,
+    *,
+    owner: str | None = None,
+    only_from: tuple[Status, ...] | None = None,
+    **values: Any,
+) -> Job | None:
+    """Move a job to ``to`` if the state machine allows it from where it is now.
+
+    ``owner`` additionally requires that this worker still holds the lease.
+    Leaving ``running`` always clears the lease.
+    """
+    allowed = only_from if only_from is not None else sources(to)
+    stmt = sa.update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in allowed]))
+    if owner is not None:
+        stmt = stmt.where(Job.lease_owner == owner)
+    changes: dict[str, Any] = {"status": to.value, "updated_at": _NOW(), **values}
+    if to is not Status.RUNNING:
+        changes.setdefault("lease_owner", None)
+        changes.setdefault("lease_expires_at", None)
+    if to in TERMINAL:
+        changes.setdefault("finished_at", _NOW())
+        changes.setdefault("phase", None)
+    return _returning_one(session, stmt.values(**changes))
+
+
+def claim(
+    session: Session, job_id: uuid.UUID, step: Step, owner: str, lease: timedelta, phase: Phase
+) -> Job | None:
+    """Take the job for this worker: from queued/retrying, or running with an expired lease.
+
+    Counts the attempt in the row, so a job that kills its worker cannot loop forever.
+    """
+    claimable = sa.or_(
+        Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
+        sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW()),
+    )
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.step == step.value, claimable, Job.attempts < Job.max_attempts)
+        .values(
+            status=Status.RUNNING.value,
+            phase=phase.value,
+            lease_owner=owner,
+            lease_expires_at=_NOW() + lease,
+            attempts=Job.attempts + 1,
+            started_at=sa.func.coalesce(Job.started_at, _NOW()),
+            next_attempt_at=None,
+            updated_at=_NOW(),
+        )
+    )
+    return _returning_one(session, stmt)
+
+
+def heartbeat(
+    session: Session, job_id: uuid.UUID, owner: str, lease: timedelta, **progress: Any
+) -> bool:
+    """Renew the lease and write progress; False when this worker no longer holds the job."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == Status.RUNNING.value, Job.lease_owner == owner)
+        .values(lease_expires_at=_NOW() + lease, updated_at=_NOW(), **progress)
+    )
+    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined, no-any-return]
+
+
+def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
+    """Record that the doorbell rang; clears a previous publish error."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id.in_(job_ids), Job.status == Status.QUEUED.value)  # type: ignore[attr-defined]
+        .values(published_at=_NOW(), last_error=None, updated_at=_NOW())
+    )
+    session.execute(stmt)
+
+
+def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> None:
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == Status.QUEUED.value)
+        .values(last_error=f"publish failed: {reason}", updated_at=_NOW())
+    )
+    session.execute(stmt)
+
+
+def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
+    """Cancel every unfinished child of a parent; returns how many."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.parent_id == parent_id, Job.status.in_([s.value for s in ACTIVE]))  # type: ignore[attr-defined]
+        .values(
+            status=Status.CANCELLED.value,
+            phase=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            finished_at=_NOW(),
+            updated_at=_NOW(),
+        )
+    )
+    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+
+
+def children_counts(session: Session, parent_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+    """Children by state, for each parent."""
+    if not parent_ids:
+        return {}
+    stmt = (
+        sa.select(Job.parent_id, Job.status, sa.func.count())
+        .where(Job.parent_id.in_(parent_ids))  # type: ignore[union-attr]
+        .group_by(Job.parent_id, Job.status)
+    )
+    counts: dict[uuid.UUID, dict[str, int]] = {}
+    for parent_id, status, n in session.execute(stmt):
+        counts.setdefault(parent_id, {})[status] = n
+    return counts
+
+
+def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
+    """Close a parent whose children are all terminal; safe under concurrency.
+
+    The parent row is locked first, so of two children finishing at once the
+    second always sees the first one's committed state.
+    """
+    parent = session.execute(
+        sa.select(Job).where(Job.id == parent_id).with_for_update().execution_options(populate_existing=True)
+    ).scalars().first()
+    if parent is None or parent.status != Status.RUNNING.value:
+        return None
+    counts = children_counts(session, [parent_id]).get(parent_id, {})
+    if any(status in {s.value for s in ACTIVE} for status in counts):
+        return None
+    total = sum(counts.values())
+    failed = counts.get(Status.FAILED.value, 0)
+    succeeded = counts.get(Status.SUCCEEDED.value, 0)
+    if failed:
+        return move(
+            session,
+            parent_id,
+            Status.FAILED,
+            error_class="children_failed",
+            error_message=f"{failed} of {total} entries failed",
+        )
+    if succeeded == 0 and total > 0:
+        return move(session, parent_id, Status.CANCELLED)
+    return move(session, parent_id, Status.SUCCEEDED, progress=1.0)
+
+
+def delete(session: Session, job_id: uuid.UUID) -> None:
+    session.execute(sa.delete(Job).where(Job.id == job_id))
+
+
+def expired_leases(session: Session, limit: int) -> list[Job]:
+    """Running jobs whose worker stopped renewing its lease, oldest first."""
+    stmt = (
+        sa.select(Job)
+        .where(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW())  # type: ignore[operator]
+        .order_by(Job.lease_expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def unpublished(session: Session, older_than: timedelta, limit: int) -> list[Job]:
+    """Queued jobs never published, or published long ago and never claimed."""
+    stale = sa.or_(Job.published_at.is_(None), Job.published_at < _NOW() - older_than)  # type: ignore[union-attr, operator]
+    stmt = (
+        sa.select(Job)
+        .where(Job.status == Status.QUEUED.value, Job.queued_at < _NOW() - timedelta(seconds=5), stale)  # type: ignore[operator]
+        .order_by(Job.queued_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def stranded_parents(session: Session, limit: int) -> list[uuid.UUID]:
+    """Parents still running although no child is active (a finish that was missed)."""
+    child = sa.orm.aliased(Job)
+    active_child = sa.exists().where(
+        child.parent_id == Job.id, child.status.in_([s.value for s in ACTIVE])  # type: ignore[attr-defined]
+    )
+    stmt = (
+        sa.select(Job.id)
+        .where(Job.status == Status.RUNNING.value, Job.phase == Phase.AWAITING_CHILDREN.value, ~active_child)
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def now() -> Any:
+    """The database's clock, the one clock the whole fleet shares."""
+    return _NOW()
+
+
+def await_children(session: Session, job_id: uuid.UUID, owner: str, *, info: dict[str, Any]) -> Job | None:
+    """A probed playlist stays ``running`` without a lease until its children finish."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == Status.RUNNING.value, Job.lease_owner == owner)
+        .values(
+            phase=Phase.AWAITING_CHILDREN.value,
+            lease_owner=None,
+            lease_expires_at=None,
+            info=info,
+            updated_at=_NOW(),
+        )
+    )
+    return _returning_one(session, stmt)
+
+
+def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
+    """Fail a job that was claimed ``max_attempts`` times without an outcome.
+
+    This is what stops a job that kills its worker (redelivered forever otherwise).
+    """
+    claimable = sa.or_(
+        Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
+        sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW()),
+    )
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, claimable, Job.attempts >= Job.max_attempts)
+        .values(
+            status=Status.FAILED.value,
+            phase=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            error_class="attempts_exhausted",
+            error_message=sa.func.concat("gave up after ", Job.attempts, " attempts without an outcome"),
+            finished_at=_NOW(),
+            updated_at=_NOW(),
+        )
+    )
+    return _returning_one(session, stmt)
+
+
+def schedule_retry(session: Session, job_id: uuid.UUID, delay: timedelta) -> None:
+    """Record when the next attempt of a ``retrying`` job is due."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == Status.RETRYING.value)
+        .values(next_attempt_at=_NOW() + delay, updated_at=_NOW())
+    )
+    session.execute(stmt)
+
+
+def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Job | None:
+    """Retries are exhausted: the row says ``failed`` with the last error it saw."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
+        .values(
+            status=Status.FAILED.value,
+            phase=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            error_class=sa.func.coalesce(sa.func.split_part(Job.last_error, ":", 1), "dead_letter"),
+            error_message=sa.func.coalesce(Job.last_error, fallback_reason),
+            dead_lettered_at=_NOW(),
+            finished_at=_NOW(),
+            updated_at=_NOW(),
+        )
+    )
+    return _returning_one(session, stmt)

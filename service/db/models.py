@@ -1,0 +1,159 @@
+"""The SQLModel tables. Alembic migrations under ``infra/migrations`` must agree with these.
+
+The schema enforces what it can: status values by CHECK constraint, one artifact
+per job, cascading deletes, and partial indexes for the sweep queries.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlmodel import Field, SQLModel
+
+from service.domain.states import Phase, Status, Step
+
+JSON = sa.JSON().with_variant(JSONB(), "postgresql")
+TIMESTAMP = sa.DateTime(timezone=True)
+
+
+def _in(column: str, values: type[Status] | type[Phase] | type[Step]) -> str:
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return f"{column} IN ({listed})"
+
+
+def _now_column(**kwargs: Any) -> Any:
+    return Field(sa_type=TIMESTAMP, sa_column_kwargs={"server_default": sa.func.now(), **kwargs})
+
+
+class Client(SQLModel, table=True):
+    """A caller of the API: one per key. Keys are stored as a SHA-256 hash only."""
+
+    __tablename__ = "clients"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    name: str = Field(sa_type=sa.String(200))
+    key_prefix: str = Field(sa_type=sa.String(32), unique=True)
+    key_hash: str = Field(sa_type=sa.String(64))
+    scopes: list[str] = Field(default_factory=list, sa_type=JSON)
+    tier: str = Field(default="standard", sa_type=sa.String(32))
+    created_at: datetime | None = _now_column(nullable=False)
+    revoked_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+
+
+class Job(SQLModel, table=True):
+    """One submitted URL and where it stands; the truth users see."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", Status), name="jobs_status_valid"),
+        sa.CheckConstraint(f"phase IS NULL OR {_in('phase', Phase)}", name="jobs_phase_valid"),
+        sa.CheckConstraint(_in("step", Step), name="jobs_step_valid"),
+        # Newest-first keyset pages per client, with and without a status filter.
+        sa.Index("ix_jobs_client_created", "client_id", sa.text("created_at DESC"), sa.text("id DESC")),
+        sa.Index(
+            "ix_jobs_client_status_created",
+            "client_id",
+            "status",
+            sa.text("created_at DESC"),
+            sa.text("id DESC"),
+        ),
+        sa.Index("ix_jobs_parent", "parent_id", "status", postgresql_where=sa.text("parent_id IS NOT NULL")),
+        # The sweeps: expired leases, and queued work whose message may be lost.
+        sa.Index(
+            "ix_jobs_running_lease",
+            "lease_expires_at",
+            postgresql_where=sa.text("status = 'running' AND lease_expires_at IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_jobs_waiting_publish",
+            "published_at",
+            postgresql_where=sa.text("status = 'queued'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("clients.id", ondelete="CASCADE")], nullable=False
+    )
+    parent_id: uuid.UUID | None = Field(
+        default=None, sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")]
+    )
+    url: str = Field(sa_type=sa.Text)
+    options: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    user_metadata: dict[str, Any] = Field(
+        default_factory=dict, sa_type=JSON, sa_column_kwargs={"name": "metadata"}
+    )
+    status: str = Field(default=Status.QUEUED.value, sa_type=sa.String(16))
+    phase: str | None = Field(default=None, sa_type=sa.String(24))
+    step: str = Field(default=Step.PROBE.value, sa_type=sa.String(16))
+    priority: int = Field(default=0, sa_type=sa.SmallInteger)
+
+    progress: float | None = None
+    bytes_done: int | None = Field(default=None, sa_type=sa.BigInteger)
+    bytes_total: int | None = Field(default=None, sa_type=sa.BigInteger)
+    speed: float | None = None
+    eta: int | None = None
+    info: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+
+    attempts: int = 0
+    max_attempts: int = 4
+    lease_owner: str | None = Field(default=None, sa_type=sa.String(200))
+    lease_expires_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    error_class: str | None = Field(default=None, sa_type=sa.String(64))
+    error_message: str | None = Field(default=None, sa_type=sa.Text)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    dead_lettered_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+
+    created_at: datetime | None = _now_column(nullable=False)
+    queued_at: datetime | None = _now_column(nullable=False)
+    published_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    started_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    updated_at: datetime | None = _now_column(nullable=False)
+
+
+class JobAttempt(SQLModel, table=True):
+    """One claim of a job by a worker, and how it ended."""
+
+    __tablename__ = "job_attempts"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
+    job_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")], nullable=False, index=True
+    )
+    number: int
+    step: str = Field(sa_type=sa.String(16))
+    worker: str = Field(sa_type=sa.String(200))
+    started_at: datetime | None = _now_column(nullable=False)
+    finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    outcome: str | None = Field(default=None, sa_type=sa.String(16))
+    error_class: str | None = Field(default=None, sa_type=sa.String(64))
+    error_message: str | None = Field(default=None, sa_type=sa.Text)
+    ytdlp_version: str | None = Field(default=None, sa_type=sa.String(32))
+
+
+class Artifact(SQLModel, table=True):
+    """The file a job produced: where it is and what it is."""
+
+    __tablename__ = "artifacts"
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    job_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")], nullable=False, unique=True
+    )
+    client_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("clients.id", ondelete="CASCADE")], nullable=False, index=True
+    )
+    path: str = Field(sa_type=sa.Text)
+    filename: str = Field(sa_type=sa.Text)
+    size: int = Field(sa_type=sa.BigInteger)
+    sha256: str = Field(sa_type=sa.String(64))
+    mime: str = Field(sa_type=sa.String(100))
+    duration: float | None = None
+    title: str | None = Field(default=None, sa_type=sa.Text)
+    created_at: datetime | None = _now_column(nullable=False)

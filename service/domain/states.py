@@ -1,0 +1,77 @@
+"""The job state machine, written once.
+
+Every state change in the database is a guarded update whose ``WHERE status IN``
+list comes from :func:`sources`, so the SQL cannot allow what this table forbids.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Where a job stands."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    RETRYING = "retrying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Phase(StrEnum):
+    """What a running job is doing."""
+
+    PROBING = "probing"
+    DOWNLOADING = "downloading"
+    POSTPROCESSING = "postprocessing"
+    AWAITING_CHILDREN = "awaiting_children"
+
+
+class Step(StrEnum):
+    """Which actor a queued job waits for."""
+
+    PROBE = "probe"
+    DOWNLOAD = "download"
+
+
+TERMINAL: frozenset[Status] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
+ACTIVE: frozenset[Status] = frozenset({Status.QUEUED, Status.RUNNING, Status.RETRYING})
+
+#: Every allowed move. Terminal states are stable except for an explicit retry.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    # claimed by a worker; cancelled by a user; failed when it can never run
+    Status.QUEUED: frozenset({Status.RUNNING, Status.CANCELLED, Status.FAILED}),
+    # queued again: probe handed over to download, or the sweep took an expired lease
+    Status.RUNNING: frozenset(
+        {
+            Status.QUEUED,
+            Status.RETRYING,
+            Status.SUCCEEDED,
+            Status.FAILED,
+            Status.CANCELLED,
+        }
+    ),
+    # claimed again after the backoff; cancelled; failed when dead-lettered
+    Status.RETRYING: frozenset({Status.RUNNING, Status.CANCELLED, Status.FAILED}),
+    Status.SUCCEEDED: frozenset(),
+    # explicit retry by a user
+    Status.FAILED: frozenset({Status.QUEUED}),
+    Status.CANCELLED: frozenset({Status.QUEUED}),
+}
+
+
+def can_move(current: Status, target: Status) -> bool:
+    """Whether a job in ``current`` may move to ``target``."""
+    return target in TRANSITIONS[current]
+
+
+def sources(target: Status) -> tuple[Status, ...]:
+    """The states a job may move to ``target`` from, in a stable order."""
+    return tuple(s for s in Status if target in TRANSITIONS[s])
+
+
+def is_terminal(status: Status) -> bool:
+    """A terminal job stays where it is unless a user retries it."""
+    return status in TERMINAL

@@ -1,0 +1,75 @@
+"""The error types of haul; each class's docstring is its default message.
+
+Errors are types, not flags: the API maps them to HTTP responses in one place,
+the workers decide retry or not by class (``Permanent`` vs ``Transient``).
+"""
+
+from __future__ import annotations
+
+
+class HaulError(Exception):
+    """Something went wrong."""
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or (self.__doc__ or "").strip()
+        super().__init__(self.message)
+
+
+class InvalidInput(HaulError):
+    """The request is not valid."""
+
+
+class BadRequest(HaulError):
+    """The request could not be understood."""
+
+
+class NotFound(HaulError):
+    """No such resource."""
+
+
+class Conflict(HaulError):
+    """The resource is not in a state that allows this."""
+
+
+class InvalidTransition(Conflict):
+    """A job cannot move between these states."""
+
+
+class Unauthorized(HaulError):
+    """A valid API key is required."""
+
+
+class Forbidden(HaulError):
+    """This API key may not do that."""
+
+
+class ServiceUnavailable(HaulError):
+    """A backing service (database or broker) is not reachable."""
+
+
+class JobFailure(HaulError):
+    """A job attempt failed."""
+
+    #: A short, stable name users can filter on (e.g. ``http_404``).
+    error_class: str = "error"
+
+    def __init__(self, message: str | None = None, *, error_class: str | None = None) -> None:
+        super().__init__(message)
+        if error_class:
+            self.error_class = error_class
+
+
+class Permanent(JobFailure):
+    """The job cannot succeed; trying again will not help."""
+
+    error_class = "permanent"
+
+
+class Transient(JobFailure):
+    """The job failed for a reason that may pass; it is retried with backoff."""
+
+    error_class = "transient"
+
+
+class LeaseLost(HaulError):
+    """This worker no longer holds the job (cancelled, deleted or taken over)."""

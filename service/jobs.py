@@ -1,0 +1,204 @@
+"""Use cases behind the API: submit, read, list, cancel, delete a job.
+
+Every read and write filters by the calling client: another client's job does
+not exist as far as the caller can tell.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from service import storage
+from service.db import artifacts as artifact_rows
+from service.db import attempts as attempt_rows
+from service.db import jobs as job_rows
+from service.db.models import Artifact, Job, JobAttempt
+from service.domain.options import JobOptions, Preset, normalize
+from service.domain.states import Status, Step, is_terminal
+from service.domain.urls import UrlRejected, normalize_url
+from service.errors import BadRequest, Conflict, InvalidInput, NotFound
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from service.db.models import Client
+    from service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+MAX_PRIORITY = 9
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as its owner sees it: the row, its file and, for a parent, its children."""
+
+    job: Job
+    artifact: Artifact | None = None
+    children: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[JobView]
+    next_cursor: str | None
+
+
+def submit(
+    rt: Runtime,
+    client: Client,
+    *,
+    url: str,
+    preset: Preset | None = None,
+    options: JobOptions | None = None,
+    priority: int = 0,
+    metadata: dict[str, Any] | None = None,
+) -> Job:
+    """Insert the job, commit, then publish; a failed publish leaves the row queued and saying so."""
+    try:
+        clean_url = normalize_url(url)
+    except UrlRejected as exc:
+        raise InvalidInput(str(exc)) from exc
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise InvalidInput(f"priority must be between 0 and {MAX_PRIORITY}")
+    job = Job(
+        client_id=client.id,
+        url=clean_url,
+        options=normalize(preset, options).model_dump(mode="json"),
+        user_metadata=metadata or {},
+        priority=priority,
+        step=Step.PROBE.value,
+        max_attempts=rt.settings.max_retries + 1,
+    )
+    with rt.db.session() as session:
+        job_rows.insert(session, job)
+    publish_or_record(rt, job)
+    with rt.db.session() as session:
+        return job_rows.get(session, job.id) or job
+
+
+def publish_or_record(rt: Runtime, job: Job) -> bool:
+    """Publish a committed queued job; on failure write why on the row (the sweep retries)."""
+    try:
+        rt.publish(Step(job.step), job.id, priority=job.priority)
+    except Exception as exc:
+        log.warning("publish failed", job_id=str(job.id), error=repr(exc))
+        with rt.db.session() as session:
+            job_rows.mark_publish_failed(session, job.id, f"{type(exc).__name__}: {exc}"[:500])
+        return False
+    with rt.db.session() as session:
+        job_rows.mark_published(session, [job.id])
+    return True
+
+
+def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
+    with rt.db.session() as session:
+        job = job_rows.get_for_client(session, job_id, client.id)
+        if job is None:
+            raise NotFound("no such job")
+        artifact = artifact_rows.for_job(session, job.id)
+        children = job_rows.children_counts(session, [job.id]).get(job.id, {})
+    return JobView(job=job, artifact=artifact, children=children)
+
+
+def list_jobs(
+    rt: Runtime,
+    client: Client,
+    *,
+    status: Status | None = None,
+    parent_id: uuid.UUID | None = None,
+    cursor: str | None = None,
+    limit: int = 50,
+) -> Page:
+    """One page, newest first; ``next_cursor`` continues after its last item."""
+    limit = max(1, min(limit, rt.settings.page_size_max))
+    after = decode_cursor(cursor) if cursor else None
+    with rt.db.session() as session:
+        rows = job_rows.list_for_client(
+            session, client.id, status=status, parent_id=parent_id, after=after, limit=limit + 1
+        )
+        page = rows[:limit]
+        counts = job_rows.children_counts(session, [j.id for j in page])
+        files = {a.job_id: a for a in artifact_rows.for_jobs(session, [j.id for j in page])}
+    last = page[-1] if len(rows) > limit else None
+    return Page(
+        items=[JobView(job=j, artifact=files.get(j.id), children=counts.get(j.id, {})) for j in page],
+        next_cursor=encode_cursor(last) if last is not None else None,
+    )
+
+
+def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
+    """Stop a job: a queued one never starts, a running one stops at its next heartbeat."""
+    with rt.db.session() as session:
+        job = job_rows.get_for_client(session, job_id, client.id)
+        if job is None:
+            raise NotFound("no such job")
+        if is_terminal(Status(job.status)):
+            raise Conflict(f"the job already ended ({job.status}); nothing to cancel")
+        moved = job_rows.move(session, job.id, Status.CANCELLED)
+        if moved is None:
+            raise Conflict("the job changed state meanwhile; read it again")
+        job_rows.cancel_children(session, job.id)
+        if moved.parent_id is not None:
+            job_rows.finish_parent_if_done(session, moved.parent_id)
+    return get(rt, client, job_id)
+
+
+def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
+    """Remove the job, its children, their rows and files. A worker still on it finds the row gone."""
+    with rt.db.session() as session:
+        job = job_rows.get_for_client(session, job_id, client.id)
+        if job is None:
+            raise NotFound("no such job")
+        children = job_rows.list_for_client(
+            session, client.id, status=None, parent_id=job.id, after=None, limit=1_000_000
+        )
+        job_rows.delete(session, job.id)
+        if job.parent_id is not None:
+            job_rows.finish_parent_if_done(session, job.parent_id)
+    for gone in [job, *children]:
+        storage.remove_job_files(rt.settings.storage_dir, gone.client_id, gone.id)
+
+
+def attempts(rt: Runtime, client: Client, job_id: uuid.UUID) -> list[JobAttempt]:
+    with rt.db.session() as session:
+        if job_rows.get_for_client(session, job_id, client.id) is None:
+            raise NotFound("no such job")
+        return attempt_rows.for_job(session, job_id)
+
+
+def file_of(rt: Runtime, client: Client, job_id: uuid.UUID) -> tuple[Artifact, Path]:
+    """The artifact of a succeeded job and where its file is."""
+    view = get(rt, client, job_id)
+    if view.artifact is None:
+        raise NotFound(f"the job has no file (status {view.job.status})")
+    path = storage.resolve(rt.settings.storage_dir, view.artifact.path)
+    if not path.is_file():
+        raise NotFound("the job's file is missing from storage")
+    return view.artifact, path
+
+
+def encode_cursor(job: Job) -> str:
+    assert job.created_at is not None
+    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Parse a cursor from ``next_cursor``; anything else is a :class:`BadRequest`."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        created, _, ident = raw.partition("|")
+        when = datetime.fromisoformat(created)
+        if when.tzinfo is None:
+            raise ValueError("naive timestamp")
+        return when, uuid.UUID(ident)
+    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        raise BadRequest("cursor is not valid; use next_cursor from a previous page") from exc

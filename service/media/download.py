@@ -1,0 +1,128 @@
+"""Download one item with yt-dlp's Python API, reporting progress and obeying a stop flag.
+
+The caller owns ``workdir`` (a fresh temp dir) and removes it afterwards, so a
+stopped or failed download leaves no partial file behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yt_dlp
+from yt_dlp.utils import DownloadCancelled
+
+from service.errors import LeaseLost, Permanent
+from service.media.errors import classify
+from service.media.options import download_params
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from service.domain.options import NormalizedOptions
+
+YTDLP_VERSION: str = yt_dlp.version.__version__
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A snapshot of a download in flight."""
+
+    bytes_done: int
+    bytes_total: int | None
+    speed: float | None
+    eta: int | None
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.bytes_total:
+            return None
+        return min(1.0, self.bytes_done / self.bytes_total)
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    """The finished file in the work dir and what yt-dlp knew about it."""
+
+    path: Path
+    title: str | None
+    duration: float | None
+    uploader: str | None
+    extractor: str | None
+
+
+class _Stopped(DownloadCancelled):  # type: ignore[misc]
+    """Raised inside yt-dlp's hooks to abort; yt-dlp lets DownloadCancelled through."""
+
+
+def download(
+    url: str,
+    options: NormalizedOptions,
+    workdir: Path,
+    *,
+    on_progress: Callable[[Progress], None],
+    on_postprocess: Callable[[], None],
+    should_stop: Callable[[], bool],
+) -> Downloaded:
+    """Download and post-process ``url`` into ``workdir``.
+
+    Raises :class:`LeaseLost` when ``should_stop`` turns true, else a
+    :class:`Permanent` or :class:`Transient` error on failure.
+    """
+
+    def progress_hook(d: dict[str, Any]) -> None:
+        if should_stop():
+            raise _Stopped("stopped: the job is no longer ours")
+        if d.get("status") == "downloading":
+            total = d.get("total_bytes") or d.get("total_bytes_estimate")
+            on_progress(
+                Progress(
+                    bytes_done=int(d.get("downloaded_bytes") or 0),
+                    bytes_total=int(total) if total else None,
+                    speed=d.get("speed"),
+                    eta=int(d["eta"]) if d.get("eta") is not None else None,
+                )
+            )
+
+    def postprocessor_hook(d: dict[str, Any]) -> None:
+        if should_stop():
+            raise _Stopped("stopped: the job is no longer ours")
+        if d.get("status") == "started":
+            on_postprocess()
+
+    params = download_params(options, workdir) | {
+        "progress_hooks": [progress_hook],
+        "postprocessor_hooks": [postprocessor_hook],
+    }
+    try:
+        with yt_dlp.YoutubeDL(params) as ydl:
+            info = ydl.extract_info(url, download=True)
+    except DownloadCancelled as exc:
+        raise LeaseLost(str(exc)) from exc
+    except yt_dlp.utils.YoutubeDLError as exc:
+        raise classify(exc) from exc
+    if should_stop():
+        raise LeaseLost("stopped: the job is no longer ours")
+    if not isinstance(info, dict):
+        raise Permanent("yt-dlp returned nothing for this URL", error_class="unsupported_url")
+    return Downloaded(
+        path=_final_path(info, workdir),
+        title=info.get("title"),
+        duration=info.get("duration"),
+        uploader=info.get("uploader") or info.get("artist"),
+        extractor=info.get("extractor_key") or info.get("extractor"),
+    )
+
+
+def _final_path(info: dict[str, Any], workdir: Path) -> Path:
+    for requested in info.get("requested_downloads") or []:
+        path = requested.get("filepath")
+        if path and Path(path).is_file():
+            return Path(path)
+    candidates = [
+        p for p in workdir.iterdir() if p.is_file() and p.suffix not in {".part", ".ytdl", ".jpg", ".webp", ".png"}
+    ]
+    if not candidates:
+        raise Permanent("the download produced no file", error_class="no_output")
+    return max(candidates, key=lambda p: p.stat().st_size)

@@ -1,0 +1,95 @@
+"""Map yt-dlp's exceptions to haul's: :class:`Permanent` or :class:`Transient`, once.
+
+A permanent failure is never retried (the URL is wrong, the video is gone); a
+transient one is retried with backoff by Dramatiq's ``Retries`` middleware.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+
+from yt_dlp.networking.exceptions import HTTPError, TransportError
+from yt_dlp.utils import (
+    GeoRestrictedError,
+    PostProcessingError,
+    UnsupportedError,
+    YoutubeDLError,
+)
+
+from service.errors import JobFailure, Permanent, Transient
+
+_PERMANENT_HTTP = {400, 401, 403, 404, 405, 410, 451}
+
+#: Message fragments of failures that will not pass, with their error class.
+_PERMANENT_TEXT: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"unsupported url", re.I), "unsupported_url"),
+    (re.compile(r"is not a valid url", re.I), "invalid_url"),
+    (re.compile(r"requested format is not available", re.I), "format_unavailable"),
+    (re.compile(r"private video|members[- ]only|join this channel", re.I), "unavailable"),
+    (re.compile(r"video unavailable|has been removed|no longer available|account .* terminated", re.I), "unavailable"),
+    (re.compile(r"not available in your country|geo.?restrict", re.I), "geo_blocked"),
+    (re.compile(r"http error (40[01345]|410|451)", re.I), "http_error"),
+]
+#: Message fragments of failures that usually pass with time.
+_TRANSIENT_TEXT: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"sign in to confirm|too many requests|http error 429|rate.?limit", re.I), "rate_limited"),
+    (re.compile(r"timed out|timeout", re.I), "timeout"),
+    (re.compile(r"http error 5\d\d", re.I), "http_5xx"),
+    (re.compile(r"connection|network|temporary failure|name resolution", re.I), "network"),
+]
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (yt-dlp keeps causes in ``exc_info``)."""
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        exc_info = getattr(current, "exc_info", None)
+        if isinstance(exc_info, tuple) and len(exc_info) > 1 and isinstance(exc_info[1], BaseException):
+            todo.append(exc_info[1])
+        todo.extend([getattr(current, "cause", None), current.__cause__, current.__context__])
+
+
+def _clean(message: str) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    text = re.sub(r"^ERROR:\s*", "", text.strip())
+    return text[:2000]
+
+
+def classify(exc: BaseException) -> JobFailure:
+    """Turn a yt-dlp (or network) failure into a Permanent or Transient error."""
+    message = _clean(str(exc)) or type(exc).__name__
+    for cause in _causes(exc):
+        if isinstance(cause, HTTPError):
+            status = cause.status
+            if status == 429:
+                return Transient(message, error_class="rate_limited")
+            if status in _PERMANENT_HTTP:
+                return Permanent(message, error_class=f"http_{status}")
+            if status >= 500:
+                return Transient(message, error_class="http_5xx")
+            return Permanent(message, error_class=f"http_{status}")
+        if isinstance(cause, UnsupportedError):
+            return Permanent(message, error_class="unsupported_url")
+        if isinstance(cause, GeoRestrictedError):
+            return Permanent(message, error_class="geo_blocked")
+        if isinstance(cause, PostProcessingError):
+            return Permanent(message, error_class="postprocessing")
+        if isinstance(cause, TransportError | socket.timeout | ConnectionError):
+            return Transient(message, error_class="network")
+    for pattern, error_class in _TRANSIENT_TEXT:
+        if pattern.search(message):
+            return Transient(message, error_class=error_class)
+    for pattern, error_class in _PERMANENT_TEXT:
+        if pattern.search(message):
+            return Permanent(message, error_class=error_class)
+    if isinstance(exc, YoutubeDLError):
+        return Transient(message, error_class="extractor")
+    return Transient(message, error_class=type(exc).__name__)

@@ -1,0 +1,100 @@
+"""Turn a job's normalized options into yt-dlp parameters, server-side only.
+
+Paths, output template and everything that touches the machine are fixed here;
+nothing a user sends reaches yt-dlp except the choices of ``NormalizedOptions``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from service.domain.options import NormalizedOptions
+
+_log = structlog.get_logger("yt_dlp")
+
+#: yt-dlp's own output, for our logs rather than stdout.
+class YtDlpLogger:
+    """Routes yt-dlp messages into structlog instead of stdout."""
+
+    def debug(self, msg: str) -> None:
+        if msg.startswith("[debug] "):
+            return
+        _log.debug(msg)
+
+    def info(self, msg: str) -> None:
+        _log.debug(msg)
+
+    def warning(self, msg: str) -> None:
+        _log.warning(msg)
+
+    def error(self, msg: str) -> None:
+        _log.warning(msg)
+
+
+def base_params() -> dict[str, Any]:
+    """What every yt-dlp run in haul shares: quiet, no config, no files of the user's."""
+    return {
+        "logger": YtDlpLogger(),
+        "quiet": True,
+        "noprogress": True,
+        "no_color": True,
+        "cachedir": False,
+        "restrictfilenames": True,
+        "windowsfilenames": True,
+        "socket_timeout": 15,
+        "retries": 2,
+        "fragment_retries": 3,
+        "extractor_retries": 1,
+        "enable_file_urls": False,
+        "ignoreerrors": False,
+        "color": {"stdout": "never", "stderr": "never"},
+    }
+
+
+def _format(options: NormalizedOptions) -> str:
+    if options.audio_only:
+        return "bestaudio/best"
+    if options.height:
+        h = options.height
+        return f"bestvideo*[height<={h}]+bestaudio/best[height<={h}]/best"
+    return "bestvideo*+bestaudio/best"
+
+
+def download_params(options: NormalizedOptions, workdir: Path) -> dict[str, Any]:
+    """Parameters for one download into ``workdir`` (a fresh temp dir per attempt)."""
+    params = base_params()
+    postprocessors: list[dict[str, Any]] = []
+    if options.audio_only:
+        postprocessors.append(
+            {"key": "FFmpegExtractAudio", "preferredcodec": options.audio_codec or "m4a"}
+        )
+    else:
+        params["merge_output_format"] = "mp4"
+        postprocessors.append({"key": "FFmpegVideoRemuxer", "preferedformat": "mp4"})
+    if options.subtitles and not options.audio_only:
+        params.update(
+            {"writesubtitles": True, "subtitleslangs": list(options.subtitles)}
+        )
+        postprocessors.append({"key": "FFmpegEmbedSubtitle", "already_have_subtitle": False})
+    if options.embed_metadata:
+        postprocessors.append({"key": "FFmpegMetadata", "add_metadata": True, "add_chapters": True})
+    if options.embed_thumbnail:
+        params["writethumbnail"] = True
+        postprocessors.append({"key": "EmbedThumbnail", "already_have_thumbnail": False})
+    params.update(
+        {
+            "format": _format(options),
+            "noplaylist": True,
+            "paths": {"home": str(workdir), "temp": str(workdir)},
+            "outtmpl": {"default": "%(title).80B [%(id).40B].%(ext)s"},
+            "overwrites": True,
+            "continuedl": False,
+            "postprocessors": postprocessors,
+        }
+    )
+    return params

@@ -1,0 +1,97 @@
+"""Ask yt-dlp what a URL is without downloading it: one item, or a playlist of entries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import yt_dlp
+
+from service.errors import Permanent
+from service.media.errors import classify
+from service.media.options import base_params
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One item of a playlist or feed, to become a child job."""
+
+    url: str
+    title: str | None
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the probe found; ``entries`` is empty for a single item."""
+
+    is_playlist: bool
+    title: str | None
+    extractor: str | None
+    duration: float | None = None
+    webpage_url: str | None = None
+    entries: list[Entry] = field(default_factory=list)
+    #: True when the playlist had more entries than the cap allowed.
+    capped: bool = False
+
+    def summary(self) -> dict[str, Any]:
+        """The part worth keeping on the job row (``info``)."""
+        data: dict[str, Any] = {
+            "title": self.title,
+            "extractor": self.extractor,
+            "duration": self.duration,
+            "webpage_url": self.webpage_url,
+        }
+        if self.is_playlist:
+            data["playlist"] = {"entries_queued": len(self.entries), "capped": self.capped}
+        return {k: v for k, v in data.items() if v is not None}
+
+
+def probe(url: str, *, max_entries: int) -> ProbeResult:
+    """Extract metadata only; playlists are listed flat, capped at ``max_entries``."""
+    params = base_params() | {
+        "skip_download": True,
+        "extract_flat": "in_playlist",
+        "playlistend": max_entries + 1,
+    }
+    try:
+        with yt_dlp.YoutubeDL(params) as ydl:
+            info = ydl.extract_info(url, download=False)
+    except yt_dlp.utils.YoutubeDLError as exc:
+        raise classify(exc) from exc
+    if not isinstance(info, dict):
+        raise Permanent("yt-dlp returned nothing for this URL", error_class="unsupported_url")
+    return _result(info, max_entries)
+
+
+def _result(info: dict[str, Any], max_entries: int) -> ProbeResult:
+    kind = info.get("_type", "video")
+    common = {
+        "title": info.get("title"),
+        "extractor": info.get("extractor_key") or info.get("extractor"),
+        "webpage_url": info.get("webpage_url"),
+    }
+    if kind not in ("playlist", "multi_video"):
+        return ProbeResult(is_playlist=False, duration=info.get("duration"), **common)
+    entries = [e for e in _entries(info.get("entries") or []) if e is not None]
+    if not entries:
+        raise Permanent("the playlist has no entries", error_class="empty_playlist")
+    return ProbeResult(
+        is_playlist=True,
+        entries=entries[:max_entries],
+        capped=len(entries) > max_entries,
+        **common,
+    )
+
+
+def _entries(raw: Any) -> list[Entry | None]:
+    out: list[Entry | None] = []
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        url = item.get("url") or item.get("webpage_url")
+        if not isinstance(url, str):
+            continue
+        # Flat entries may carry yt-dlp's private "smuggle" fragment; it is not part of the URL.
+        url = url.split("#__youtubedl_smuggle", 1)[0]
+        out.append(Entry(url=url, title=item.get("title")))
+    return out

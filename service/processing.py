@@ -1,0 +1,269 @@
+"""Use cases behind the workers: probe a URL, download it, and write every outcome to the row.
+
+Each run claims the row first (a guarded update that also takes a lease and
+counts the attempt); a message whose row cannot be claimed is dropped, because
+the row has moved on. Outcomes:
+
+* success: the file is stored, an artifact written, the row ``succeeded``;
+* :class:`Permanent`: the row ``failed`` with the reason, nothing retried;
+* :class:`LeaseLost`: the job was cancelled, deleted or taken over; nothing written;
+* anything else: the row goes to ``retrying`` and the error is raised again, so
+  Dramatiq's ``Retries`` middleware schedules the next attempt (or dead-letters it).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from service import storage
+from service.db import artifacts as artifact_rows
+from service.db import attempts as attempt_rows
+from service.db import jobs as job_rows
+from service.db.models import Artifact, Job
+from service.domain.options import NormalizedOptions
+from service.domain.states import Phase, Status, Step
+from service.domain.urls import UrlRejected, normalize_url
+from service.errors import LeaseLost, Permanent
+from service.jobs import publish_or_record
+from service.lease import LeaseKeeper
+from service.media.download import YTDLP_VERSION, download
+from service.media.probe import probe
+
+if TYPE_CHECKING:
+    import uuid
+
+    from structlog.stdlib import BoundLogger
+
+    from service.media.download import Downloaded
+    from service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+_RUNNING = (Status.RUNNING,)
+
+
+def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Find out what the URL is: hand a single item to download, expand a playlist into children."""
+    owner = _owner(rt)
+    job = _claim(rt, job_id, Step.PROBE, owner, Phase.PROBING)
+    if job is None:
+        return
+    bound = log.bind(job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="probe")
+    try:
+        found = probe(job.url, max_entries=rt.settings.playlist_max_entries)
+    except Permanent as exc:
+        _fail(rt, job, owner, exc, bound)
+        return
+    except BaseException as exc:
+        _release_for_retry(rt, job, owner, exc, bound)
+        raise
+    if not found.is_playlist:
+        with rt.db.session() as session:
+            moved = job_rows.move(
+                session,
+                job.id,
+                Status.QUEUED,
+                owner=owner,
+                only_from=_RUNNING,
+                step=Step.DOWNLOAD.value,
+                attempts=0,
+                phase=None,
+                info=found.summary(),
+                queued_at=job_rows.now(),
+                published_at=None,
+            )
+            attempt_rows.finish(session, job.id, owner, "succeeded")
+        if moved is not None:
+            publish_or_record(rt, moved)
+            bound.info("probed", kind="single", title=found.title)
+        return
+    _expand(rt, job, owner, found.summary(), [e.url for e in found.entries], bound)
+
+
+def _expand(
+    rt: Runtime, parent: Job, owner: str, info: dict[str, Any], urls: list[str], bound: BoundLogger
+) -> None:
+    """Create one child download job per playlist entry; the parent waits for them."""
+    children: list[Job] = []
+    skipped = 0
+    for url in urls:
+        try:
+            clean = normalize_url(url)
+        except UrlRejected:
+            skipped += 1
+            continue
+        children.append(
+            Job(
+                client_id=parent.client_id,
+                parent_id=parent.id,
+                url=clean,
+                options=parent.options,
+                user_metadata=parent.user_metadata,
+                priority=parent.priority,
+                step=Step.DOWNLOAD.value,
+                max_attempts=parent.max_attempts,
+            )
+        )
+    if not children:
+        _fail(rt, parent, owner, Permanent("no entry of the playlist has a usable URL", error_class="empty_playlist"), bound)
+        return
+    info["playlist"]["entries_skipped"] = skipped
+    with rt.db.session() as session:
+        waiting = job_rows.await_children(session, parent.id, owner, info=info)
+        if waiting is None:
+            return
+        job_rows.insert_many(session, children)
+        attempt_rows.finish(session, parent.id, owner, "succeeded")
+    for child in children:
+        publish_or_record(rt, child)
+    bound.info("probed", kind="playlist", children=len(children), capped=info["playlist"]["capped"])
+
+
+def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Download, post-process and store the file, with progress and a lease kept alive."""
+    owner = _owner(rt)
+    job = _claim(rt, job_id, Step.DOWNLOAD, owner, Phase.DOWNLOADING)
+    if job is None:
+        return
+    bound = log.bind(job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="download")
+    options = NormalizedOptions.model_validate(job.options)
+    lease = timedelta(seconds=rt.settings.lease_seconds)
+    try:
+        with (
+            storage.workdir(rt.settings.temp_dir, job.id) as workdir,
+            LeaseKeeper(rt.db, job.id, owner, lease, rt.settings.heartbeat_seconds) as keeper,
+        ):
+            result = download(
+                job.url,
+                options,
+                workdir,
+                on_progress=keeper.progress,
+                on_postprocess=keeper.postprocessing,
+                should_stop=keeper.lost.is_set,
+            )
+            keeper.beat()  # a fresh lease covers the move and the final write
+            if keeper.lost.is_set():
+                raise LeaseLost()
+            _store_and_finish(rt, job, owner, result, bound)
+    except LeaseLost:
+        with rt.db.session() as session:
+            attempt_rows.finish(session, job.id, owner, "abandoned", error_message="the job was cancelled, deleted or taken over")
+        bound.info("stopped", reason="lease lost")
+    except Permanent as exc:
+        _fail(rt, job, owner, exc, bound)
+    except BaseException as exc:
+        _release_for_retry(rt, job, owner, exc, bound)
+        raise
+
+
+def _store_and_finish(rt: Runtime, job: Job, owner: str, result: Downloaded, bound: BoundLogger) -> None:
+    stored = storage.store(rt.settings.storage_dir, job.client_id, job.id, result.path)
+    info = {**job.info, "title": result.title or job.info.get("title"), "duration": result.duration}
+    with rt.db.session() as session:
+        done = job_rows.move(
+            session,
+            job.id,
+            Status.SUCCEEDED,
+            owner=owner,
+            only_from=_RUNNING,
+            progress=1.0,
+            bytes_done=stored.size,
+            eta=0,
+            info={k: v for k, v in info.items() if v is not None},
+            error_class=None,
+            error_message=None,
+            last_error=None,
+        )
+        if done is not None:
+            artifact_rows.insert(
+                session,
+                Artifact(
+                    job_id=job.id,
+                    client_id=job.client_id,
+                    path=stored.path,
+                    filename=stored.filename,
+                    size=stored.size,
+                    sha256=stored.sha256,
+                    mime=stored.mime,
+                    duration=result.duration,
+                    title=result.title,
+                ),
+            )
+            attempt_rows.finish(session, job.id, owner, "succeeded")
+            if job.parent_id is not None:
+                job_rows.finish_parent_if_done(session, job.parent_id)
+    if done is None:
+        # Cancelled or deleted while the file was moved: the file must not outlive the row's truth.
+        storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
+        raise LeaseLost()
+    bound.info("succeeded", bytes=stored.size, title=result.title)
+
+
+def _claim(rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase) -> Job | None:
+    lease = timedelta(seconds=rt.settings.lease_seconds)
+    with rt.db.session() as session:
+        job = job_rows.claim(session, job_id, step, owner, lease, phase)
+        if job is not None:
+            attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
+            return job
+        exhausted = job_rows.fail_exhausted(session, job_id)
+    if exhausted is not None:
+        log.warning("gave up", job_id=str(job_id), attempts=exhausted.attempts)
+        _after_terminal(rt, exhausted)
+    else:
+        log.info("message dropped: the job is not claimable", job_id=str(job_id), step=step.value)
+    return None
+
+
+def _fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger) -> None:
+    with rt.db.session() as session:
+        failed = job_rows.move(
+            session,
+            job.id,
+            Status.FAILED,
+            owner=owner,
+            only_from=_RUNNING,
+            error_class=exc.error_class,
+            error_message=exc.message,
+        )
+        attempt_rows.finish(session, job.id, owner, "failed", error_class=exc.error_class, error_message=exc.message)
+        if failed is not None and failed.parent_id is not None:
+            job_rows.finish_parent_if_done(session, failed.parent_id)
+    bound.info("failed", error_class=exc.error_class, error=exc.message)
+
+
+def _release_for_retry(rt: Runtime, job: Job, owner: str, exc: BaseException, bound: BoundLogger) -> None:
+    """Give the job back as ``retrying``; the middleware adds when the next attempt is due."""
+    error_class = getattr(exc, "error_class", type(exc).__name__)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    try:
+        with rt.db.session() as session:
+            job_rows.move(
+                session,
+                job.id,
+                Status.RETRYING,
+                owner=owner,
+                only_from=_RUNNING,
+                phase=None,
+                last_error=f"{error_class}: {message}"[:2000],
+            )
+            attempt_rows.finish(session, job.id, owner, "retry", error_class=error_class, error_message=message[:2000])
+    except Exception:
+        bound.exception("could not record the failed attempt; the lease sweep will")
+    bound.warning("attempt failed, will retry", error_class=error_class, error=message)
+
+
+def _after_terminal(rt: Runtime, job: Job) -> None:
+    if job.parent_id is None:
+        return
+    with rt.db.session() as session:
+        job_rows.finish_parent_if_done(session, job.parent_id)
+
+
+def _owner(rt: Runtime) -> str:
+    """A lease owner name unique to this attempt: worker name plus a random tag."""
+    return f"{rt.settings.worker_name}/{secrets.token_hex(4)}"

@@ -1,0 +1,61 @@
+"""Queue and actor names, the broker factory and publishing by actor name.
+
+The API publishes through here without importing the actors: a message names an
+actor and carries a job id, nothing a worker must trust.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from service.settings import Settings
+
+#: Highest message priority; every producer and consumer must declare queues alike.
+MAX_PRIORITY = 9
+
+PROBE = "probe"
+DOWNLOAD = "download"
+SWEEPS = "sweeps"
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where a step's messages go: the actor that handles them and its queue."""
+
+    actor_name: str
+    queue_name: str
+
+
+def route(step: str, settings: Settings) -> Route:
+    """The actor and queue for a step (``probe``, ``download``, ``sweeps``)."""
+    return Route(actor_name=step, queue_name=f"{settings.queue_prefix}.{step}")
+
+
+def build_broker(settings: Settings, *, middleware: list[dramatiq.Middleware] | None = None) -> RabbitmqBroker:
+    """A RabbitMQ broker with publisher confirms and priority queues; connects lazily."""
+    return RabbitmqBroker(
+        url=settings.broker_url,
+        confirm_delivery=True,
+        max_priority=MAX_PRIORITY,
+        middleware=middleware,
+    )
+
+
+def publish(broker: dramatiq.Broker, settings: Settings, step: str, job_id: UUID, *, priority: int = 0) -> None:
+    """Send ``step(job_id)``; raises if RabbitMQ does not confirm the message."""
+    where = route(step, settings)
+    message: dramatiq.Message[None] = dramatiq.Message(
+        queue_name=where.queue_name,
+        actor_name=where.actor_name,
+        args=(str(job_id),),
+        kwargs={},
+        options={"broker_priority": max(0, min(priority, MAX_PRIORITY))},
+    )
+    broker.enqueue(message)

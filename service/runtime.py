@@ -1,0 +1,42 @@
+"""The connections one process works with, built once by the API app or the worker."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from service import queue
+from service.db.engine import Database, connect
+
+if TYPE_CHECKING:
+    import uuid
+
+    import dramatiq
+
+    from service.domain.states import Step
+    from service.settings import Settings
+
+
+class Runtime:
+    """Settings, database and broker: everything a use case needs from outside.
+
+    A plain class rather than a dataclass: Litestar injects it into handlers
+    and must treat it as an opaque object, not a structure to validate.
+    """
+
+    def __init__(self, settings: Settings, db: Database, broker: dramatiq.Broker) -> None:
+        self.settings = settings
+        self.db = db
+        self.broker = broker
+
+    def publish(self, step: Step, job_id: uuid.UUID, *, priority: int = 0) -> None:
+        """Ring the doorbell for ``step(job_id)``; raises when RabbitMQ does not confirm."""
+        queue.publish(self.broker, self.settings, step.value, job_id, priority=priority)
+
+
+def build_runtime(settings: Settings, broker: dramatiq.Broker | None = None) -> Runtime:
+    """Build lazily: neither the engine nor the broker connects until first used."""
+    return Runtime(
+        settings=settings,
+        db=connect(settings.database_url),
+        broker=broker if broker is not None else queue.build_broker(settings),
+    )

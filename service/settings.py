@@ -1,0 +1,79 @@
+"""Configuration from ``HAUL_*`` environment variables (and an optional ``.env``).
+
+This is the only module that reads the environment. Every default works on a
+developer machine with PostgreSQL and RabbitMQ on localhost.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Settings(BaseSettings):
+    """Every knob of haul; one environment variable per field, ``HAUL_`` + name."""
+
+    model_config = SettingsConfigDict(env_prefix="HAUL_", env_file=".env", extra="ignore")
+
+    # Connections
+    database_url: str = Field(
+        "postgresql+psycopg://postgres@127.0.0.1:5432/haul",
+        description="SQLAlchemy URL of the PostgreSQL database (psycopg 3 driver).",
+    )
+    broker_url: str = Field(
+        "amqp://guest:guest@127.0.0.1:5672/%2F", description="RabbitMQ AMQP URL."
+    )
+    queue_prefix: str = Field(
+        "haul", description="Prefix of every queue name, e.g. haul.download; one per deployment."
+    )
+
+    # Files
+    storage_dir: Path = Field(Path("data/files"), description="Where finished files are kept.")
+    temp_dir: Path = Field(
+        Path("data/tmp"), description="Scratch space for downloads in progress (same filesystem)."
+    )
+
+    # API
+    max_body_bytes: int = Field(64 * 1024, description="Largest request body the API accepts.")
+    page_size_max: int = Field(100, description="Largest page the list endpoints return.")
+
+    # Work
+    max_retries: int = Field(3, ge=0, description="Retries of a transient failure, per step.")
+    min_backoff_ms: int = Field(2_000, ge=100, description="First retry delay (doubles each time).")
+    max_backoff_ms: int = Field(300_000, ge=100, description="Longest retry delay.")
+    probe_time_limit_s: int = Field(120, ge=1, description="Time limit of one probe attempt.")
+    download_time_limit_s: int = Field(3_600, ge=1, description="Time limit of one download.")
+    lease_seconds: int = Field(60, ge=5, description="How long a claim lasts without a heartbeat.")
+    heartbeat_seconds: float = Field(
+        1.0, gt=0, description="How often a running download writes progress and renews its lease."
+    )
+    playlist_max_entries: int = Field(
+        200, ge=1, description="Most child jobs one playlist or feed expands into."
+    )
+    republish_after_s: int = Field(
+        300, ge=10, description="A queued job not claimed for this long is published again."
+    )
+    worker_name: str = Field(
+        default_factory=_default_worker_name, description="Lease owner name of this process."
+    )
+
+    # Logs
+    log_level: str = Field("INFO", description="Python log level name.")
+    log_json: bool | None = Field(
+        None, description="JSON log lines; unset means JSON unless stderr is a terminal."
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

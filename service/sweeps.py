@@ -1,0 +1,104 @@
+"""Periodic repairs, found from the rows alone: nothing here trusts the broker.
+
+Each sweep is state-based and idempotent: a missed tick is caught up by the next,
+and two schedulers running by mistake only do the same harmless work twice
+(rows are taken with ``FOR UPDATE SKIP LOCKED`` and moved by guarded updates).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from service.db import attempts as attempt_rows
+from service.db import jobs as job_rows
+from service.domain.states import Status
+from service.jobs import publish_or_record
+
+if TYPE_CHECKING:
+    from service.db.models import Job
+    from service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    requeued: int = 0
+    failed: int = 0
+    republished: int = 0
+    parents_closed: int = 0
+
+
+def expired_leases(rt: Runtime) -> tuple[int, int]:
+    """Running jobs whose worker vanished: queued again, or failed past their attempts."""
+    requeued: list[Job] = []
+    failed = 0
+    with rt.db.session() as session:
+        for job in job_rows.expired_leases(session, BATCH):
+            attempt_rows.close_abandoned(session, job.id, "abandoned", "the worker stopped renewing its lease")
+            if job.attempts >= job.max_attempts:
+                gone = job_rows.move(
+                    session,
+                    job.id,
+                    Status.FAILED,
+                    only_from=(Status.RUNNING,),
+                    error_class="attempts_exhausted",
+                    error_message=f"the worker stopped answering {job.attempts} times",
+                )
+                failed += 1
+                if gone is not None and gone.parent_id is not None:
+                    job_rows.finish_parent_if_done(session, gone.parent_id)
+                continue
+            moved = job_rows.move(
+                session,
+                job.id,
+                Status.QUEUED,
+                only_from=(Status.RUNNING,),
+                phase=None,
+                queued_at=job_rows.now(),
+                published_at=None,
+                last_error="lease expired: the worker stopped renewing it",
+            )
+            if moved is not None:
+                requeued.append(moved)
+    for job in requeued:
+        publish_or_record(rt, job)
+    return len(requeued), failed
+
+
+def unpublished(rt: Runtime) -> int:
+    """Queued jobs whose message was never sent or was lost: publish again."""
+    older_than = timedelta(seconds=rt.settings.republish_after_s)
+    with rt.db.session() as session:
+        waiting = job_rows.unpublished(session, older_than, BATCH)
+    return sum(1 for job in waiting if publish_or_record(rt, job))
+
+
+def stranded_parents(rt: Runtime) -> int:
+    """Playlist parents whose last child's finish did not close them."""
+    closed = 0
+    with rt.db.session() as session:
+        parent_ids = job_rows.stranded_parents(session, BATCH)
+    for parent_id in parent_ids:
+        with rt.db.session() as session:
+            if job_rows.finish_parent_if_done(session, parent_id) is not None:
+                closed += 1
+    return closed
+
+
+def run_all(rt: Runtime) -> SweepReport:
+    requeued, failed = expired_leases(rt)
+    report = SweepReport(
+        requeued=requeued,
+        failed=failed,
+        republished=unpublished(rt),
+        parents_closed=stranded_parents(rt),
+    )
+    log.info("sweep", **report.__dict__)
+    return report
