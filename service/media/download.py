@@ -15,6 +15,7 @@ from yt_dlp.utils import DownloadCancelled
 
 from service.errors import LeaseLost, Permanent
 from service.media.errors import classify
+from service.media.inspect import duration_of
 from service.media.options import download_params
 
 if TYPE_CHECKING:
@@ -106,10 +107,11 @@ def download(
         raise LeaseLost("stopped: the job is no longer ours")
     if not isinstance(info, dict):
         raise Permanent("yt-dlp returned nothing for this URL", error_class="unsupported_url")
+    path = _final_path(info, workdir)
     return Downloaded(
-        path=_final_path(info, workdir),
+        path=path,
         title=info.get("title"),
-        duration=info.get("duration"),
+        duration=info.get("duration") or duration_of(path),
         uploader=info.get("uploader") or info.get("artist"),
         extractor=info.get("extractor_key") or info.get("extractor"),
     )

@@ -42,7 +42,6 @@ def base_params() -> dict[str, Any]:
         "logger": YtDlpLogger(),
         "quiet": True,
         "noprogress": True,
-        "no_color": True,
         "cachedir": False,
         "restrictfilenames": True,
         "windowsfilenames": True,
