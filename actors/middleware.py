@@ -56,7 +56,9 @@ class JobRows(dramatiq.Middleware):  # type: ignore[misc]
             return
         retries = message.options.get("retries", 0)
         with self.runtime().db.session() as session:
-            row = job_rows.dead_letter(session, job_id, f"retries exhausted after {retries} retries")
+            row = job_rows.dead_letter(
+                session, job_id, f"retries exhausted after {retries} retries"
+            )
             if row is not None and row.parent_id is not None:
                 job_rows.finish_parent_if_done(session, row.parent_id)
         log.warning("dead-lettered", job_id=str(job_id), retries=retries, queue=message.queue_name)
@@ -76,7 +78,9 @@ class LogContext(dramatiq.Middleware):  # type: ignore[misc]
             **({"job_id": str(job_id)} if job_id else {}),
         )
 
-    def after_process_message(self, broker: Any, message: Any, *, result: Any = None, exception: Any = None) -> None:
+    def after_process_message(
+        self, broker: Any, message: Any, *, result: Any = None, exception: Any = None
+    ) -> None:
         """Called after a message is processed, successfully or not."""
         structlog.contextvars.clear_contextvars()
 

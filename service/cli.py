@@ -27,7 +27,10 @@ def _create(args: argparse.Namespace) -> int:
     from service.clients import create_client
 
     client, key = create_client(_runtime(), args.name, admin=args.admin, tier=args.tier)
-    print(f"created client {client.name} ({client.id}){' with admin scope' if args.admin else ''}", file=sys.stderr)
+    print(
+        f"created client {client.name} ({client.id}){' with admin scope' if args.admin else ''}",
+        file=sys.stderr,
+    )
     print("the key below is shown once; store it now", file=sys.stderr)
     print(key)
     return 0
@@ -55,8 +58,12 @@ def _revoke(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="haul", description="haul administration")
     sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("migrate", help="create the database if needed and apply migrations").set_defaults(run=_migrate)
-    clients = sub.add_parser("clients", help="manage API clients").add_subparsers(dest="action", required=True)
+    sub.add_parser(
+        "migrate", help="create the database if needed and apply migrations"
+    ).set_defaults(run=_migrate)
+    clients = sub.add_parser("clients", help="manage API clients").add_subparsers(
+        dest="action", required=True
+    )
     create = clients.add_parser("create", help="create a client and print its key once")
     create.add_argument("name")
     create.add_argument("--admin", action="store_true", help="allow queue control")

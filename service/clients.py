@@ -28,7 +28,9 @@ def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create_client(rt: Runtime, name: str, *, admin: bool = False, tier: str = "standard") -> tuple[Client, str]:
+def create_client(
+    rt: Runtime, name: str, *, admin: bool = False, tier: str = "standard"
+) -> tuple[Client, str]:
     """Create a client; returns it and its key, which is never shown again."""
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = Client(
@@ -50,7 +52,11 @@ def authenticate(rt: Runtime, authorization: str | None) -> Client:
     """
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
-    if scheme.lower() != "bearer" or not key.startswith(KEY_PREFIX) or len(key) < _LOOKUP_LENGTH + 16:
+    if (
+        scheme.lower() != "bearer"
+        or not key.startswith(KEY_PREFIX)
+        or len(key) < _LOOKUP_LENGTH + 16
+    ):
         raise Unauthorized()
     with rt.db.session() as session:
         client = client_rows.by_key_prefix(session, key[:_LOOKUP_LENGTH])

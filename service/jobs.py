@@ -129,7 +129,9 @@ def list_jobs(
         files = {a.job_id: a for a in artifact_rows.for_jobs(session, [j.id for j in page])}
     last = page[-1] if len(rows) > limit else None
     return Page(
-        items=[JobView(job=j, artifact=files.get(j.id), children=counts.get(j.id, {})) for j in page],
+        items=[
+            JobView(job=j, artifact=files.get(j.id), children=counts.get(j.id, {})) for j in page
+        ],
         next_cursor=encode_cursor(last) if last is not None else None,
     )
 

@@ -31,7 +31,9 @@ log = structlog.get_logger(__name__)
 class LeaseKeeper:
     """Heartbeat thread for one claimed job; use as a context manager."""
 
-    def __init__(self, db: Database, job_id: uuid.UUID, owner: str, lease: timedelta, interval: float) -> None:
+    def __init__(
+        self, db: Database, job_id: uuid.UUID, owner: str, lease: timedelta, interval: float
+    ) -> None:
         self.db = db
         self.job_id = job_id
         self.owner = owner
@@ -85,7 +87,10 @@ class LeaseKeeper:
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self._stop.set()
         self._thread.join(timeout=self.interval + 5)

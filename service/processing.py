@@ -52,7 +52,9 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
     job = _claim(rt, job_id, Step.PROBE, owner, Phase.PROBING)
     if job is None:
         return
-    bound = log.bind(job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="probe")
+    bound = log.bind(
+        job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="probe"
+    )
     try:
         found = probe(job.url, max_entries=rt.settings.playlist_max_entries)
     except Permanent as exc:
@@ -109,7 +111,13 @@ def _expand(
             )
         )
     if not children:
-        _fail(rt, parent, owner, Permanent("no entry of the playlist has a usable URL", error_class="empty_playlist"), bound)
+        _fail(
+            rt,
+            parent,
+            owner,
+            Permanent("no entry of the playlist has a usable URL", error_class="empty_playlist"),
+            bound,
+        )
         return
     info["playlist"]["entries_skipped"] = skipped
     with rt.db.session() as session:
@@ -129,7 +137,9 @@ def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
     job = _claim(rt, job_id, Step.DOWNLOAD, owner, Phase.DOWNLOADING)
     if job is None:
         return
-    bound = log.bind(job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="download")
+    bound = log.bind(
+        job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="download"
+    )
     options = NormalizedOptions.model_validate(job.options)
     lease = timedelta(seconds=rt.settings.lease_seconds)
     try:
@@ -151,7 +161,13 @@ def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
             _store_and_finish(rt, job, owner, result, bound)
     except LeaseLost:
         with rt.db.session() as session:
-            attempt_rows.finish(session, job.id, owner, "abandoned", error_message="the job was cancelled, deleted or taken over")
+            attempt_rows.finish(
+                session,
+                job.id,
+                owner,
+                "abandoned",
+                error_message="the job was cancelled, deleted or taken over",
+            )
         bound.info("stopped", reason="lease lost")
     except Permanent as exc:
         _fail(rt, job, owner, exc, bound)
@@ -160,7 +176,9 @@ def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
         raise
 
 
-def _store_and_finish(rt: Runtime, job: Job, owner: str, result: Downloaded, bound: BoundLogger) -> None:
+def _store_and_finish(
+    rt: Runtime, job: Job, owner: str, result: Downloaded, bound: BoundLogger
+) -> None:
     stored = storage.store(rt.settings.storage_dir, job.client_id, job.id, result.path)
     info = {**job.info, "title": result.title or job.info.get("title"), "duration": result.duration}
     with rt.db.session() as session:
@@ -230,13 +248,17 @@ def _fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger)
             error_class=exc.error_class,
             error_message=exc.message,
         )
-        attempt_rows.finish(session, job.id, owner, "failed", error_class=exc.error_class, error_message=exc.message)
+        attempt_rows.finish(
+            session, job.id, owner, "failed", error_class=exc.error_class, error_message=exc.message
+        )
         if failed is not None and failed.parent_id is not None:
             job_rows.finish_parent_if_done(session, failed.parent_id)
     bound.info("failed", error_class=exc.error_class, error=exc.message)
 
 
-def _release_for_retry(rt: Runtime, job: Job, owner: str, exc: BaseException, bound: BoundLogger) -> None:
+def _release_for_retry(
+    rt: Runtime, job: Job, owner: str, exc: BaseException, bound: BoundLogger
+) -> None:
     """Give the job back as ``retrying``; the middleware adds when the next attempt is due."""
     error_class = getattr(exc, "error_class", type(exc).__name__)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
@@ -251,7 +273,14 @@ def _release_for_retry(rt: Runtime, job: Job, owner: str, exc: BaseException, bo
                 phase=None,
                 last_error=f"{error_class}: {message}"[:2000],
             )
-            attempt_rows.finish(session, job.id, owner, "retry", error_class=error_class, error_message=message[:2000])
+            attempt_rows.finish(
+                session,
+                job.id,
+                owner,
+                "retry",
+                error_class=error_class,
+                error_message=message[:2000],
+            )
     except Exception:
         bound.exception("could not record the failed attempt; the lease sweep will")
     bound.warning("attempt failed, will retry", error_class=error_class, error=message)

@@ -38,7 +38,9 @@ def route(step: str, settings: Settings) -> Route:
     return Route(actor_name=step, queue_name=f"{settings.queue_prefix}.{step}")
 
 
-def build_broker(settings: Settings, *, middleware: list[dramatiq.Middleware] | None = None) -> RabbitmqBroker:
+def build_broker(
+    settings: Settings, *, middleware: list[dramatiq.Middleware] | None = None
+) -> RabbitmqBroker:
     """A RabbitMQ broker with publisher confirms and priority queues; connects lazily."""
     return RabbitmqBroker(
         url=settings.broker_url,
@@ -48,7 +50,9 @@ def build_broker(settings: Settings, *, middleware: list[dramatiq.Middleware] | 
     )
 
 
-def publish(broker: dramatiq.Broker, settings: Settings, step: str, job_id: UUID, *, priority: int = 0) -> None:
+def publish(
+    broker: dramatiq.Broker, settings: Settings, step: str, job_id: UUID, *, priority: int = 0
+) -> None:
     """Send ``step(job_id)``; raises if RabbitMQ does not confirm the message."""
     where = route(step, settings)
     message: dramatiq.Message[None] = dramatiq.Message(

@@ -66,7 +66,11 @@ def sha256_of(path: Path) -> str:
 
 
 def mime_of(path: Path) -> str:
-    return _MIME.get(path.suffix.lower()) or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return (
+        _MIME.get(path.suffix.lower())
+        or mimetypes.guess_type(path.name)[0]
+        or "application/octet-stream"
+    )
 
 
 def job_dir(storage_root: Path, client_id: uuid.UUID, job_id: uuid.UUID) -> Path:

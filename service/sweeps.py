@@ -41,7 +41,9 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
     failed = 0
     with rt.db.session() as session:
         for job in job_rows.expired_leases(session, BATCH):
-            attempt_rows.close_abandoned(session, job.id, "abandoned", "the worker stopped renewing its lease")
+            attempt_rows.close_abandoned(
+                session, job.id, "abandoned", "the worker stopped renewing its lease"
+            )
             if job.attempts >= job.max_attempts:
                 gone = job_rows.move(
                     session,

@@ -84,5 +84,9 @@ def file_response(path: Path, *, filename: str, mime: str, range_header: str | N
         content=_read(path, start, end - start + 1),
         status_code=206,
         media_type=mime,
-        headers={**headers, "Content-Range": f"bytes {start}-{end}/{size}", "Content-Length": str(end - start + 1)},
+        headers={
+            **headers,
+            "Content-Range": f"bytes {start}-{end}/{size}",
+            "Content-Length": str(end - start + 1),
+        },
     )

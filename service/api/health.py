@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 
 from service.api.schemas import Health
 from service.errors import ServiceUnavailable
@@ -19,7 +20,7 @@ async def live() -> Health:
 
 
 @get("/health/ready", tags=["health"], sync_to_thread=True)
-def ready(runtime: Runtime) -> Response[Health]:
+def ready(runtime: NamedDependency[Runtime]) -> Response[Health]:
     checks: dict[str, str] = {}
     try:
         runtime.db.ping()
@@ -32,4 +33,7 @@ def ready(runtime: Runtime) -> Response[Health]:
     except Exception as exc:
         checks["broker"] = f"broker unreachable: {type(exc).__name__}"
     healthy = all(v == "ok" for v in checks.values())
-    return Response(Health(status="ok" if healthy else "unavailable", checks=checks), status_code=200 if healthy else 503)
+    return Response(
+        Health(status="ok" if healthy else "unavailable", checks=checks),
+        status_code=200 if healthy else 503,
+    )

@@ -6,7 +6,8 @@ import uuid
 from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from service import jobs
@@ -27,7 +28,12 @@ class JobController(Controller):
     tags = ["jobs"]
 
     @post("/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
-    def submit(self, data: SubmitJob, runtime: Runtime, client: Client) -> Response[JobOut]:
+    def submit(
+        self,
+        data: JSONBody[SubmitJob],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> Response[JobOut]:
         """Accept a URL: the job is stored, then announced to the workers."""
         job = jobs.submit(
             runtime,
@@ -47,46 +53,79 @@ class JobController(Controller):
     @get("/", sync_to_thread=True)
     def list_jobs(
         self,
-        runtime: Runtime,
-        client: Client,
-        status: Status | None = None,
-        parent_id: uuid.UUID | None = None,
-        cursor: Annotated[str | None, Parameter(max_length=512)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 50,
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+        status: FromQuery[Status | None] = None,
+        parent_id: FromQuery[uuid.UUID | None] = None,
+        cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
     ) -> JobPage:
         """Your jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
-        page = jobs.list_jobs(runtime, client, status=status, parent_id=parent_id, cursor=cursor, limit=limit)
+        page = jobs.list_jobs(
+            runtime, client, status=status, parent_id=parent_id, cursor=cursor, limit=limit
+        )
         return JobPage(items=[JobOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 
     @get("/{job_id:uuid}", sync_to_thread=True)
-    def read(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> JobOut:
+    def read(
+        self,
+        job_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> JobOut:
         return JobOut.of(jobs.get(runtime, client, job_id))
 
     @post("/{job_id:uuid}/cancel", status_code=200, sync_to_thread=True)
-    def cancel(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> JobOut:
+    def cancel(
+        self,
+        job_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> JobOut:
         """A queued job never starts; a running one stops within a heartbeat or two."""
         return JobOut.of(jobs.cancel(runtime, client, job_id))
 
     @delete("/{job_id:uuid}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
-    def remove(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> None:
+    def remove(
+        self,
+        job_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> None:
         """Delete the job, its children and their files."""
         jobs.delete(runtime, client, job_id)
 
     @get("/{job_id:uuid}/attempts", sync_to_thread=True)
-    def attempts(self, job_id: uuid.UUID, runtime: Runtime, client: Client) -> AttemptList:
+    def attempts(
+        self,
+        job_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> AttemptList:
         return AttemptList(items=[AttemptOut.of(a) for a in jobs.attempts(runtime, client, job_id)])
 
     @get("/{job_id:uuid}/file", sync_to_thread=True)
     def file(
-        self, job_id: uuid.UUID, request: Request[Any, Any, Any], runtime: Runtime, client: Client
+        self,
+        job_id: FromPath[uuid.UUID],
+        request: Request[Any, Any, Any],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
     ) -> Stream | Response[dict[str, Any]]:
         """The downloaded file; honours a single ``Range``."""
         artifact, path = jobs.file_of(runtime, client, job_id)
         try:
             return file_response(
-                path, filename=artifact.filename, mime=artifact.mime, range_header=request.headers.get("range")
+                path,
+                filename=artifact.filename,
+                mime=artifact.mime,
+                range_header=request.headers.get("range"),
             )
         except RangeNotSatisfiable as exc:
             return problem(
-                request, 416, exc.message, slug="range-not-satisfiable", headers={"Content-Range": f"bytes */{exc.size}"}
+                request,
+                416,
+                exc.message,
+                slug="range-not-satisfiable",
+                headers={"Content-Range": f"bytes */{exc.size}"},
             )

@@ -89,18 +89,26 @@ def problem(
 def handle_haul_error(request: Request[Any, Any, Any], exc: HaulError) -> Response[dict[str, Any]]:
     for kind, status, slug in _STATUS:
         if isinstance(exc, kind):
-            headers = {"WWW-Authenticate": 'Bearer realm="haul"'} if status == HTTP_401_UNAUTHORIZED else None
+            headers = (
+                {"WWW-Authenticate": 'Bearer realm="haul"'}
+                if status == HTTP_401_UNAUTHORIZED
+                else None
+            )
             return problem(request, status, exc.message, slug=slug, headers=headers)
     return handle_unexpected(request, exc)
 
 
-def handle_validation(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def handle_validation(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     """Schema violations are 422; a body that is not JSON at all is 400."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [_clean_error(e) for e in extra if isinstance(e, dict)]
     if not errors or "json" in str(exc.detail).lower() and not any(e["field"] for e in errors):
         return problem(request, HTTP_400_BAD_REQUEST, _json_detail(exc), slug="malformed-body")
-    summary = "; ".join(f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors)
+    summary = "; ".join(
+        f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors
+    )
     return problem(
         request, HTTP_422_UNPROCESSABLE_ENTITY, summary, slug="invalid-input", errors=errors
     )
@@ -118,7 +126,9 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error", path=request.url.path, exc_info=exc)
-    return problem(request, HTTP_500_INTERNAL_SERVER_ERROR, "an internal error occurred; it was logged")
+    return problem(
+        request, HTTP_500_INTERNAL_SERVER_ERROR, "an internal error occurred; it was logged"
+    )
 
 
 def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
@@ -128,7 +138,11 @@ def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
 
 
 def _json_detail(exc: ValidationException) -> str:
-    return "the request body is not valid JSON" if "json" in str(exc.detail).lower() else str(exc.detail)
+    return (
+        "the request body is not valid JSON"
+        if "json" in str(exc.detail).lower()
+        else str(exc.detail)
+    )
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

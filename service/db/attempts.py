@@ -57,7 +57,12 @@ def close_abandoned(session: Session, job_id: uuid.UUID, outcome: str, error_mes
     stmt = (
         sa.update(JobAttempt)
         .where(JobAttempt.job_id == job_id, JobAttempt.finished_at.is_(None))  # type: ignore[union-attr]
-        .values(finished_at=sa.func.now(), outcome=outcome, error_class="lease_expired", error_message=error_message)
+        .values(
+            finished_at=sa.func.now(),
+            outcome=outcome,
+            error_class="lease_expired",
+            error_message=error_message,
+        )
     )
     session.execute(stmt)
 

@@ -44,7 +44,9 @@ def connect(url: str, *, pool_size: int = 5) -> Database:
     engine = sa.create_engine(
         url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
     )
-    return Database(engine=engine, sessions=sessionmaker(engine, class_=Session, expire_on_commit=False))
+    return Database(
+        engine=engine, sessions=sessionmaker(engine, class_=Session, expire_on_commit=False)
+    )
 
 
 def ensure_database(url: str) -> bool:

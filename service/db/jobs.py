@@ -173,7 +173,9 @@ def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
     return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
 
 
-def children_counts(session: Session, parent_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, int]]:
+def children_counts(
+    session: Session, parent_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
     """Children by state, for each parent."""
     if not parent_ids:
         return {}
@@ -194,9 +196,16 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
     The parent row is locked first, so of two children finishing at once the
     second always sees the first one's committed state.
     """
-    parent = session.execute(
-        sa.select(Job).where(Job.id == parent_id).with_for_update().execution_options(populate_existing=True)
-    ).scalars().first()
+    parent = (
+        session.execute(
+            sa.select(Job)
+            .where(Job.id == parent_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .first()
+    )
     if parent is None or parent.status != Status.RUNNING.value:
         return None
     counts = children_counts(session, [parent_id]).get(parent_id, {})
@@ -239,7 +248,9 @@ def unpublished(session: Session, older_than: timedelta, limit: int) -> list[Job
     stale = sa.or_(Job.published_at.is_(None), Job.published_at < _NOW() - older_than)  # type: ignore[union-attr, operator]
     stmt = (
         sa.select(Job)
-        .where(Job.status == Status.QUEUED.value, Job.queued_at < _NOW() - timedelta(seconds=5), stale)  # type: ignore[operator]
+        .where(
+            Job.status == Status.QUEUED.value, Job.queued_at < _NOW() - timedelta(seconds=5), stale
+        )  # type: ignore[operator]
         .order_by(Job.queued_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -251,11 +262,16 @@ def stranded_parents(session: Session, limit: int) -> list[uuid.UUID]:
     """Parents still running although no child is active (a finish that was missed)."""
     child = sa.orm.aliased(Job)
     active_child = sa.exists().where(
-        child.parent_id == Job.id, child.status.in_([s.value for s in ACTIVE])  # type: ignore[attr-defined]
+        child.parent_id == Job.id,
+        child.status.in_([s.value for s in ACTIVE]),  # type: ignore[attr-defined]
     )
     stmt = (
         sa.select(Job.id)
-        .where(Job.status == Status.RUNNING.value, Job.phase == Phase.AWAITING_CHILDREN.value, ~active_child)
+        .where(
+            Job.status == Status.RUNNING.value,
+            Job.phase == Phase.AWAITING_CHILDREN.value,
+            ~active_child,
+        )
         .limit(limit)
     )
     return list(session.execute(stmt).scalars())
@@ -266,7 +282,9 @@ def now() -> Any:
     return _NOW()
 
 
-def await_children(session: Session, job_id: uuid.UUID, owner: str, *, info: dict[str, Any]) -> Job | None:
+def await_children(
+    session: Session, job_id: uuid.UUID, owner: str, *, info: dict[str, Any]
+) -> Job | None:
     """A probed playlist stays ``running`` without a lease until its children finish."""
     stmt = (
         sa.update(Job)
@@ -300,7 +318,9 @@ def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
             lease_owner=None,
             lease_expires_at=None,
             error_class="attempts_exhausted",
-            error_message=sa.func.concat("gave up after ", Job.attempts, " attempts without an outcome"),
+            error_message=sa.func.concat(
+                "gave up after ", Job.attempts, " attempts without an outcome"
+            ),
             finished_at=_NOW(),
             updated_at=_NOW(),
         )

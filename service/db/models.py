@@ -53,7 +53,9 @@ class Job(SQLModel, table=True):
         sa.CheckConstraint(f"phase IS NULL OR {_in('phase', Phase)}", name="jobs_phase_valid"),
         sa.CheckConstraint(_in("step", Step), name="jobs_step_valid"),
         # Newest-first keyset pages per client, with and without a status filter.
-        sa.Index("ix_jobs_client_created", "client_id", sa.text("created_at DESC"), sa.text("id DESC")),
+        sa.Index(
+            "ix_jobs_client_created", "client_id", sa.text("created_at DESC"), sa.text("id DESC")
+        ),
         sa.Index(
             "ix_jobs_client_status_created",
             "client_id",
@@ -61,7 +63,12 @@ class Job(SQLModel, table=True):
             sa.text("created_at DESC"),
             sa.text("id DESC"),
         ),
-        sa.Index("ix_jobs_parent", "parent_id", "status", postgresql_where=sa.text("parent_id IS NOT NULL")),
+        sa.Index(
+            "ix_jobs_parent",
+            "parent_id",
+            "status",
+            postgresql_where=sa.text("parent_id IS NOT NULL"),
+        ),
         # The sweeps: expired leases, and queued work whose message may be lost.
         sa.Index(
             "ix_jobs_running_lease",

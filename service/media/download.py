@@ -123,7 +123,9 @@ def _final_path(info: dict[str, Any], workdir: Path) -> Path:
         if path and Path(path).is_file():
             return Path(path)
     candidates = [
-        p for p in workdir.iterdir() if p.is_file() and p.suffix not in {".part", ".ytdl", ".jpg", ".webp", ".png"}
+        p
+        for p in workdir.iterdir()
+        if p.is_file() and p.suffix not in {".part", ".ytdl", ".jpg", ".webp", ".png"}
     ]
     if not candidates:
         raise Permanent("the download produced no file", error_class="no_output")

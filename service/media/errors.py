@@ -28,13 +28,21 @@ _PERMANENT_TEXT: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"is not a valid url", re.I), "invalid_url"),
     (re.compile(r"requested format is not available", re.I), "format_unavailable"),
     (re.compile(r"private video|members[- ]only|join this channel", re.I), "unavailable"),
-    (re.compile(r"video unavailable|has been removed|no longer available|account .* terminated", re.I), "unavailable"),
+    (
+        re.compile(
+            r"video unavailable|has been removed|no longer available|account .* terminated", re.I
+        ),
+        "unavailable",
+    ),
     (re.compile(r"not available in your country|geo.?restrict", re.I), "geo_blocked"),
     (re.compile(r"http error (40[01345]|410|451)", re.I), "http_error"),
 ]
 #: Message fragments of failures that usually pass with time.
 _TRANSIENT_TEXT: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"sign in to confirm|too many requests|http error 429|rate.?limit", re.I), "rate_limited"),
+    (
+        re.compile(r"sign in to confirm|too many requests|http error 429|rate.?limit", re.I),
+        "rate_limited",
+    ),
     (re.compile(r"timed out|timeout", re.I), "timeout"),
     (re.compile(r"http error 5\d\d", re.I), "http_5xx"),
     (re.compile(r"connection|network|temporary failure|name resolution", re.I), "network"),
@@ -52,7 +60,11 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         seen.add(id(current))
         yield current
         exc_info = getattr(current, "exc_info", None)
-        if isinstance(exc_info, tuple) and len(exc_info) > 1 and isinstance(exc_info[1], BaseException):
+        if (
+            isinstance(exc_info, tuple)
+            and len(exc_info) > 1
+            and isinstance(exc_info[1], BaseException)
+        ):
             todo.append(exc_info[1])
         todo.extend([getattr(current, "cause", None), current.__cause__, current.__context__])
 

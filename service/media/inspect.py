@@ -14,7 +14,16 @@ def duration_of(path: Path) -> float | None:
     """Seconds of media in ``path``, or None when ffprobe cannot tell."""
     try:
         out = subprocess.run(
-            ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "json", str(path)],
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "json",
+                str(path),
+            ],
             capture_output=True,
             check=True,
             timeout=30,

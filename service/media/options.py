@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 _log = structlog.get_logger("yt_dlp")
 
+
 #: yt-dlp's own output, for our logs rather than stdout.
 class YtDlpLogger:
     """Routes yt-dlp messages into structlog instead of stdout."""
@@ -76,9 +77,7 @@ def download_params(options: NormalizedOptions, workdir: Path) -> dict[str, Any]
         params["merge_output_format"] = "mp4"
         postprocessors.append({"key": "FFmpegVideoRemuxer", "preferedformat": "mp4"})
     if options.subtitles and not options.audio_only:
-        params.update(
-            {"writesubtitles": True, "subtitleslangs": list(options.subtitles)}
-        )
+        params.update({"writesubtitles": True, "subtitleslangs": list(options.subtitles)})
         postprocessors.append({"key": "FFmpegEmbedSubtitle", "already_have_subtitle": False})
     if options.embed_metadata:
         postprocessors.append({"key": "FFmpegMetadata", "add_metadata": True, "add_chapters": True})

@@ -1,0 +1,163 @@
+"""Shared fixtures: real PostgreSQL (a database per test, copied from a migrated
+template), real RabbitMQ (queues under a prefix per test), and a local media server.
+
+Locally, a test whose service is down is skipped with the reason; under
+``CI=true`` it fails instead, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import uuid
+from typing import TYPE_CHECKING
+
+import pika
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from service.db.migrate import upgrade
+from service.runtime import Runtime, build_runtime
+from service.settings import Settings
+from tests.support.media_server import MediaServer, make_media
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+CI = os.environ.get("CI", "").lower() == "true"
+ADMIN_DATABASE_URL = os.environ.get(
+    "HAUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+BROKER_URL = os.environ.get("HAUL_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
+RUN_ID = uuid.uuid4().hex[:8]
+_counter = itertools.count()
+STEPS = ("probe", "download", "sweeps", "callbacks")
+
+
+def unavailable(reason: str) -> None:
+    """Skip locally, fail in CI."""
+    if CI:
+        pytest.fail(f"{reason} (CI=true: services must be up)")
+    pytest.skip(reason)
+
+
+def _conninfo(database: str) -> str:
+    url = make_url(ADMIN_DATABASE_URL).set(drivername="postgresql", database=database)
+    return url.render_as_string(hide_password=False)
+
+
+def _admin_execute(sql: str) -> None:
+    with psycopg.connect(_conninfo("postgres"), autocommit=True, connect_timeout=3) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+def _db_url(name: str) -> str:
+    return make_url(ADMIN_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A database migrated once per run; each test copies it (fast, isolated)."""
+    try:
+        _admin_execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL is not reachable at {ADMIN_DATABASE_URL}: {exc}")
+    name = f"haul_test_{RUN_ID}_template"
+    upgrade(_db_url(name))
+    yield name
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(postgres_template: str) -> Iterator[str]:
+    name = f"haul_test_{RUN_ID}_{next(_counter)}"
+    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield _db_url(name)
+    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _delete_queues(prefix: str) -> None:
+    try:
+        connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    except pika.exceptions.AMQPError:
+        return
+    try:
+        for step in STEPS:
+            for suffix in ("", ".DQ", ".XQ"):
+                channel = connection.channel()
+                try:
+                    channel.queue_delete(f"{prefix}.{step}{suffix}")
+                    channel.close()
+                except pika.exceptions.AMQPError:
+                    pass
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def rabbitmq() -> str:
+    try:
+        pika.BlockingConnection(pika.URLParameters(BROKER_URL)).close()
+    except pika.exceptions.AMQPError as exc:
+        unavailable(f"RabbitMQ is not reachable at {BROKER_URL}: {exc!r}")
+    return BROKER_URL
+
+
+@pytest.fixture
+def queue_prefix(rabbitmq: str) -> Iterator[str]:
+    """Queues of one test: haultest<run><n>.probe and so on, deleted afterwards."""
+    prefix = f"haultest{RUN_ID}{next(_counter)}"
+    yield prefix
+    _delete_queues(prefix)
+
+
+@pytest.fixture
+def settings(database_url: str, queue_prefix: str, tmp_path: Path) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        database_url=database_url,
+        broker_url=BROKER_URL,
+        queue_prefix=queue_prefix,
+        storage_dir=tmp_path / "files",
+        temp_dir=tmp_path / "tmp",
+        max_retries=2,
+        min_backoff_ms=200,
+        max_backoff_ms=1_000,
+        lease_seconds=10,
+        heartbeat_seconds=0.2,
+        log_json=True,
+    )
+
+
+@pytest.fixture
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    rt = build_runtime(settings)
+    yield rt
+    rt.broker.close()
+    rt.db.dispose()
+
+
+@pytest.fixture(scope="session")
+def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    if shutil.which("ffmpeg") is None:
+        unavailable("ffmpeg is not installed")
+    path = tmp_path_factory.getbasetemp() / "media"
+    path.mkdir(exist_ok=True)
+    make_media(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(media_dir: Path) -> Iterator[MediaServer]:
+    with MediaServer(media_dir) as server:
+        yield server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
