@@ -35,7 +35,7 @@ def _job_id(message: Any) -> uuid.UUID | None:
         return None
 
 
-class JobRows(dramatiq.Middleware):  # type: ignore[misc]
+class JobRows(dramatiq.Middleware):
     """Writes retry schedules and dead letters back to the job rows."""
 
     def __init__(self, runtime: Callable[[], Runtime]) -> None:
@@ -64,7 +64,7 @@ class JobRows(dramatiq.Middleware):  # type: ignore[misc]
         log.warning("dead-lettered", job_id=str(job_id), retries=retries, queue=message.queue_name)
 
 
-class LogContext(dramatiq.Middleware):  # type: ignore[misc]
+class LogContext(dramatiq.Middleware):
     """Binds job_id, queue and retry count to every log line of one message's work."""
 
     def before_process_message(self, broker: Any, message: Any) -> None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from typing import TYPE_CHECKING
 
 from service.settings import get_settings
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 
 def _migrate(_: argparse.Namespace) -> int:
@@ -17,7 +21,7 @@ def _migrate(_: argparse.Namespace) -> int:
     return 0
 
 
-def _runtime():  # type: ignore[no-untyped-def]
+def _runtime() -> Runtime:
     from service.runtime import build_runtime
 
     return build_runtime(get_settings())

@@ -61,7 +61,7 @@ def submit(
     priority: int = 0,
     metadata: dict[str, Any] | None = None,
 ) -> Job:
-    """Insert the job, commit, then publish; a failed publish leaves the row queued and saying so."""
+    """Insert the job, commit, then publish; a failed publish leaves the row queued, saying so."""
     try:
         clean_url = normalize_url(url)
     except UrlRejected as exc:
@@ -154,7 +154,7 @@ def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
 
 
 def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
-    """Remove the job, its children, their rows and files. A worker still on it finds the row gone."""
+    """Remove the job, its children and their files; a worker still on it finds the row gone."""
     with rt.db.session() as session:
         job = job_rows.get_for_client(session, job_id, client.id)
         if job is None:

@@ -16,8 +16,8 @@ from service.api.deps import provide_client, provide_runtime
 from service.api.health import live, ready
 from service.api.jobs import JobController
 from service.api.problems import EXCEPTION_HANDLERS
-from service.logging import configure_logging
 from service.db.models import Client
+from service.logging import configure_logging
 from service.runtime import Runtime, build_runtime
 from service.settings import Settings, get_settings
 

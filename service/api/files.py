@@ -1,4 +1,4 @@
-"""Serve a stored file with single-range ``Range`` support (seeking players and resumable downloads)."""
+"""Serve a stored file with single-range ``Range`` support (for seeking and resuming)."""
 
 from __future__ import annotations
 
@@ -70,7 +70,9 @@ def file_response(path: Path, *, filename: str, mime: str, range_header: str | N
     ascii_name = filename.encode("ascii", "replace").decode().replace('"', "")
     headers = {
         "Accept-Ranges": "bytes",
-        "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}",
+        "Content-Disposition": (
+            f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+        ),
     }
     span = parse_range(range_header, size)
     if span is None:

@@ -28,7 +28,7 @@ def ready(runtime: NamedDependency[Runtime]) -> Response[Health]:
     except ServiceUnavailable as exc:
         checks["database"] = exc.message
     try:
-        channel = runtime.broker.channel  # opens this thread's connection when needed
+        channel = runtime.broker.channel  # type: ignore[attr-defined]  # RabbitmqBroker: opens this thread's connection
         checks["broker"] = "ok" if channel.is_open else "broker channel closed"
     except Exception as exc:
         checks["broker"] = f"broker unreachable: {type(exc).__name__}"

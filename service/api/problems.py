@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import structlog
-from litestar import MediaType, Response
+from litestar import Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
@@ -104,7 +104,7 @@ def handle_validation(
     """Schema violations are 422; a body that is not JSON at all is 400."""
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [_clean_error(e) for e in extra if isinstance(e, dict)]
-    if not errors or "json" in str(exc.detail).lower() and not any(e["field"] for e in errors):
+    if not errors or ("json" in str(exc.detail).lower() and not any(e["field"] for e in errors)):
         return problem(request, HTTP_400_BAD_REQUEST, _json_detail(exc), slug="malformed-body")
     summary = "; ".join(
         f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors

@@ -111,12 +111,12 @@ class JobOut(BaseModel):
             dead_lettered_at=job.dead_lettered_at,
             children=view.children or None,
             file=_file(view.artifact) if view.artifact else None,
-            created_at=job.created_at,  # type: ignore[arg-type]
-            queued_at=job.queued_at,  # type: ignore[arg-type]
+            created_at=job.created_at,
+            queued_at=job.queued_at,
             published_at=job.published_at,
             started_at=job.started_at,
             finished_at=job.finished_at,
-            updated_at=job.updated_at,  # type: ignore[arg-type]
+            updated_at=job.updated_at,
         )
 
 

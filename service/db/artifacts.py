@@ -28,5 +28,5 @@ def for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[Artifact]:
     """Artifacts of several jobs (a job and its children, before a delete)."""
     if not job_ids:
         return []
-    stmt = sa.select(Artifact).where(Artifact.job_id.in_(job_ids))  # type: ignore[attr-defined]
+    stmt = sa.select(Artifact).where(Artifact.job_id.in_(job_ids))
     return list(session.execute(stmt).scalars())

@@ -40,7 +40,7 @@ def finish(
         .where(
             JobAttempt.job_id == job_id,
             JobAttempt.worker == worker,
-            JobAttempt.finished_at.is_(None),  # type: ignore[union-attr]
+            JobAttempt.finished_at.is_(None),
         )
         .values(
             finished_at=sa.func.now(),
@@ -56,7 +56,7 @@ def close_abandoned(session: Session, job_id: uuid.UUID, outcome: str, error_mes
     """Close attempts left open by a worker that died (found by the lease sweep)."""
     stmt = (
         sa.update(JobAttempt)
-        .where(JobAttempt.job_id == job_id, JobAttempt.finished_at.is_(None))  # type: ignore[union-attr]
+        .where(JobAttempt.job_id == job_id, JobAttempt.finished_at.is_(None))
         .values(
             finished_at=sa.func.now(),
             outcome=outcome,

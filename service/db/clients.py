@@ -28,10 +28,10 @@ def by_key_prefix(session: Session, prefix: str) -> Client | None:
 def revoke(session: Session, client_id: uuid.UUID) -> bool:
     stmt = (
         sa.update(Client)
-        .where(Client.id == client_id, Client.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(Client.id == client_id, Client.revoked_at.is_(None))
         .values(revoked_at=sa.func.now())
     )
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return session.execute(stmt).rowcount == 1
 
 
 def list_all(session: Session) -> list[Client]:

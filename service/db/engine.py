@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -12,6 +12,9 @@ from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
 from service.errors import ServiceUnavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 @dataclass

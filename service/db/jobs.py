@@ -134,14 +134,14 @@ def heartbeat(
         .where(Job.id == job_id, Job.status == Status.RUNNING.value, Job.lease_owner == owner)
         .values(lease_expires_at=_NOW() + lease, updated_at=_NOW(), **progress)
     )
-    return session.execute(stmt).rowcount == 1  # type: ignore[attr-defined, no-any-return]
+    return session.execute(stmt).rowcount == 1
 
 
 def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
     """Record that the doorbell rang; clears a previous publish error."""
     stmt = (
         sa.update(Job)
-        .where(Job.id.in_(job_ids), Job.status == Status.QUEUED.value)  # type: ignore[attr-defined]
+        .where(Job.id.in_(job_ids), Job.status == Status.QUEUED.value)
         .values(published_at=_NOW(), last_error=None, updated_at=_NOW())
     )
     session.execute(stmt)
@@ -160,7 +160,7 @@ def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
     """Cancel every unfinished child of a parent; returns how many."""
     stmt = (
         sa.update(Job)
-        .where(Job.parent_id == parent_id, Job.status.in_([s.value for s in ACTIVE]))  # type: ignore[attr-defined]
+        .where(Job.parent_id == parent_id, Job.status.in_([s.value for s in ACTIVE]))
         .values(
             status=Status.CANCELLED.value,
             phase=None,
@@ -170,7 +170,7 @@ def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
             updated_at=_NOW(),
         )
     )
-    return session.execute(stmt).rowcount  # type: ignore[attr-defined, no-any-return]
+    return session.execute(stmt).rowcount
 
 
 def children_counts(
@@ -181,7 +181,7 @@ def children_counts(
         return {}
     stmt = (
         sa.select(Job.parent_id, Job.status, sa.func.count())
-        .where(Job.parent_id.in_(parent_ids))  # type: ignore[union-attr]
+        .where(Job.parent_id.in_(parent_ids))
         .group_by(Job.parent_id, Job.status)
     )
     counts: dict[uuid.UUID, dict[str, int]] = {}
@@ -235,7 +235,7 @@ def expired_leases(session: Session, limit: int) -> list[Job]:
     """Running jobs whose worker stopped renewing its lease, oldest first."""
     stmt = (
         sa.select(Job)
-        .where(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW())  # type: ignore[operator]
+        .where(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW())
         .order_by(Job.lease_expires_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -245,12 +245,12 @@ def expired_leases(session: Session, limit: int) -> list[Job]:
 
 def unpublished(session: Session, older_than: timedelta, limit: int) -> list[Job]:
     """Queued jobs never published, or published long ago and never claimed."""
-    stale = sa.or_(Job.published_at.is_(None), Job.published_at < _NOW() - older_than)  # type: ignore[union-attr, operator]
+    stale = sa.or_(Job.published_at.is_(None), Job.published_at < _NOW() - older_than)
     stmt = (
         sa.select(Job)
         .where(
             Job.status == Status.QUEUED.value, Job.queued_at < _NOW() - timedelta(seconds=5), stale
-        )  # type: ignore[operator]
+        )
         .order_by(Job.queued_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -263,7 +263,7 @@ def stranded_parents(session: Session, limit: int) -> list[uuid.UUID]:
     child = sa.orm.aliased(Job)
     active_child = sa.exists().where(
         child.parent_id == Job.id,
-        child.status.in_([s.value for s in ACTIVE]),  # type: ignore[attr-defined]
+        child.status.in_([s.value for s in ACTIVE]),
     )
     stmt = (
         sa.select(Job.id)

@@ -7,14 +7,16 @@ per job, cascading deletes, and partial indexes for the sweep queries.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from service.domain.states import Phase, Status, Step
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from yt_dlp.networking.exceptions import HTTPError, TransportError
 from yt_dlp.utils import (
@@ -19,6 +19,9 @@ from yt_dlp.utils import (
 )
 
 from service.errors import JobFailure, Permanent, Transient
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 _PERMANENT_HTTP = {400, 401, 403, 404, 405, 410, 451}
 

@@ -65,13 +65,17 @@ def probe(url: str, *, max_entries: int) -> ProbeResult:
 
 def _result(info: dict[str, Any], max_entries: int) -> ProbeResult:
     kind = info.get("_type", "video")
-    common = {
-        "title": info.get("title"),
-        "extractor": info.get("extractor_key") or info.get("extractor"),
-        "webpage_url": info.get("webpage_url"),
-    }
+    title = info.get("title")
+    extractor = info.get("extractor_key") or info.get("extractor")
+    webpage_url = info.get("webpage_url")
     if kind not in ("playlist", "multi_video"):
-        return ProbeResult(is_playlist=False, duration=info.get("duration"), **common)
+        return ProbeResult(
+            is_playlist=False,
+            title=title,
+            extractor=extractor,
+            webpage_url=webpage_url,
+            duration=info.get("duration"),
+        )
     entries = [e for e in _entries(info.get("entries") or []) if e is not None]
     if not entries:
         raise Permanent("the playlist has no entries", error_class="empty_playlist")
@@ -79,7 +83,9 @@ def _result(info: dict[str, Any], max_entries: int) -> ProbeResult:
         is_playlist=True,
         entries=entries[:max_entries],
         capped=len(entries) > max_entries,
-        **common,
+        title=title,
+        extractor=extractor,
+        webpage_url=webpage_url,
     )
 
 
