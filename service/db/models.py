@@ -7,16 +7,14 @@ per job, cascading deletes, and partial indexes for the sweep queries.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any
+from datetime import datetime  # noqa: TC003  (SQLModel reads annotations at run time)
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from service.domain.states import Phase, Status, Step
-
-if TYPE_CHECKING:
-    from datetime import datetime
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
