@@ -1,0 +1,342 @@
+"""The whole path as a user meets it: the API (uvicorn) and the workers (`dramatiq actors`)
+run as real processes against real PostgreSQL and RabbitMQ; media come from a local server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import pika
+import pytest
+
+from tests.conftest import BROKER_URL, RUN_ID, _admin_execute, _db_url, _delete_queues, free_port
+from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.media_server import MediaServer
+
+pytestmark = pytest.mark.e2e
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+@dataclass
+class Stack:
+    base_url: str
+    key: str
+    storage: Path
+    temp: Path
+    queue_prefix: str
+    logs: Path
+
+    def http(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key or self.key}"},
+            timeout=10,
+        )
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def stack(
+    postgres_template: str,
+    rabbitmq: str,
+    media: MediaServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    root = tmp_path_factory.mktemp("e2e")
+    database = f"haul_test_{RUN_ID}_e2e"
+    _admin_execute(f'CREATE DATABASE "{database}" TEMPLATE "{postgres_template}"')
+    prefix = f"haule2e{RUN_ID}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "HAUL_DATABASE_URL": _db_url(database),
+        "HAUL_BROKER_URL": BROKER_URL,
+        "HAUL_QUEUE_PREFIX": prefix,
+        "HAUL_STORAGE_DIR": str(root / "files"),
+        "HAUL_TEMP_DIR": str(root / "tmp"),
+        "HAUL_MAX_RETRIES": "1",
+        "HAUL_MIN_BACKOFF_MS": "200",
+        "HAUL_MAX_BACKOFF_MS": "500",
+        "HAUL_HEARTBEAT_SECONDS": "0.3",
+        "HAUL_LOG_JSON": "true",
+        "dramatiq_queue_prefetch": "4",
+    }
+    key = subprocess.run(
+        [str(BIN / "haul"), "clients", "create", "e2e"],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    api = _start(
+        [str(BIN / "uvicorn"), "service.api.app:app", "--host", "127.0.0.1", "--port", str(port)],
+        env,
+        root / "api.log",
+    )
+    worker = _start(
+        [str(BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4"],
+        env,
+        root / "worker.log",
+    )
+    stack = Stack(f"http://127.0.0.1:{port}", key, root / "files", root / "tmp", prefix, root)
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{stack.base_url}/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(ready, timeout=30, what="the API to be ready")
+        yield stack
+    finally:
+        _stop(api)
+        _stop(worker)
+        _delete_queues(prefix)
+        _admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for name in ("api.log", "worker.log"):
+            tail = (stack.logs / name).read_text(errors="replace").splitlines()[-40:]
+            print(f"--- {name} (last lines)", *tail, sep="\n")
+
+
+def submit(http: httpx.Client, url: str, **body: Any) -> str:
+    response = http.post("/v1/jobs", json={"url": url, **body})
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == f"/v1/jobs/{response.json()['id']}"
+    return str(response.json()["id"])
+
+
+def wait_status(
+    http: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
+        return job if job["status"] in statuses else None
+
+    return wait_for(
+        reached, timeout=timeout, interval=0.1, what=f"job {job_id} to reach {statuses}"
+    )
+
+
+def ffprobe(path: Path) -> dict[str, Any]:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)],
+        check=True,
+        capture_output=True,
+    ).stdout
+    return dict(json.loads(out))
+
+
+def test_submit_a_url_and_get_the_file_back(
+    stack: Stack, media: MediaServer, tmp_path: Path
+) -> None:
+    with stack.http() as http:
+        # Given a short local video
+        started = time.monotonic()
+        # When a client submits it
+        job_id = submit(http, media.url("/media/clip.mp4"))
+        # Then it succeeds, and the row tells the whole story
+        job = wait_status(http, job_id, TERMINAL)
+        elapsed = time.monotonic() - started
+        assert job["status"] == "succeeded", job
+        assert job["progress"]["fraction"] == 1.0
+        assert job["file"]["mime"] == "video/mp4"
+        assert job["finished_at"] is not None
+        print(f"submit → succeeded for a 3 s local file: {elapsed:.2f} s")
+        # And the file comes back whole, with its streams, duration and embedded title
+        response = http.get(f"/v1/jobs/{job_id}/file")
+        assert response.status_code == 200
+        assert job["file"]["filename"] in response.headers["content-disposition"]
+        saved = tmp_path / "clip.mp4"
+        saved.write_bytes(response.content)
+        assert len(response.content) == job["file"]["size"]
+        probe = ffprobe(saved)
+        kinds = sorted(s["codec_type"] for s in probe["streams"])
+        assert kinds == ["audio", "video"]
+        assert float(probe["format"]["duration"]) == pytest.approx(3.0, abs=0.3)
+        assert probe["format"]["tags"]["title"] == job["info"]["title"] == "clip"
+        # And a range of it can be fetched (players seek, downloads resume)
+        partial = http.get(f"/v1/jobs/{job_id}/file", headers={"Range": "bytes=0-99"})
+        assert partial.status_code == 206
+        assert partial.content == response.content[:100]
+        # And every attempt is on record
+        attempts = http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+        assert [(a["step"], a["outcome"]) for a in attempts] == [
+            ("probe", "succeeded"),
+            ("download", "succeeded"),
+        ]
+
+
+def test_audio_preset_gives_an_mp3(stack: Stack, media: MediaServer, tmp_path: Path) -> None:
+    with stack.http() as http:
+        job_id = submit(http, media.url("/media/clip.webm"), preset="mp3")
+        job = wait_status(http, job_id, TERMINAL)
+        assert job["status"] == "succeeded", job
+        saved = tmp_path / "a.mp3"
+        saved.write_bytes(http.get(f"/v1/jobs/{job_id}/file").content)
+        streams = ffprobe(saved)["streams"]
+        assert [(s["codec_type"], s["codec_name"]) for s in streams] == [("audio", "mp3")]
+
+
+def test_a_feed_becomes_a_parent_with_one_child_per_entry(stack: Stack, media: MediaServer) -> None:
+    with stack.http() as http:
+        parent_id = submit(http, media.url("/feed.rss"))
+        parent = wait_status(http, parent_id, TERMINAL)
+        assert parent["status"] == "succeeded", parent
+        assert parent["children"] == {"succeeded": 3}
+        children = http.get("/v1/jobs", params={"parent_id": parent_id}).json()["items"]
+        assert len(children) == 3
+        assert all(c["file"] is not None and c["parent_id"] == parent_id for c in children)
+
+
+def test_a_missing_url_fails_with_the_reason_and_is_not_retried(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        job_id = submit(http, media.url("/missing.mp4"))
+        job = wait_status(http, job_id, TERMINAL)
+        assert job["status"] == "failed"
+        assert job["error"]["error_class"] == "http_404"
+        assert "404" in job["error"]["message"]
+        assert job["attempts"] == 1
+
+
+def test_a_flaky_source_is_retried_then_succeeds(stack: Stack, media: MediaServer) -> None:
+    with stack.http() as http:
+        job_id = submit(http, media.url(f"/flaky/{uuid.uuid4().hex}/clip.mp4?fail=1"))
+        job = wait_status(http, job_id, TERMINAL)
+        assert job["status"] == "succeeded", job
+        outcomes = [a["outcome"] for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]]
+        assert outcomes[:2] == ["retry", "succeeded"]
+
+
+def test_exhausted_retries_dead_letter_and_the_row_says_so(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        job_id = submit(http, media.url("/status/503"))
+        job = wait_status(http, job_id, TERMINAL)
+        assert job["status"] == "failed"
+        assert job["dead_lettered_at"] is not None
+        assert "503" in job["error"]["message"]
+        assert job["attempts"] == 2  # HAUL_MAX_RETRIES=1: the first try and one retry
+    # And the message sits in the dead-letter queue an operator sees
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    try:
+        depth = connection.channel().queue_declare(f"{stack.queue_prefix}.probe.XQ", passive=True)
+        assert depth.method.message_count >= 1
+    finally:
+        connection.close()
+
+
+def _wait_downloading(http: httpx.Client, job_id: str) -> None:
+    def downloading() -> bool:
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        return job["phase"] == "downloading" and (job["progress"]["bytes_done"] or 0) > 0
+
+    wait_for(downloading, timeout=30, what="the download to be under way")
+
+
+def _no_files_left(stack: Stack, job_id: str) -> None:
+    def clean() -> bool:
+        in_temp = list(stack.temp.glob(f"{job_id}-*"))
+        in_storage = list(stack.storage.glob(f"*/{job_id}/*"))
+        return not in_temp and not in_storage
+
+    wait_for(clean, timeout=5, what="partial files to be removed")
+
+
+def test_cancel_stops_a_running_download(stack: Stack, media: MediaServer) -> None:
+    with stack.http() as http:
+        # Given a download trickling in
+        job_id = submit(http, media.url("/slow/long.mp4?bps=60000"))
+        _wait_downloading(http, job_id)
+        # When the client cancels it
+        response = http.post(f"/v1/jobs/{job_id}/cancel")
+        # Then the row says cancelled at once, and the worker stops within 2 s
+        assert response.status_code == 200
+        assert response.json()["status"] == "cancelled"
+
+        def abandoned() -> bool:
+            items = http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+            return items[-1]["outcome"] == "abandoned"
+
+        cancelled_at = time.monotonic()
+        wait_for(abandoned, timeout=5, what="the worker to stop")
+        assert time.monotonic() - cancelled_at < 2.5
+        _no_files_left(stack, job_id)
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] == "cancelled"
+        assert job["file"] is None
+
+
+def test_delete_during_a_download_removes_everything(stack: Stack, media: MediaServer) -> None:
+    with stack.http() as http:
+        job_id = submit(http, media.url("/slow/long.mp4?bps=60000"))
+        _wait_downloading(http, job_id)
+        assert http.delete(f"/v1/jobs/{job_id}").status_code == 204
+        assert http.get(f"/v1/jobs/{job_id}").status_code == 404
+        _no_files_left(stack, job_id)
+
+
+def test_another_clients_job_does_not_exist_for_you(stack: Stack, media: MediaServer) -> None:
+    env = {**os.environ, "HAUL_DATABASE_URL": _db_url(f"haul_test_{RUN_ID}_e2e")}
+    other_key = subprocess.run(
+        [str(BIN / "haul"), "clients", "create", "other"],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with stack.http() as http, stack.http(other_key) as other:
+        job_id = submit(http, media.url("/media/clip.mp4"))
+        wait_status(http, job_id, TERMINAL)
+        for path in ("", "/file", "/attempts"):
+            response = other.get(f"/v1/jobs/{job_id}{path}")
+            assert response.status_code == 404
+            assert response.headers["content-type"].startswith("application/problem+json")
+        assert other.post(f"/v1/jobs/{job_id}/cancel").status_code == 404
+        assert other.delete(f"/v1/jobs/{job_id}").status_code == 404
+        assert job_id not in {j["id"] for j in other.get("/v1/jobs").json()["items"]}
