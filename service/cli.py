@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 def _migrate(_: argparse.Namespace) -> int:
     from service.db.migrate import upgrade
 
-    upgrade(get_settings().database_url)
+    settings = get_settings()
+    upgrade(settings.database_url, settings.migrations_dir)
     print("database is at the newest schema")
     return 0
 

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
         Path("data/tmp"), description="Scratch space for downloads in progress (same filesystem)."
     )
 
+    migrations_dir: Path = Field(
+        Path(__file__).resolve().parents[1] / "infra" / "migrations",
+        description="The Alembic scripts; the default is the source checkout's infra/migrations.",
+    )
+
     # API
     max_body_bytes: int = Field(64 * 1024, description="Largest request body the API accepts.")
     page_size_max: int = Field(100, description="Largest page the list endpoints return.")

@@ -67,7 +67,7 @@ def postgres_template() -> Iterator[str]:
     except psycopg.OperationalError as exc:
         unavailable(f"PostgreSQL is not reachable at {ADMIN_DATABASE_URL}: {exc}")
     name = f"haul_test_{RUN_ID}_template"
-    upgrade(_db_url(name))
+    upgrade(_db_url(name), Settings(_env_file=None).migrations_dir)  # type: ignore[call-arg]
     yield name
     _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -1,0 +1,337 @@
+"""A local HTTP server that plays the part of "the internet" in tests.
+
+Tests have no network, so they generate small media files with ffmpeg
+(`make_media`) and serve them from 127.0.0.1 (`MediaServer`), including the
+awkward cases a downloader must survive: slow, flaky, redirecting and failing
+endpoints.
+
+Routes (GET and HEAD):
+
+- ``/media/<name>``: a file from the media directory, with Range support.
+- ``/slow/<name>?bps=N``: the same, throttled to N bytes per second.
+- ``/flaky/<key>/<name>?fail=N``: 503 for the first N GETs of ``key``, then the file.
+- ``/redirect/<name>``: 302 to ``/media/<name>``.
+- ``/status/<code>``: an empty-ish reply with that status (429/503 add Retry-After: 1).
+- ``/page.html``: an HTML page with a ``<video>`` pointing at ``/media/clip.mp4``.
+- ``/feed.rss``: an RSS feed whose three items enclose a.mp4, b.mp4 and c.mp4.
+- ``/feed-big.rss?n=N``: N items cycling over a/b/c, each with a distinct URL.
+- ``/gone.mp4``: 410; anything else: 404.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+from xml.sax.saxutils import quoteattr
+
+DEFAULT_BPS = 200_000
+_CHUNK = 64 * 1024
+_CONTENT_TYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
+_NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
+
+_MP4 = shlex.split(
+    "-c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -b:a 64k -movflags +faststart -f mp4"
+)
+_WEBM = shlex.split(
+    "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k -c:a libopus -b:a 48k -f webm"
+)
+
+# name -> (seconds, sine frequency in Hz, codec arguments)
+MEDIA: dict[str, tuple[int, int, list[str]]] = {
+    "clip.mp4": (3, 440, _MP4),
+    "clip.webm": (3, 440, _WEBM),
+    "long.mp4": (30, 330, _MP4),
+    "a.mp4": (2, 220, _MP4),
+    "b.mp4": (2, 550, _MP4),
+    "c.mp4": (2, 880, _MP4),
+}
+
+
+def make_media(directory: Path) -> None:
+    """Create the test media files in `directory`, skipping those already there.
+
+    Each file is written under a temporary name and renamed into place, so an
+    interrupted run never leaves a truncated file that later runs would trust.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, (seconds, freq, codec) in MEDIA.items():
+        target = directory / name
+        if target.exists():
+            continue
+        tmp = directory / f".{name}.{os.getpid()}.tmp"
+        video = f"testsrc=size=320x240:rate=15:duration={seconds}"
+        audio = f"sine=frequency={freq}:duration={seconds}"
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", video]
+        cmd += ["-f", "lavfi", "-i", audio, *codec, str(tmp)]
+        try:
+            subprocess.run(cmd, check=True)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """Resolve a single ``bytes=`` Range header to an inclusive (start, end).
+
+    Returns None when there is no usable range (serve the whole file, as RFC 9110
+    says for malformed ranges); raises ValueError when it is unsatisfiable (416).
+    """
+    match = re.fullmatch(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*", header or "")
+    if not match or match.groups() == ("", ""):
+        return None
+    first, last = match.groups()
+    if not first:  # suffix range: the last N bytes
+        if not int(last) or not size:
+            raise ValueError(header)
+        return max(size - int(last), 0), size - 1
+    start = int(first)
+    if last and int(last) < start:
+        return None
+    if start >= size:
+        raise ValueError(header)
+    return start, min(int(last), size - 1) if last else size - 1
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server plus the shared state its request handlers need."""
+
+    daemon_threads = True
+
+    def __init__(self, media_dir: Path) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.media_dir = media_dir
+        self.base_url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.lock = threading.Lock()
+        self.hits: Counter[tuple[str, str]] = Counter()
+        self.flaky_gets: Counter[str] = Counter()
+        self.stopping = threading.Event()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = 10  # don't let an idle client pin a thread forever
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Stay quiet: request logs would only clutter pytest output."""
+
+    def do_HEAD(self) -> None:
+        self._dispatch()
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        url = urlsplit(self.path)
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        with self.server.lock:
+            self.server.hits[(self.command, url.path)] += 1
+        routes: list[tuple[str, Callable[[re.Match[str]], None]]] = [
+            (rf"/media/({_NAME})", lambda m: self._file(m[1])),
+            (rf"/slow/({_NAME})", lambda m: self._file(m[1], _int(query, "bps", DEFAULT_BPS))),
+            (rf"/flaky/({_NAME})/({_NAME})", lambda m: self._flaky(m[1], m[2], query)),
+            (rf"/redirect/({_NAME})", lambda m: self._redirect(f"/media/{m[1]}")),
+            (r"/status/(\d{3})", lambda m: self._status(int(m[1]))),
+            (r"/page\.html", lambda m: self._page()),
+            (r"/feed\.rss", lambda m: self._feed(["a.mp4", "b.mp4", "c.mp4"])),
+            (r"/feed-big\.rss", lambda m: self._big_feed(_int(query, "n", 3))),
+            (r"/gone\.mp4", lambda m: self._status(HTTPStatus.GONE)),
+        ]
+        for pattern, handle in routes:
+            match = re.fullmatch(pattern, url.path)
+            if match:
+                handle(match)
+                return
+        self._status(HTTPStatus.NOT_FOUND)
+
+    def _reply(
+        self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command == "GET":
+            self.wfile.write(body)
+
+    def _status(self, code: int) -> None:
+        if not 200 <= code <= 599:
+            code = HTTPStatus.NOT_FOUND
+        extra = {"Retry-After": "1"} if code in (429, 503) else {}
+        self._reply(code, f"status {code}\n".encode(), "text/plain", extra)
+
+    def _redirect(self, path: str) -> None:
+        self._reply(HTTPStatus.FOUND, b"", "text/plain", {"Location": self.server.base_url + path})
+
+    def _flaky(self, key: str, name: str, query: dict[str, str]) -> None:
+        """Fail the first `fail` GETs of `key`; a HEAD answers as the next GET would."""
+        fail = _int(query, "fail", 1)
+        with self.server.lock:
+            seen = self.server.flaky_gets[key]
+            if self.command == "GET":
+                self.server.flaky_gets[key] += 1
+        if seen < fail:
+            self._status(HTTPStatus.SERVICE_UNAVAILABLE)
+        else:
+            self._file(name)
+
+    def _file(self, name: str, bps: int | None = None) -> None:
+        path = self.server.media_dir / name
+        if not path.is_file():
+            self._status(HTTPStatus.NOT_FOUND)
+            return
+        size = path.stat().st_size
+        try:
+            wanted = parse_range(self.headers.get("Range"), size)
+        except ValueError:
+            unsatisfiable = {"Content-Range": f"bytes */{size}"}
+            self._reply(
+                HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "text/plain", unsatisfiable
+            )
+            return
+        start, end = wanted or (0, size - 1)
+        self.send_response(HTTPStatus.PARTIAL_CONTENT if wanted else HTTPStatus.OK)
+        content_type = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(end - start + 1))
+        self.send_header("Accept-Ranges", "bytes")
+        if wanted:
+            self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        self.end_headers()
+        if self.command == "GET":
+            self._send_bytes(path, start, end - start + 1, bps)
+
+    def _send_bytes(self, path: Path, start: int, length: int, bps: int | None) -> None:
+        """Copy a file slice to the client, paced to `bps` when given.
+
+        A client that hangs up (yt-dlp aborting, a test cancelling) or a server
+        that is stopping ends the copy silently.
+        """
+        chunk = max(1, bps // 20) if bps else _CHUNK
+        sent = 0
+        began = time.monotonic()
+        try:
+            with path.open("rb") as f:
+                f.seek(start)
+                while sent < length and not self.server.stopping.is_set():
+                    data = f.read(min(chunk, length - sent))
+                    if not data:
+                        break
+                    self.wfile.write(data)
+                    sent += len(data)
+                    if bps:
+                        self.server.stopping.wait(max(0.0, began + sent / bps - time.monotonic()))
+        except ConnectionError:
+            pass
+        self.close_connection = True
+
+    def _page(self) -> None:
+        src = quoteattr(f"{self.server.base_url}/media/clip.mp4")
+        html = (
+            "<!DOCTYPE html>\n<html><head><title>Test Page Title</title></head>\n"
+            f'<body><video controls><source src={src} type="video/mp4"></video>'
+            "</body></html>\n"
+        )
+        self._reply(HTTPStatus.OK, html.encode(), "text/html; charset=utf-8")
+
+    def _big_feed(self, n: int) -> None:
+        names = ["a.mp4", "b.mp4", "c.mp4"]
+        self._feed([f"{names[i % 3]}?i={i}" for i in range(n)])
+
+    def _feed(self, targets: list[str]) -> None:
+        """An RSS 2.0 feed with one item per target; enclosure URLs are absolute,
+        since yt-dlp does not resolve relative ones."""
+        items = []
+        for i, target in enumerate(targets):
+            path = self.server.media_dir / target.split("?")[0]
+            size = path.stat().st_size if path.is_file() else 0
+            url = quoteattr(f"{self.server.base_url}/media/{target}")
+            items.append(
+                f"<item><title>Item {i + 1}</title>"
+                f'<enclosure url={url} type="video/mp4" length="{size}"/></item>'
+            )
+        rss = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+            "<title>Test Feed</title><link>" + self.server.base_url + "/</link>"
+            "<description>Test feed</description>" + "".join(items) + "</channel></rss>\n"
+        )
+        self._reply(HTTPStatus.OK, rss.encode(), "application/rss+xml; charset=utf-8")
+
+
+def _int(query: dict[str, str], key: str, default: int) -> int:
+    value = query.get(key, "")
+    return int(value) if value.isdigit() else default
+
+
+class MediaServer:
+    """Serves a media directory (see `make_media`) on a random 127.0.0.1 port.
+
+    Use as a context manager, or call `start()` and `stop()`.
+    """
+
+    def __init__(self, media_dir: Path) -> None:
+        self.media_dir = media_dir
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``, available once started."""
+        if self._server is None:
+            raise RuntimeError("MediaServer is not started")
+        return self._server.base_url
+
+    def url(self, path: str) -> str:
+        """An absolute URL for a server path such as ``/media/clip.mp4``."""
+        return self.base_url + "/" + path.lstrip("/")
+
+    def hits(self, path: str, method: str | None = None) -> int:
+        """How many requests arrived for `path` (query ignored), optionally for one method."""
+        path = urlsplit(path).path
+        if self._server is None:
+            return 0
+        with self._server.lock:
+            return sum(
+                n for (m, p), n in self._server.hits.items() if p == path and method in (None, m)
+            )
+
+    def start(self) -> MediaServer:
+        self._server = _Server(self.media_dir)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="media-server", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; in-flight slow downloads are cut off promptly."""
+        if self._server is None or self._thread is None:
+            return
+        self._server.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join()
+        self._thread = None
+
+    def __enter__(self) -> MediaServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
