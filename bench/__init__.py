@@ -1,0 +1,1 @@
+"""haul's benchmarks: ratios against bare baselines measured in the same run."""
