@@ -159,14 +159,12 @@ def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
         job = job_rows.get_for_client(session, job_id, client.id)
         if job is None:
             raise NotFound("no such job")
-        children = job_rows.list_for_client(
-            session, client.id, status=None, parent_id=job.id, after=None, limit=1_000_000
-        )
+        children = job_rows.child_ids(session, job.id)
         job_rows.delete(session, job.id)
         if job.parent_id is not None:
             job_rows.finish_parent_if_done(session, job.parent_id)
-    for gone in [job, *children]:
-        storage.remove_job_files(rt.settings.storage_dir, gone.client_id, gone.id)
+    for gone in [job.id, *children]:
+        storage.remove_job_files(rt.settings.storage_dir, job.client_id, gone)
 
 
 def attempts(rt: Runtime, client: Client, job_id: uuid.UUID) -> list[JobAttempt]:

@@ -48,13 +48,10 @@ _RUNNING = (Status.RUNNING,)
 
 def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
     """Find out what the URL is: hand a single item to download, expand a playlist into children."""
-    owner = _owner(rt)
-    job = _claim(rt, job_id, Step.PROBE, owner, Phase.PROBING)
-    if job is None:
+    claimed = _claim(rt, job_id, Step.PROBE, Phase.PROBING)
+    if claimed is None:
         return
-    bound = log.bind(
-        job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="probe"
-    )
+    job, owner, bound = claimed
     try:
         found = probe(job.url, max_entries=rt.settings.playlist_max_entries)
     except Permanent as exc:
@@ -133,13 +130,10 @@ def _expand(
 
 def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
     """Download, post-process and store the file, with progress and a lease kept alive."""
-    owner = _owner(rt)
-    job = _claim(rt, job_id, Step.DOWNLOAD, owner, Phase.DOWNLOADING)
-    if job is None:
+    claimed = _claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING)
+    if claimed is None:
         return
-    bound = log.bind(
-        job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step="download"
-    )
+    job, owner, bound = claimed
     options = NormalizedOptions.model_validate(job.options)
     lease = timedelta(seconds=rt.settings.lease_seconds)
     try:
@@ -221,14 +215,23 @@ def _store_and_finish(
     bound.info("succeeded", bytes=stored.size, title=result.title)
 
 
-def _claim(rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase) -> Job | None:
+def _claim(
+    rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase
+) -> tuple[Job, str, BoundLogger] | None:
+    """Claim the row for one attempt: the job, the lease owner and a logger bound to both."""
+    owner = _owner(rt)
     lease = timedelta(seconds=rt.settings.lease_seconds)
     with rt.db.session() as session:
         job = job_rows.claim(session, job_id, step, owner, lease, phase)
         if job is not None:
             attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
-            return job
-        exhausted = job_rows.fail_exhausted(session, job_id)
+        else:
+            exhausted = job_rows.fail_exhausted(session, job_id)
+    if job is not None:
+        bound = log.bind(
+            job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
+        )
+        return job, owner, bound
     if exhausted is not None:
         log.warning("gave up", job_id=str(job_id), attempts=exhausted.attempts)
         _after_terminal(rt, exhausted)

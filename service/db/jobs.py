@@ -97,6 +97,14 @@ def move(
     return _returning_one(session, stmt.values(**changes))
 
 
+def _claimable() -> Any:
+    """Waiting for a worker, or running under a lease that expired."""
+    return sa.or_(
+        Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
+        sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW()),
+    )
+
+
 def claim(
     session: Session, job_id: uuid.UUID, step: Step, owner: str, lease: timedelta, phase: Phase
 ) -> Job | None:
@@ -104,10 +112,7 @@ def claim(
 
     Counts the attempt in the row, so a job that kills its worker cannot loop forever.
     """
-    claimable = sa.or_(
-        Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
-        sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW()),
-    )
+    claimable = _claimable()
     stmt = (
         sa.update(Job)
         .where(Job.id == job_id, Job.step == step.value, claimable, Job.attempts < Job.max_attempts)
@@ -227,6 +232,10 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
     return move(session, parent_id, Status.SUCCEEDED, progress=1.0)
 
 
+def child_ids(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:
+    return list(session.execute(sa.select(Job.id).where(Job.parent_id == parent_id)).scalars())
+
+
 def delete(session: Session, job_id: uuid.UUID) -> None:
     session.execute(sa.delete(Job).where(Job.id == job_id))
 
@@ -305,10 +314,7 @@ def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
 
     This is what stops a job that kills its worker (redelivered forever otherwise).
     """
-    claimable = sa.or_(
-        Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
-        sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW()),
-    )
+    claimable = _claimable()
     stmt = (
         sa.update(Job)
         .where(Job.id == job_id, claimable, Job.attempts >= Job.max_attempts)

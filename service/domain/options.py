@@ -63,42 +63,24 @@ class NormalizedOptions(BaseModel):
     embed_thumbnail: bool
 
 
+_BEST = NormalizedOptions(
+    preset=Preset.BEST,
+    height=None,
+    audio_only=False,
+    audio_codec=None,
+    subtitles=[],
+    embed_metadata=True,
+    embed_thumbnail=True,
+)
+
 _PRESETS: dict[Preset, NormalizedOptions] = {
-    Preset.BEST: NormalizedOptions(
-        preset=Preset.BEST,
-        height=None,
-        audio_only=False,
-        audio_codec=None,
-        subtitles=[],
-        embed_metadata=True,
-        embed_thumbnail=True,
+    Preset.BEST: _BEST,
+    Preset.P720: _BEST.model_copy(update={"preset": Preset.P720, "height": 720}),
+    Preset.AUDIO: _BEST.model_copy(
+        update={"preset": Preset.AUDIO, "audio_only": True, "audio_codec": "m4a"}
     ),
-    Preset.P720: NormalizedOptions(
-        preset=Preset.P720,
-        height=720,
-        audio_only=False,
-        audio_codec=None,
-        subtitles=[],
-        embed_metadata=True,
-        embed_thumbnail=True,
-    ),
-    Preset.AUDIO: NormalizedOptions(
-        preset=Preset.AUDIO,
-        height=None,
-        audio_only=True,
-        audio_codec="m4a",
-        subtitles=[],
-        embed_metadata=True,
-        embed_thumbnail=True,
-    ),
-    Preset.MP3: NormalizedOptions(
-        preset=Preset.MP3,
-        height=None,
-        audio_only=True,
-        audio_codec="mp3",
-        subtitles=[],
-        embed_metadata=True,
-        embed_thumbnail=True,
+    Preset.MP3: _BEST.model_copy(
+        update={"preset": Preset.MP3, "audio_only": True, "audio_codec": "mp3"}
     ),
 }
 

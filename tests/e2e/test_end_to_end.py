@@ -42,6 +42,11 @@ class Stack:
     temp: Path
     queue_prefix: str
     logs: Path
+    env: dict[str, str]
+
+    def create_key(self, name: str) -> str:
+        """`haul clients create NAME`, as an operator runs it: the key alone on stdout."""
+        return create_key(self.env, name)
 
     def http(self, key: str | None = None) -> httpx.Client:
         return httpx.Client(
@@ -49,6 +54,20 @@ class Stack:
             headers={"Authorization": f"Bearer {key or self.key}"},
             timeout=10,
         )
+
+
+def create_key(env: dict[str, str], name: str) -> str:
+    out = subprocess.run(
+        [str(BIN / "haul"), "clients", "create", name],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    lines = out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("haul_"), out
+    return lines[0]
 
 
 def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -94,14 +113,7 @@ def stack(
         "HAUL_LOG_JSON": "true",
         "dramatiq_queue_prefetch": "4",
     }
-    key = subprocess.run(
-        [str(BIN / "haul"), "clients", "create", "e2e"],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    key = create_key(env, "e2e")
     api = _start(
         [str(BIN / "uvicorn"), "service.api.app:app", "--host", "127.0.0.1", "--port", str(port)],
         env,
@@ -112,7 +124,7 @@ def stack(
         env,
         root / "worker.log",
     )
-    stack = Stack(f"http://127.0.0.1:{port}", key, root / "files", root / "tmp", prefix, root)
+    stack = Stack(f"http://127.0.0.1:{port}", key, root / "files", root / "tmp", prefix, root, env)
 
     def ready() -> bool:
         try:
@@ -321,15 +333,7 @@ def test_delete_during_a_download_removes_everything(stack: Stack, media: MediaS
 
 
 def test_another_clients_job_does_not_exist_for_you(stack: Stack, media: MediaServer) -> None:
-    env = {**os.environ, "HAUL_DATABASE_URL": _db_url(f"haul_test_{RUN_ID}_e2e")}
-    other_key = subprocess.run(
-        [str(BIN / "haul"), "clients", "create", "other"],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    other_key = stack.create_key("other")
     with stack.http() as http, stack.http(other_key) as other:
         job_id = submit(http, media.url("/media/clip.mp4"))
         wait_status(http, job_id, TERMINAL)
