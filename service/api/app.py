@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Stream
 
 from service.api.deps import provide_client, provide_runtime
@@ -30,8 +31,12 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     def close() -> None:
         runtime.db.dispose()
 
+    metrics = PrometheusConfig(
+        app_name="haul", prefix="haul_api", group_path=True, exclude=["/metrics", "/health"]
+    )
     return Litestar(
-        route_handlers=[JobController, live, ready],
+        route_handlers=[JobController, live, ready, PrometheusController],
+        middleware=[metrics.middleware],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "client": Provide(provide_client, sync_to_thread=True),
