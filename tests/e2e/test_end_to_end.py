@@ -218,6 +218,14 @@ def test_submit_a_url_and_get_the_file_back(
             ("probe", "succeeded"),
             ("download", "succeeded"),
         ]
+        # And the API's request metrics count the submission
+        metrics = httpx.get(f"{stack.base_url}/metrics").text
+        submitted = 'path="/v1/jobs",status_code="202"'
+        assert any(
+            submitted in line
+            for line in metrics.splitlines()
+            if line.startswith("haul_api_requests_total")
+        )
 
 
 def test_audio_preset_gives_an_mp3(stack: Stack, media: MediaServer, tmp_path: Path) -> None:
