@@ -11,7 +11,7 @@ import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -76,6 +76,14 @@ class Settings(BaseSettings):
     log_json: bool | None = Field(
         None, description="JSON log lines; unset means JSON unless stderr is a terminal."
     )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.max_backoff_ms < self.min_backoff_ms:
+            raise ValueError("HAUL_MAX_BACKOFF_MS must not be below HAUL_MIN_BACKOFF_MS")
+        if self.heartbeat_seconds >= self.lease_seconds:
+            raise ValueError("HAUL_HEARTBEAT_SECONDS must be shorter than HAUL_LEASE_SECONDS")
+        return self
 
 
 @lru_cache(maxsize=1)

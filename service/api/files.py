@@ -32,7 +32,7 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     Multiple ranges and malformed headers are ignored (RFC 9110 allows that);
     a well-formed range outside the file raises :class:`RangeNotSatisfiable`.
     """
-    if not header:
+    if not header or size == 0:
         return None
     match = _RANGE.match(header.strip())
     if not match:

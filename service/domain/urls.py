@@ -6,6 +6,7 @@ policy that resolves hosts happens at connect time in the worker.
 
 from __future__ import annotations
 
+import unicodedata
 from urllib.parse import urlsplit, urlunsplit
 
 MAX_URL_LENGTH = 2048
@@ -23,7 +24,7 @@ def normalize_url(raw: str) -> str:
         raise UrlRejected("url is empty")
     if len(url) > MAX_URL_LENGTH:
         raise UrlRejected(f"url is longer than {MAX_URL_LENGTH} characters")
-    if any(ch.isspace() or ord(ch) < 0x20 for ch in url):
+    if any(ch.isspace() or unicodedata.category(ch) == "Cc" for ch in url):
         raise UrlRejected("url contains whitespace or control characters")
     try:
         parts = urlsplit(url)

@@ -23,33 +23,54 @@ from service.errors import JobFailure, Permanent, Transient
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-_PERMANENT_HTTP = {400, 401, 403, 404, 405, 410, 451}
+_HTTP_STATUS = re.compile(r"http error (\d{3})", re.I)
 
-#: Message fragments of failures that will not pass, with their error class.
-_PERMANENT_TEXT: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"unsupported url", re.I), "unsupported_url"),
-    (re.compile(r"is not a valid url", re.I), "invalid_url"),
-    (re.compile(r"requested format is not available", re.I), "format_unavailable"),
-    (re.compile(r"private video|members[- ]only|join this channel", re.I), "unavailable"),
+#: Message fragments, most specific first, for failures yt-dlp reports as text only.
+_TEXT: list[tuple[re.Pattern[str], type[JobFailure], str]] = [
+    (
+        re.compile(r"confirm your age|age.?restricted|inappropriate for some users", re.I),
+        Permanent,
+        "age_restricted",
+    ),
+    (re.compile(r"unsupported url", re.I), Permanent, "unsupported_url"),
+    (re.compile(r"is not a valid url", re.I), Permanent, "invalid_url"),
+    (re.compile(r"requested format is not available", re.I), Permanent, "format_unavailable"),
+    (
+        re.compile(r"private video|members[- ]only|join this channel", re.I),
+        Permanent,
+        "unavailable",
+    ),
     (
         re.compile(
             r"video unavailable|has been removed|no longer available|account .* terminated", re.I
         ),
+        Permanent,
         "unavailable",
     ),
-    (re.compile(r"not available in your country|geo.?restrict", re.I), "geo_blocked"),
-    (re.compile(r"http error (40[01345]|410|451)", re.I), "http_error"),
-]
-#: Message fragments of failures that usually pass with time.
-_TRANSIENT_TEXT: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"not available in your country|geo.?restrict", re.I), Permanent, "geo_blocked"),
     (
-        re.compile(r"sign in to confirm|too many requests|http error 429|rate.?limit", re.I),
+        re.compile(r"sign in to confirm|too many requests|rate.?limit", re.I),
+        Transient,
         "rate_limited",
     ),
-    (re.compile(r"timed out|timeout", re.I), "timeout"),
-    (re.compile(r"http error 5\d\d", re.I), "http_5xx"),
-    (re.compile(r"connection|network|temporary failure|name resolution", re.I), "network"),
+    (re.compile(r"timed out|timeout", re.I), Transient, "timeout"),
+    (
+        re.compile(r"connection|network|temporary failure|name resolution", re.I),
+        Transient,
+        "network",
+    ),
 ]
+
+
+def _from_status(status: int, message: str) -> JobFailure:
+    """An HTTP status decides: 429, 408 and 5xx pass with time; other 4xx do not."""
+    if status == 429:
+        return Transient(message, error_class="rate_limited")
+    if status == 408:
+        return Transient(message, error_class="timeout")
+    if status >= 500:
+        return Transient(message, error_class="http_5xx")
+    return Permanent(message, error_class=f"http_{status}")
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -83,14 +104,7 @@ def classify(exc: BaseException) -> JobFailure:
     message = _clean(str(exc)) or type(exc).__name__
     for cause in _causes(exc):
         if isinstance(cause, HTTPError):
-            status = cause.status
-            if status == 429:
-                return Transient(message, error_class="rate_limited")
-            if status in _PERMANENT_HTTP:
-                return Permanent(message, error_class=f"http_{status}")
-            if status >= 500:
-                return Transient(message, error_class="http_5xx")
-            return Permanent(message, error_class=f"http_{status}")
+            return _from_status(cause.status, message)
         if isinstance(cause, UnsupportedError):
             return Permanent(message, error_class="unsupported_url")
         if isinstance(cause, GeoRestrictedError):
@@ -99,12 +113,11 @@ def classify(exc: BaseException) -> JobFailure:
             return Permanent(message, error_class="postprocessing")
         if isinstance(cause, TransportError | socket.timeout | ConnectionError):
             return Transient(message, error_class="network")
-    for pattern, error_class in _TRANSIENT_TEXT:
+    if status := _HTTP_STATUS.search(message):
+        return _from_status(int(status.group(1)), message)
+    for pattern, kind, error_class in _TEXT:
         if pattern.search(message):
-            return Transient(message, error_class=error_class)
-    for pattern, error_class in _PERMANENT_TEXT:
-        if pattern.search(message):
-            return Permanent(message, error_class=error_class)
+            return kind(message, error_class=error_class)
     if isinstance(exc, YoutubeDLError):
         return Transient(message, error_class="extractor")
     return Transient(message, error_class=type(exc).__name__)

@@ -1,0 +1,108 @@
+"""``Settings`` reads ``HAUL_*`` variables; its defaults work on a developer machine."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from pydantic import ValidationError
+
+from service.settings import Settings
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No HAUL_* variable of the machine running the tests leaks in."""
+    for name in list(os.environ):
+        if name.upper().startswith("HAUL_"):
+            monkeypatch.delenv(name)
+
+
+def load() -> Settings:
+    return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_defaults_point_at_localhost() -> None:
+    settings = load()
+
+    assert urlsplit(settings.database_url).hostname in LOCAL_HOSTS
+    assert urlsplit(settings.broker_url).hostname in LOCAL_HOSTS
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.broker_url.startswith("amqp://")
+
+
+def test_defaults_keep_files_relative_to_the_working_directory() -> None:
+    settings = load()
+
+    assert settings.storage_dir == Path("data/files")
+    assert settings.temp_dir == Path("data/tmp")
+    assert settings.queue_prefix == "haul"
+
+
+def test_reads_haul_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a deployment configured through the environment
+    monkeypatch.setenv("HAUL_DATABASE_URL", "postgresql+psycopg://haul@db.internal:5432/haul")
+    monkeypatch.setenv("HAUL_BROKER_URL", "amqp://haul:pw@mq.internal:5672/haul")
+    monkeypatch.setenv("HAUL_QUEUE_PREFIX", "staging")
+    monkeypatch.setenv("HAUL_STORAGE_DIR", "/var/lib/haul/files")
+    monkeypatch.setenv("HAUL_LEASE_SECONDS", "90")
+    monkeypatch.setenv("HAUL_HEARTBEAT_SECONDS", "2.5")
+    monkeypatch.setenv("HAUL_MAX_RETRIES", "0")
+    monkeypatch.setenv("HAUL_LOG_JSON", "false")
+
+    # When the settings are loaded
+    settings = load()
+
+    # Then each variable lands in its field, with its type
+    assert settings.database_url == "postgresql+psycopg://haul@db.internal:5432/haul"
+    assert settings.broker_url == "amqp://haul:pw@mq.internal:5672/haul"
+    assert settings.queue_prefix == "staging"
+    assert settings.storage_dir == Path("/var/lib/haul/files")
+    assert settings.lease_seconds == 90
+    assert settings.heartbeat_seconds == 2.5
+    assert settings.max_retries == 0
+    assert settings.log_json is False
+
+
+def test_variable_names_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("haul_queue_prefix", "lower")
+
+    assert load().queue_prefix == "lower"
+
+
+def test_variables_without_the_prefix_are_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg://elsewhere/other")
+
+    assert urlsplit(load().database_url).hostname in LOCAL_HOSTS
+
+
+def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAUL_QUEUE_PREFIX", "from-env")
+
+    settings = Settings(_env_file=None, queue_prefix="explicit")  # type: ignore[call-arg]
+
+    assert settings.queue_prefix == "explicit"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("HAUL_LEASE_SECONDS", "1"),
+        ("HAUL_LEASE_SECONDS", "sixty"),
+        ("HAUL_HEARTBEAT_SECONDS", "0"),
+        ("HAUL_MAX_RETRIES", "-1"),
+        ("HAUL_MIN_BACKOFF_MS", "10"),
+        ("HAUL_REPUBLISH_AFTER_S", "5"),
+        ("HAUL_PLAYLIST_MAX_ENTRIES", "0"),
+        ("HAUL_LOG_JSON", "maybe"),
+    ],
+)
+def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
+    monkeypatch.setenv(name, value)
+
+    with pytest.raises(ValidationError, match=name.removeprefix("HAUL_").lower()):
+        load()
