@@ -44,6 +44,12 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 _RUNNING = (Status.RUNNING,)
+_GONE = "the job was cancelled, deleted or taken over"
+
+
+def _outcome(moved: Job | None) -> str:
+    """An attempt whose final write matched no row was abandoned, not successful."""
+    return "succeeded" if moved is not None else "abandoned"
 
 
 def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
@@ -74,8 +80,9 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
                 info=found.summary(),
                 queued_at=job_rows.now(),
                 published_at=None,
+                last_error=None,
             )
-            attempt_rows.finish(session, job.id, owner, "succeeded")
+            attempt_rows.finish(session, job.id, owner, _outcome(moved))
         if moved is not None:
             publish_or_record(rt, moved)
             bound.info("probed", kind="single", title=found.title)
@@ -120,6 +127,7 @@ def _expand(
     with rt.db.session() as session:
         waiting = job_rows.await_children(session, parent.id, owner, info=info)
         if waiting is None:
+            attempt_rows.finish(session, parent.id, owner, _outcome(None), error_message=_GONE)
             return
         job_rows.insert_many(session, children)
         attempt_rows.finish(session, parent.id, owner, "succeeded")
@@ -155,13 +163,7 @@ def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
             _store_and_finish(rt, job, owner, result, bound)
     except LeaseLost:
         with rt.db.session() as session:
-            attempt_rows.finish(
-                session,
-                job.id,
-                owner,
-                "abandoned",
-                error_message="the job was cancelled, deleted or taken over",
-            )
+            attempt_rows.finish(session, job.id, owner, "abandoned", error_message=_GONE)
         bound.info("stopped", reason="lease lost")
     except Permanent as exc:
         _fail(rt, job, owner, exc, bound)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
@@ -23,6 +24,10 @@ MAX_PRIORITY = 9
 PROBE = "probe"
 DOWNLOAD = "download"
 SWEEPS = "sweeps"
+
+#: pika waits 15 s for a silent broker and forever for a blocked one by default;
+#: a request that publishes should fail fast instead (the row then says so).
+CONNECTION_DEFAULTS = {"stack_timeout": "5", "blocked_connection_timeout": "30"}
 
 
 @dataclass(frozen=True)
@@ -43,11 +48,19 @@ def build_broker(
 ) -> RabbitmqBroker:
     """A RabbitMQ broker with publisher confirms and priority queues; connects lazily."""
     return RabbitmqBroker(
-        url=settings.broker_url,
+        url=with_connection_defaults(settings.broker_url),
         confirm_delivery=True,
         max_priority=MAX_PRIORITY,
         middleware=middleware,
     )
+
+
+def with_connection_defaults(url: str) -> str:
+    """Add haul's connection timeouts to an AMQP URL unless it sets its own."""
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    merged = CONNECTION_DEFAULTS | query
+    return urlunsplit(parts._replace(query=urlencode(merged)))
 
 
 def publish(

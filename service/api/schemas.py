@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.domain.options import JobOptions, Preset
 from service.domain.states import Phase, Status
@@ -26,6 +26,24 @@ class SubmitJob(BaseModel):
     options: JobOptions | None = Field(None, description="Overrides on top of the preset.")
     priority: int = Field(0, ge=0, le=9, description="Higher starts first when there is a backlog.")
     metadata: dict[str, Any] | None = Field(None, description="Yours to keep; returned as given.")
+
+    @field_validator("metadata")
+    @classmethod
+    def _storable(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """PostgreSQL's jsonb cannot hold a NUL character; refuse it up front."""
+        if value is not None and _has_nul(value):
+            raise ValueError("metadata must not contain NUL (\\u0000) characters")
+        return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 class ProgressOut(BaseModel):

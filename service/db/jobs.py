@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
 _NOW = sa.func.now
+PUBLISH_FAILED = "publish failed:"
 
 
 def _returning_one(session: Session, stmt: Any) -> Job | None:
@@ -147,7 +148,13 @@ def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
     stmt = (
         sa.update(Job)
         .where(Job.id.in_(job_ids), Job.status == Status.QUEUED.value)
-        .values(published_at=_NOW(), last_error=None, updated_at=_NOW())
+        .values(
+            published_at=_NOW(),
+            last_error=sa.case(
+                (Job.last_error.like(f"{PUBLISH_FAILED}%"), None), else_=Job.last_error
+            ),
+            updated_at=_NOW(),
+        )
     )
     session.execute(stmt)
 
@@ -156,7 +163,7 @@ def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> Non
     stmt = (
         sa.update(Job)
         .where(Job.id == job_id, Job.status == Status.QUEUED.value)
-        .values(last_error=f"publish failed: {reason}", updated_at=_NOW())
+        .values(last_error=f"{PUBLISH_FAILED} {reason}", updated_at=_NOW())
     )
     session.execute(stmt)
 
@@ -303,6 +310,7 @@ def await_children(
             lease_owner=None,
             lease_expires_at=None,
             info=info,
+            last_error=None,
             updated_at=_NOW(),
         )
     )

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
 import pika
 import pytest
 from litestar.testing import TestClient
 
 from service.api.app import create_app
-from service.clients import create_client
+from service.clients import authenticate, create_client
 from tests.conftest import BROKER_URL
 
 if TYPE_CHECKING:
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
 
+    from service.db.models import Client
     from service.runtime import Runtime
     from service.settings import Settings
 
@@ -51,3 +53,23 @@ def queue_depth(queue: str) -> int:
             return 0
     finally:
         connection.close()
+
+
+def take_messages(queue: str) -> list[tuple[dict[str, Any], int | None]]:
+    """Consume every ready message of ``queue``: each decoded body with its AMQP priority."""
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    taken: list[tuple[dict[str, Any], int | None]] = []
+    try:
+        channel = connection.channel()
+        while True:
+            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            if method is None:
+                return taken
+            taken.append((json.loads(body), properties.priority))
+    finally:
+        connection.close()
+
+
+def client_of(runtime: Runtime, headers: dict[str, str]) -> Client:
+    """The client whose key is in ``headers`` (as the API would find it)."""
+    return authenticate(runtime, headers["Authorization"])
