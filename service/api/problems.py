@@ -105,7 +105,9 @@ def handle_validation(
     extra = exc.extra if isinstance(exc.extra, list) else []
     errors = [_clean_error(e) for e in extra if isinstance(e, dict)]
     if not errors or ("json" in str(exc.detail).lower() and not any(e["field"] for e in errors)):
-        return problem(request, HTTP_400_BAD_REQUEST, _json_detail(exc), slug="malformed-body")
+        return problem(
+            request, HTTP_400_BAD_REQUEST, _json_detail(exc.detail), slug="malformed-body"
+        )
     summary = "; ".join(
         f"{e['field']}: {e['message']}" if e["field"] else e["message"] for e in errors
     )
@@ -121,6 +123,8 @@ def handle_http(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     detail = exc.detail if status < HTTP_500_INTERNAL_SERVER_ERROR else _TITLES.get(status, "Error")
     if status == 413:
         detail = "the request body is larger than this server accepts"
+    if status == HTTP_400_BAD_REQUEST and "json" in str(detail).lower():
+        return problem(request, status, _json_detail(detail), slug="malformed-body")
     return problem(request, status, str(detail), headers=exc.headers)
 
 
@@ -137,12 +141,9 @@ def _clean_error(error: dict[str, Any]) -> dict[str, Any]:
     return {"field": key, "message": message}
 
 
-def _json_detail(exc: ValidationException) -> str:
-    return (
-        "the request body is not valid JSON"
-        if "json" in str(exc.detail).lower()
-        else str(exc.detail)
-    )
+def _json_detail(detail: object) -> str:
+    text = str(detail)
+    return f"the request body is not valid JSON ({text})" if "json" in text.lower() else text
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
