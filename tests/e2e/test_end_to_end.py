@@ -5,170 +5,25 @@ run as real processes against real PostgreSQL and RabbitMQ; media come from a lo
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pika
 import pytest
 
-from tests.conftest import BROKER_URL, RUN_ID, _admin_execute, _db_url, _delete_queues, free_port
+from tests.conftest import BROKER_URL
+from tests.e2e.conftest import TERMINAL, Stack, assert_invariants, submit, wait_status
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from pathlib import Path
 
     from tests.support.media_server import MediaServer
 
 pytestmark = pytest.mark.e2e
-
-BIN = Path(sys.executable).parent
-REPO = Path(__file__).resolve().parents[2]
-TERMINAL = {"succeeded", "failed", "cancelled"}
-
-
-@dataclass
-class Stack:
-    base_url: str
-    key: str
-    storage: Path
-    temp: Path
-    queue_prefix: str
-    logs: Path
-    env: dict[str, str]
-
-    def create_key(self, name: str) -> str:
-        """`haul clients create NAME`, as an operator runs it: the key alone on stdout."""
-        return create_key(self.env, name)
-
-    def http(self, key: str | None = None) -> httpx.Client:
-        return httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {key or self.key}"},
-            timeout=10,
-        )
-
-
-def create_key(env: dict[str, str], name: str) -> str:
-    out = subprocess.run(
-        [str(BIN / "haul"), "clients", "create", name],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    lines = out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("haul_"), out
-    return lines[0]
-
-
-def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def stack(
-    postgres_template: str,
-    rabbitmq: str,
-    media: MediaServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    root = tmp_path_factory.mktemp("e2e")
-    database = f"haul_test_{RUN_ID}_e2e"
-    _admin_execute(f'CREATE DATABASE "{database}" TEMPLATE "{postgres_template}"')
-    prefix = f"haule2e{RUN_ID}"
-    port = free_port()
-    env = {
-        **os.environ,
-        "HAUL_DATABASE_URL": _db_url(database),
-        "HAUL_BROKER_URL": BROKER_URL,
-        "HAUL_QUEUE_PREFIX": prefix,
-        "HAUL_STORAGE_DIR": str(root / "files"),
-        "HAUL_TEMP_DIR": str(root / "tmp"),
-        "HAUL_MAX_RETRIES": "1",
-        "HAUL_MIN_BACKOFF_MS": "200",
-        "HAUL_MAX_BACKOFF_MS": "500",
-        "HAUL_HEARTBEAT_SECONDS": "0.3",
-        "HAUL_LOG_JSON": "true",
-        "dramatiq_queue_prefetch": "4",
-    }
-    key = create_key(env, "e2e")
-    api = _start(
-        [str(BIN / "uvicorn"), "service.api.app:app", "--host", "127.0.0.1", "--port", str(port)],
-        env,
-        root / "api.log",
-    )
-    worker = _start(
-        [str(BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4"],
-        env,
-        root / "worker.log",
-    )
-    stack = Stack(f"http://127.0.0.1:{port}", key, root / "files", root / "tmp", prefix, root, env)
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{stack.base_url}/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(ready, timeout=30, what="the API to be ready")
-        yield stack
-    finally:
-        _stop(api)
-        _stop(worker)
-        _delete_queues(prefix)
-        _admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
-
-
-@pytest.fixture(autouse=True)
-def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterator[None]:
-    yield
-    report = getattr(request.node, "rep_call", None)
-    if report is not None and report.failed:
-        for name in ("api.log", "worker.log"):
-            tail = (stack.logs / name).read_text(errors="replace").splitlines()[-40:]
-            print(f"--- {name} (last lines)", *tail, sep="\n")
-
-
-def submit(http: httpx.Client, url: str, **body: Any) -> str:
-    response = http.post("/v1/jobs", json={"url": url, **body})
-    assert response.status_code == 202, response.text
-    assert response.headers["location"] == f"/v1/jobs/{response.json()['id']}"
-    return str(response.json()["id"])
-
-
-def wait_status(
-    http: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60
-) -> dict[str, Any]:
-    def reached() -> dict[str, Any] | None:
-        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
-        return job if job["status"] in statuses else None
-
-    return wait_for(
-        reached, timeout=timeout, interval=0.1, what=f"job {job_id} to reach {statuses}"
-    )
 
 
 def ffprobe(path: Path) -> dict[str, Any]:
@@ -248,6 +103,7 @@ def test_a_feed_becomes_a_parent_with_one_child_per_entry(stack: Stack, media: M
         children = http.get("/v1/jobs", params={"parent_id": parent_id}).json()["items"]
         assert len(children) == 3
         assert all(c["file"] is not None and c["parent_id"] == parent_id for c in children)
+    assert_invariants(stack)
 
 
 def test_a_missing_url_fails_with_the_reason_and_is_not_retried(
@@ -329,6 +185,7 @@ def test_cancel_stops_a_running_download(stack: Stack, media: MediaServer) -> No
         job = http.get(f"/v1/jobs/{job_id}").json()
         assert job["status"] == "cancelled"
         assert job["file"] is None
+    assert_invariants(stack)
 
 
 def test_delete_during_a_download_removes_everything(stack: Stack, media: MediaServer) -> None:

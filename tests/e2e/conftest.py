@@ -1,0 +1,235 @@
+"""A running haul for end-to-end tests: the API (uvicorn) and a worker (`dramatiq
+actors`) as real processes, on a database and queue prefix of their own per module.
+
+A test module may set ``STACK_ENV`` (extra ``HAUL_*`` variables) to tune the stack.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import psycopg
+import pytest
+
+from tests.conftest import (
+    BROKER_URL,
+    RUN_ID,
+    _admin_execute,
+    _conninfo,
+    _db_url,
+    _delete_queues,
+    free_port,
+)
+from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from tests.support.media_server import MediaServer
+
+BIN = Path(sys.executable).parent
+REPO = Path(__file__).resolve().parents[2]
+TERMINAL = {"succeeded", "failed", "cancelled"}
+
+
+def create_key(env: dict[str, str], name: str) -> str:
+    """`haul clients create NAME`, as an operator runs it: the key alone on stdout."""
+    out = subprocess.run(
+        [str(BIN / "haul"), "clients", "create", name],
+        env=env,
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    lines = out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("haul_"), out
+    return lines[0]
+
+
+def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+@dataclass
+class Stack:
+    base_url: str
+    key: str
+    storage: Path
+    temp: Path
+    queue_prefix: str
+    logs: Path
+    env: dict[str, str]
+    database: str
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def create_key(self, name: str) -> str:
+        return create_key(self.env, name)
+
+    def http(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.base_url,
+            headers={"Authorization": f"Bearer {key or self.key}"},
+            timeout=10,
+        )
+
+    def start(self, name: str, cmd: list[str]) -> None:
+        self.processes[name] = _start(cmd, self.env, self.logs / f"{name}.log")
+
+    def start_worker(self) -> None:
+        self.start(
+            "worker", [str(BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4"]
+        )
+
+    def start_scheduler(self) -> None:
+        """`periodiq actors`: it fires every periodic actor once at start, then each minute."""
+        self.start("scheduler", [str(BIN / "periodiq"), "actors"])
+
+    def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
+        _stop(self.processes.pop(name), sig)
+
+    def log(self, name: str) -> str:
+        path = self.logs / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        with psycopg.connect(_conninfo(self.database)) as conn:
+            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+def stack(
+    request: pytest.FixtureRequest,
+    postgres_template: str,
+    rabbitmq: str,
+    media: MediaServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")
+    root = tmp_path_factory.mktemp(module)
+    database = f"haul_test_{RUN_ID}_{module}"
+    _admin_execute(f'CREATE DATABASE "{database}" TEMPLATE "{postgres_template}"')
+    prefix = f"haule2e{RUN_ID}{module}"
+    port = free_port()
+    env = {
+        **os.environ,
+        "HAUL_DATABASE_URL": _db_url(database),
+        "HAUL_BROKER_URL": BROKER_URL,
+        "HAUL_QUEUE_PREFIX": prefix,
+        "HAUL_STORAGE_DIR": str(root / "files"),
+        "HAUL_TEMP_DIR": str(root / "tmp"),
+        "HAUL_MAX_RETRIES": "1",
+        "HAUL_MIN_BACKOFF_MS": "200",
+        "HAUL_MAX_BACKOFF_MS": "500",
+        "HAUL_HEARTBEAT_SECONDS": "0.3",
+        "HAUL_LOG_JSON": "true",
+        "dramatiq_queue_prefetch": "4",
+        **getattr(request.module, "STACK_ENV", {}),
+    }
+    stack = Stack(
+        f"http://127.0.0.1:{port}",
+        create_key(env, "e2e"),
+        root / "files",
+        root / "tmp",
+        prefix,
+        root,
+        env,
+        database,
+    )
+    stack.start(
+        "api",
+        [str(BIN / "uvicorn"), "service.api.app:app", "--host", "127.0.0.1", "--port", str(port)],
+    )
+    stack.start_worker()
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{stack.base_url}/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(ready, timeout=30, what="the API to be ready")
+        yield stack
+    finally:
+        for name in list(stack.processes):
+            stack.stop(name)
+        _delete_queues(prefix)
+        _admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Iterator[None]:
+    yield
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for name in ("api", "worker", "scheduler"):
+            tail = stack.log(name).splitlines()[-40:]
+            print(f"--- {name}.log (last lines)", *tail, sep="\n")
+
+
+def submit(http: httpx.Client, url: str, **body: Any) -> str:
+    response = http.post("/v1/jobs", json={"url": url, **body})
+    assert response.status_code == 202, response.text
+    assert response.headers["location"] == f"/v1/jobs/{response.json()['id']}"
+    return str(response.json()["id"])
+
+
+def wait_status(
+    http: httpx.Client, job_id: str, statuses: set[str], timeout: float = 60
+) -> dict[str, Any]:
+    def reached() -> dict[str, Any] | None:
+        job: dict[str, Any] = http.get(f"/v1/jobs/{job_id}").json()
+        return job if job["status"] in statuses else None
+
+    return wait_for(
+        reached, timeout=timeout, interval=0.1, what=f"job {job_id} to reach {statuses}"
+    )
+
+
+def assert_invariants(stack: Stack) -> None:
+    """What must hold over the whole table, whatever died on the way.
+
+    Every succeeded job has exactly one artifact whose file exists with the
+    recorded sha256; no job has two attempts open at once; no file in storage
+    belongs to no artifact.
+    """
+    artifacts = stack.query(
+        "SELECT j.id, count(a.id), min(a.path), min(a.sha256) FROM jobs j "
+        "LEFT JOIN artifacts a ON a.job_id = j.id WHERE j.status = 'succeeded' "
+        "AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = j.id) GROUP BY j.id"
+    )
+    for job_id, count, path, sha256 in artifacts:
+        assert count == 1, f"succeeded job {job_id} has {count} artifacts"
+        stored = stack.storage / path
+        assert stored.is_file(), f"the file of job {job_id} is missing"
+        assert hashlib.sha256(stored.read_bytes()).hexdigest() == sha256
+    open_twice = stack.query(
+        "SELECT job_id FROM job_attempts WHERE finished_at IS NULL "
+        "GROUP BY job_id HAVING count(*) > 1"
+    )
+    assert open_twice == [], f"jobs with overlapping attempts: {open_twice}"
+    known = {stack.storage / p for (p,) in stack.query("SELECT path FROM artifacts")}
+    on_disk = {p for p in stack.storage.rglob("*") if p.is_file()}
+    assert on_disk <= known, f"orphan files: {sorted(on_disk - known)}"

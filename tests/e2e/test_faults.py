@@ -1,0 +1,106 @@
+"""Faults with real processes: a worker killed mid-download, a message delivered twice.
+
+Each test ends by checking the invariants over the whole table (one artifact per
+succeeded job with its file and hash, no overlapping attempts, no orphan files).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from typing import TYPE_CHECKING
+
+import pytest
+
+from service.queue import DOWNLOAD, PROBE, build_broker, publish
+from service.settings import Settings
+from tests.conftest import BROKER_URL
+from tests.e2e.conftest import TERMINAL, Stack, assert_invariants, submit, wait_status
+from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from tests.support.media_server import MediaServer
+
+pytestmark = pytest.mark.e2e
+
+#: A short lease, so a dead worker's job is recovered within seconds.
+STACK_ENV = {"HAUL_LEASE_SECONDS": "5", "HAUL_MAX_RETRIES": "2"}
+
+
+def test_a_killed_workers_job_is_recovered_and_succeeds_once(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a download under way
+        job_id = submit(http, media.url("/slow/long.mp4?bps=150000"))
+        wait_for(
+            lambda: (http.get(f"/v1/jobs/{job_id}").json()["progress"]["bytes_done"] or 0) > 0,
+            timeout=30,
+            what="the download to start",
+        )
+        # When its worker is killed outright (no chance to clean up) and a new one starts
+        stack.stop("worker", signal.SIGKILL)
+        died = time.monotonic()
+        stack.start_worker()
+        # Then once the lease has expired, the scheduler's sweep hands the job to the new worker
+        wait_for(
+            lambda: stack.query(
+                "SELECT 1 FROM jobs WHERE id = %s AND lease_expires_at < now()", uuid.UUID(job_id)
+            ),
+            timeout=20,
+            what="the dead worker's lease to expire",
+        )
+        stack.start_scheduler()
+        try:
+            wait_for(
+                lambda: http.get(f"/v1/jobs/{job_id}").json()["attempts"] == 2,
+                timeout=30,
+                what="the job to be claimed again",
+            )
+            recovered = time.monotonic() - died
+            job = wait_status(http, job_id, TERMINAL)
+        finally:
+            stack.stop("scheduler")
+        print(f"worker death → job claimed again: {recovered:.1f} s (5 s lease)")
+        # And it succeeded exactly once, with one file; the dead attempt is on record
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 2
+        downloads = [
+            a["outcome"]
+            for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+            if a["step"] == "download"
+        ]
+        assert downloads == ["abandoned", "succeeded"]
+    assert_invariants(stack)
+
+
+def test_a_message_delivered_twice_downloads_once(stack: Stack, media: MediaServer) -> None:
+    with stack.http() as http:
+        # Given a job that already succeeded
+        job_id = submit(http, media.url("/media/clip.mp4"))
+        assert wait_status(http, job_id, TERMINAL)["status"] == "succeeded"
+        before = http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+        # When its probe and download messages arrive again
+        settings = Settings(_env_file=None, broker_url=BROKER_URL, queue_prefix=stack.queue_prefix)  # type: ignore[call-arg]
+        broker = build_broker(settings)
+        try:
+            publish(broker, settings, PROBE, uuid.UUID(job_id))
+            publish(broker, settings, DOWNLOAD, uuid.UUID(job_id))
+        finally:
+            broker.close()
+
+        # Then the worker drops both, and nothing about the job changes
+        def dropped_twice() -> bool:
+            lines = [
+                line
+                for line in stack.log("worker").splitlines()
+                if job_id in line and "message dropped" in line
+            ]
+            return len(lines) >= 2
+
+        wait_for(dropped_twice, timeout=20, what="both duplicate messages to be dropped")
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] == "succeeded"
+        assert http.get(f"/v1/jobs/{job_id}/attempts").json()["items"] == before
+    assert_invariants(stack)
