@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 import structlog
+from dramatiq.middleware import Shutdown
 
 from actors import runtime, settings
 from actors.options import job_actor_options, parse_job_id
@@ -13,10 +14,15 @@ from service.queue import DOWNLOAD
 log = structlog.get_logger(__name__)
 
 
-@dramatiq.actor(**job_actor_options(settings, DOWNLOAD, settings.download_time_limit_s))
+@dramatiq.actor(
+    **job_actor_options(settings, DOWNLOAD, settings.download_time_limit_s),
+    # On SIGTERM, interrupt the download and hand the job back instead of
+    # holding the shutdown for up to an hour.
+    notify_shutdown=True,
+)
 def download(job_id: str) -> None:
     parsed = parse_job_id(job_id)
     if parsed is None:
         log.error("malformed message dropped", job_id=job_id)
         return
-    run_download(runtime(), parsed)
+    run_download(runtime(), parsed, hand_back_on=(Shutdown,))

@@ -136,8 +136,15 @@ def _expand(
     bound.info("probed", kind="playlist", children=len(children), capped=info["playlist"]["capped"])
 
 
-def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
-    """Download, post-process and store the file, with progress and a lease kept alive."""
+def run_download(
+    rt: Runtime, job_id: uuid.UUID, *, hand_back_on: tuple[type[BaseException], ...] = ()
+) -> None:
+    """Download, post-process and store the file, with progress and a lease kept alive.
+
+    ``hand_back_on`` names the interruptions (a worker shutting down) after which
+    the job is given back to the queue at once rather than retried or left to
+    its lease.
+    """
     claimed = _claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING)
     if claimed is None:
         return
@@ -167,9 +174,33 @@ def run_download(rt: Runtime, job_id: uuid.UUID) -> None:
         bound.info("stopped", reason="lease lost")
     except Permanent as exc:
         _fail(rt, job, owner, exc, bound)
+    except hand_back_on:
+        _hand_back(rt, job, owner, bound)
     except BaseException as exc:
         _release_for_retry(rt, job, owner, exc, bound)
         raise
+
+
+def _hand_back(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
+    """Queue the job again now, without spending an attempt: this worker is going away."""
+    with rt.db.session() as session:
+        moved = job_rows.move(
+            session,
+            job.id,
+            Status.QUEUED,
+            owner=owner,
+            only_from=_RUNNING,
+            attempts=Job.attempts - 1,
+            phase=None,
+            queued_at=job_rows.now(),
+            published_at=None,
+        )
+        attempt_rows.finish(
+            session, job.id, owner, "handed_back", error_message="the worker shut down"
+        )
+    if moved is not None:
+        publish_or_record(rt, moved)
+    bound.info("handed back", reason="worker shutdown")
 
 
 def _store_and_finish(

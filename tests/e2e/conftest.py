@@ -64,7 +64,12 @@ def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[b
 
 def _stop(proc: subprocess.Popen[bytes], sig: signal.Signals = signal.SIGTERM) -> None:
     if proc.poll() is None:
-        os.killpg(proc.pid, sig)
+        # SIGTERM goes to the main process only, as `kill PID` or `docker stop` sends it:
+        # Dramatiq relays it to its workers, and a second one would mean "kill now".
+        if sig == signal.SIGKILL:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -97,9 +102,13 @@ class Stack:
     def start(self, name: str, cmd: list[str]) -> None:
         self.processes[name] = _start(cmd, self.env, self.logs / f"{name}.log")
 
-    def start_worker(self) -> None:
-        self.start(
-            "worker", [str(BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4"]
+    def start_worker(self, name: str = "worker") -> None:
+        self.start(name, [str(BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4"])
+
+    def wait_worker_ready(self, name: str) -> None:
+        """Dramatiq logs this once its processes have booted and consume."""
+        wait_for(
+            lambda: "Worker process is ready" in self.log(name), timeout=30, what=f"{name} to boot"
         )
 
     def start_scheduler(self) -> None:
@@ -145,6 +154,8 @@ def stack(
         "HAUL_HEARTBEAT_SECONDS": "0.3",
         "HAUL_LOG_JSON": "true",
         "dramatiq_queue_prefetch": "4",
+        # Dramatiq's main process relays its workers' logs; tests read them as they come.
+        "PYTHONUNBUFFERED": "1",
         **getattr(request.module, "STACK_ENV", {}),
     }
     stack = Stack(
@@ -184,9 +195,16 @@ def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Itera
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        for name in ("api", "worker", "scheduler"):
-            tail = stack.log(name).splitlines()[-40:]
-            print(f"--- {name}.log (last lines)", *tail, sep="\n")
+        for name in ("api", "worker", "worker2", "scheduler"):
+            tail = [line for line in stack.log(name).splitlines() if "GET /v1/jobs" not in line]
+            print(f"--- {name}.log (last lines)", *tail[-40:], sep="\n")
+        unfinished = stack.query(
+            "SELECT j.id, j.status, j.phase, j.step, j.attempts, j.lease_owner, j.lease_expires_at, "
+            "array_agg(a.outcome || '@' || a.worker ORDER BY a.id) FROM jobs j "
+            "LEFT JOIN job_attempts a ON a.job_id = j.id "
+            "WHERE j.status NOT IN ('succeeded', 'failed', 'cancelled') GROUP BY j.id"
+        )
+        print("--- unfinished jobs", *unfinished, sep="\n")
 
 
 def submit(http: httpx.Client, url: str, **body: Any) -> str:

@@ -104,3 +104,36 @@ def test_a_message_delivered_twice_downloads_once(stack: Stack, media: MediaServ
         assert job["status"] == "succeeded"
         assert http.get(f"/v1/jobs/{job_id}/attempts").json()["items"] == before
     assert_invariants(stack)
+
+
+def test_sigterm_hands_a_running_download_to_another_worker(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a download under way on one worker, and a second worker idle
+        job_id = submit(http, media.url("/slow/long.mp4?bps=150000"))
+        wait_for(
+            lambda: (http.get(f"/v1/jobs/{job_id}").json()["progress"]["bytes_done"] or 0) > 0,
+            timeout=30,
+            what="the download to start",
+        )
+        stack.start_worker("worker2")
+        stack.wait_worker_ready("worker2")
+        # When the first worker is asked to stop
+        asked = time.monotonic()
+        stack.stop("worker", signal.SIGTERM)
+        stopped_in = time.monotonic() - asked
+        # Then it stops promptly, and the other worker finishes the job without spending an attempt
+        job = wait_status(http, job_id, TERMINAL)
+        stack.stop("worker2")
+        stack.start_worker()
+        assert stopped_in < 10, f"the worker took {stopped_in:.1f} s to stop"
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 1
+        downloads = [
+            a["outcome"]
+            for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+            if a["step"] == "download"
+        ]
+        assert downloads == ["handed_back", "succeeded"]
+    assert_invariants(stack)
