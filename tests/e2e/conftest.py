@@ -199,7 +199,8 @@ def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Itera
             tail = [line for line in stack.log(name).splitlines() if "GET /v1/jobs" not in line]
             print(f"--- {name}.log (last lines)", *tail[-40:], sep="\n")
         unfinished = stack.query(
-            "SELECT j.id, j.status, j.phase, j.step, j.attempts, j.lease_owner, j.lease_expires_at, "
+            "SELECT j.id, j.status, j.phase, j.step, j.attempts, j.lease_owner, "
+            "j.lease_expires_at, "
             "array_agg(a.outcome || '@' || a.worker ORDER BY a.id) FROM jobs j "
             "LEFT JOIN job_attempts a ON a.job_id = j.id "
             "WHERE j.status NOT IN ('succeeded', 'failed', 'cancelled') GROUP BY j.id"
