@@ -10,10 +10,18 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from service import jobs
+from service import jobs, replay
 from service.api.files import RangeNotSatisfiable, file_response
 from service.api.problems import problem
-from service.api.schemas import AttemptList, AttemptOut, JobOut, JobPage, SubmitJob
+from service.api.schemas import (
+    AttemptList,
+    AttemptOut,
+    JobOut,
+    JobPage,
+    RetryFilter,
+    RetryResult,
+    SubmitJob,
+)
 from service.domain.states import Status
 
 if TYPE_CHECKING:
@@ -84,6 +92,39 @@ class JobController(Controller):
     ) -> JobOut:
         """A queued job never starts; a running one stops within a heartbeat or two."""
         return JobOut.of(jobs.cancel(runtime, client, job_id))
+
+    @post("/{job_id:uuid}/retry", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
+    def retry(
+        self,
+        job_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> Response[JobOut]:
+        """Queue a failed or cancelled job again, with a fresh attempt budget."""
+        view = replay.retry_one(runtime, client, job_id)
+        return Response(
+            JobOut.of(view),
+            status_code=HTTP_202_ACCEPTED,
+            headers={"Location": f"/v1/jobs/{job_id}"},
+        )
+
+    @post("/retry", status_code=200, sync_to_thread=True)
+    def retry_many(
+        self,
+        data: JSONBody[RetryFilter],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> RetryResult:
+        """Queue again every ended job matching the filter; says how many."""
+        count = replay.retry_many(
+            runtime,
+            client,
+            status=Status(data.status),
+            error_class=data.error_class,
+            since=data.since,
+            client_id=data.client_id,
+        )
+        return RetryResult(requeued=count)
 
     @delete("/{job_id:uuid}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
     def remove(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -44,6 +44,23 @@ def _has_nul(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_nul(v) for v in value)
     return False
+
+
+class RetryFilter(BaseModel):
+    """``POST /v1/jobs/retry``: which ended jobs to queue again."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["failed", "cancelled"] = Field("failed", description="Which ended jobs.")
+    error_class: str | None = Field(None, max_length=64, description="Only this error class.")
+    since: datetime | None = Field(None, description="Only jobs that ended at or after this time.")
+    client_id: uuid.UUID | None = Field(
+        None, description="Admin keys only: another client's jobs (default: every client's)."
+    )
+
+
+class RetryResult(BaseModel):
+    requeued: int
 
 
 class ProgressOut(BaseModel):

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from service.db.models import Job
-from service.domain.states import ACTIVE, TERMINAL, Phase, Status, Step, sources
+from service.domain.states import ACTIVE, TERMINAL, TRANSITIONS, Phase, Status, Step, sources
 
 if TYPE_CHECKING:
     import uuid
@@ -371,3 +371,51 @@ def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Jo
         )
     )
     return _returning_one(session, stmt)
+
+
+def replay(
+    session: Session,
+    *,
+    from_statuses: tuple[Status, ...],
+    job_id: uuid.UUID | None = None,
+    client_id: uuid.UUID | None = None,
+    error_class: str | None = None,
+    finished_since: datetime | None = None,
+) -> list[Job]:
+    """Put ended jobs back in the queue with a fresh attempt budget; parents are left alone.
+
+    One guarded UPDATE: a row that moved meanwhile (or a playlist parent) is not touched.
+    """
+    allowed = [s.value for s in from_statuses if Status.QUEUED in TRANSITIONS[s]]
+    child = sa.orm.aliased(Job)
+    stmt = sa.update(Job).where(
+        Job.status.in_(allowed), ~sa.exists().where(child.parent_id == Job.id)
+    )
+    if job_id is not None:
+        stmt = stmt.where(Job.id == job_id)
+    if client_id is not None:
+        stmt = stmt.where(Job.client_id == client_id)
+    if error_class is not None:
+        stmt = stmt.where(Job.error_class == error_class)
+    if finished_since is not None:
+        stmt = stmt.where(Job.finished_at >= finished_since)
+    stmt = stmt.values(
+        status=Status.QUEUED.value,
+        phase=None,
+        attempts=0,
+        progress=None,
+        bytes_done=None,
+        speed=None,
+        eta=None,
+        error_class=None,
+        error_message=None,
+        last_error=None,
+        next_attempt_at=None,
+        dead_lettered_at=None,
+        finished_at=None,
+        queued_at=_NOW(),
+        published_at=None,
+        updated_at=_NOW(),
+    )
+    result = session.execute(stmt.returning(Job).execution_options(synchronize_session=False))
+    return list(result.scalars())

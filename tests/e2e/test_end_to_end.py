@@ -209,3 +209,21 @@ def test_another_clients_job_does_not_exist_for_you(stack: Stack, media: MediaSe
         assert other.post(f"/v1/jobs/{job_id}/cancel").status_code == 404
         assert other.delete(f"/v1/jobs/{job_id}").status_code == 404
         assert job_id not in {j["id"] for j in other.get("/v1/jobs").json()["items"]}
+
+
+def test_a_dead_lettered_job_replayed_from_its_row_succeeds(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a site that fails long enough for the job to exhaust its retries
+        job_id = submit(http, media.url(f"/flaky/{uuid.uuid4().hex}/clip.mp4?fail=2"))
+        failed = wait_status(http, job_id, TERMINAL)
+        assert failed["status"] == "failed" and failed["dead_lettered_at"] is not None
+        # When the client replays it after the site recovered
+        response = http.post(f"/v1/jobs/{job_id}/retry")
+        assert response.status_code == 202, response.text
+        # Then it runs again from the row and succeeds
+        job = wait_status(http, job_id, TERMINAL)
+        assert job["status"] == "succeeded", job
+        assert job["file"] is not None
+    assert_invariants(stack)

@@ -1,0 +1,80 @@
+"""Replay ended jobs from their rows: one job, or every job matching a filter.
+
+Rows are the source of replay, never the dead-letter queue: a replayed job goes
+back to ``queued`` with a fresh attempt budget and is published again.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+
+from service.clients import is_admin
+from service.db import jobs as job_rows
+from service.domain.states import Status
+from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.jobs import JobView, get, publish_or_record
+
+if TYPE_CHECKING:
+    import uuid
+    from datetime import datetime
+
+    from service.db.models import Client, Job
+    from service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+REPLAYABLE = (Status.FAILED, Status.CANCELLED)
+
+
+def retry_one(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
+    """Queue a failed or cancelled job again."""
+    with rt.db.session() as session:
+        job = job_rows.get_for_client(session, job_id, client.id)
+        if job is None:
+            raise NotFound("no such job")
+        if Status(job.status) not in REPLAYABLE:
+            raise Conflict(
+                f"only failed or cancelled jobs can be retried; this one is {job.status}"
+            )
+        if job_rows.child_ids(session, job.id):
+            raise Conflict("a playlist is retried through its entries: retry the failed children")
+        moved = job_rows.replay(session, from_statuses=REPLAYABLE, job_id=job.id)
+        if not moved:
+            raise Conflict("the job changed state meanwhile; read it again")
+    _publish(rt, moved)
+    return get(rt, client, job_id)
+
+
+def retry_many(
+    rt: Runtime,
+    client: Client,
+    *,
+    status: Status = Status.FAILED,
+    error_class: str | None = None,
+    since: datetime | None = None,
+    client_id: uuid.UUID | None = None,
+) -> int:
+    """Queue again every matching ended job of the caller (an admin: anyone's); returns how many."""
+    if status not in REPLAYABLE:
+        raise InvalidInput("status must be failed or cancelled")
+    if client_id is not None and client_id != client.id and not is_admin(client):
+        raise Forbidden("only an admin key may retry another client's jobs")
+    scope = client_id if client_id is not None else (None if is_admin(client) else client.id)
+    with rt.db.session() as session:
+        moved = job_rows.replay(
+            session,
+            from_statuses=(status,),
+            client_id=scope,
+            error_class=error_class,
+            finished_since=since,
+        )
+    _publish(rt, moved)
+    log.info("jobs replayed", count=len(moved), status=status.value, error_class=error_class)
+    return len(moved)
+
+
+def _publish(rt: Runtime, jobs: list[Job]) -> None:
+    for job in jobs:
+        publish_or_record(rt, job)
