@@ -137,3 +137,48 @@ def test_sigterm_hands_a_running_download_to_another_worker(
         ]
         assert downloads == ["handed_back", "succeeded"]
     assert_invariants(stack)
+
+
+def test_a_job_that_kills_its_worker_every_time_ends_failed(
+    stack: Stack, media: MediaServer
+) -> None:
+    """RabbitMQ redelivers a killed worker's message without Dramatiq counting a retry;
+    the attempt count in the row is what stops the loop."""
+    max_attempts = int(STACK_ENV["HAUL_MAX_RETRIES"]) + 1
+    with stack.http() as http:
+        job_id = submit(http, media.url("/slow/long.mp4?bps=100000"))
+        for attempt in range(1, max_attempts + 1):
+            # Given the download under way in its n-th attempt
+            def downloading(n: int = attempt) -> bool:
+                job = http.get(f"/v1/jobs/{job_id}").json()
+                return job["attempts"] == n and (job["progress"]["bytes_done"] or 0) > 0
+
+            wait_for(downloading, timeout=30, what=f"attempt {attempt} to download")
+            # When its worker dies, and the sweep runs once the lease has expired
+            stack.stop("worker", signal.SIGKILL)
+            stack.start_worker()
+            wait_for(
+                lambda: stack.query(
+                    "SELECT 1 FROM jobs WHERE id = %s AND lease_expires_at < now()",
+                    uuid.UUID(job_id),
+                ),
+                timeout=20,
+                what="the lease to expire",
+            )
+            stack.start_scheduler()
+            try:
+
+                def taken_back(n: int = attempt) -> bool:
+                    job = http.get(f"/v1/jobs/{job_id}").json()
+                    return job["status"] != "running" or job["attempts"] > n
+
+                wait_for(taken_back, timeout=20, what="the sweep to take the job back")
+            finally:
+                stack.stop("scheduler")
+        # Then after its last attempt the job fails, and is not run again
+        job = wait_status(http, job_id, TERMINAL)
+        assert job["status"] == "failed"
+        assert job["error"]["error_class"] == "attempts_exhausted"
+        assert f"{max_attempts} times" in job["error"]["message"]
+        assert job["attempts"] == max_attempts
+    assert_invariants(stack)
