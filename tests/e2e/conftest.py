@@ -111,9 +111,9 @@ class Stack:
             lambda: "Worker process is ready" in self.log(name), timeout=30, what=f"{name} to boot"
         )
 
-    def start_scheduler(self) -> None:
+    def start_scheduler(self, name: str = "scheduler") -> None:
         """`periodiq actors`: it fires every periodic actor once at start, then each minute."""
-        self.start("scheduler", [str(BIN / "periodiq"), "actors"])
+        self.start(name, [str(BIN / "periodiq"), "actors"])
 
     def stop(self, name: str, sig: signal.Signals = signal.SIGTERM) -> None:
         _stop(self.processes.pop(name), sig)
@@ -195,7 +195,7 @@ def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Itera
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        for name in ("api", "worker", "worker2", "scheduler"):
+        for name in ("api", "worker", "worker2", "scheduler", "scheduler2"):
             tail = [line for line in stack.log(name).splitlines() if "GET /v1/jobs" not in line]
             print(f"--- {name}.log (last lines)", *tail[-40:], sep="\n")
         unfinished = stack.query(

@@ -28,8 +28,9 @@ pytestmark = pytest.mark.e2e
 STACK_ENV = {"HAUL_LEASE_SECONDS": "5", "HAUL_MAX_RETRIES": "2"}
 
 
+@pytest.mark.parametrize("schedulers", [1, 2], ids=["one-scheduler", "two-schedulers-by-mistake"])
 def test_a_killed_workers_job_is_recovered_and_succeeds_once(
-    stack: Stack, media: MediaServer
+    stack: Stack, media: MediaServer, schedulers: int
 ) -> None:
     with stack.http() as http:
         # Given a download under way
@@ -51,7 +52,10 @@ def test_a_killed_workers_job_is_recovered_and_succeeds_once(
             timeout=20,
             what="the dead worker's lease to expire",
         )
-        stack.start_scheduler()
+        sweeps_before = stack.log("worker").count('"event": "sweep"')
+        names = ["scheduler", "scheduler2"][:schedulers]
+        for name in names:  # two sweeps at once must do the work once
+            stack.start_scheduler(name)
         try:
             wait_for(
                 lambda: http.get(f"/v1/jobs/{job_id}").json()["attempts"] == 2,
@@ -59,9 +63,15 @@ def test_a_killed_workers_job_is_recovered_and_succeeds_once(
                 what="the job to be claimed again",
             )
             recovered = time.monotonic() - died
+            wait_for(
+                lambda: stack.log("worker").count('"event": "sweep"') - sweeps_before >= schedulers,
+                timeout=20,
+                what=f"{schedulers} sweep run(s)",
+            )
             job = wait_status(http, job_id, TERMINAL)
         finally:
-            stack.stop("scheduler")
+            for name in names:
+                stack.stop(name)
         print(f"worker death → job claimed again: {recovered:.1f} s (5 s lease)")
         # And it succeeded exactly once, with one file; the dead attempt is on record
         assert job["status"] == "succeeded", job
