@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     republish_after_s: int = Field(
         300, ge=10, description="A queued job not claimed for this long is published again."
     )
+    retention_days: float | None = Field(
+        None,
+        gt=0,
+        description="Delete ended jobs and their files this many days after; unset keeps all.",
+    )
     worker_name: str = Field(
         default_factory=_default_worker_name, description="Lease owner name of this process."
     )

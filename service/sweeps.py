@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from service import storage
 from service.db import attempts as attempt_rows
 from service.db import jobs as job_rows
 from service.domain.states import Status
@@ -33,6 +34,7 @@ class SweepReport:
     failed: int = 0
     republished: int = 0
     parents_closed: int = 0
+    pruned: int = 0
 
 
 def expired_leases(rt: Runtime) -> tuple[int, int]:
@@ -94,6 +96,17 @@ def stranded_parents(rt: Runtime) -> int:
     return closed
 
 
+def prune(rt: Runtime) -> int:
+    """Ended jobs past the retention period: rows and files deleted (off unless configured)."""
+    if rt.settings.retention_days is None:
+        return 0
+    with rt.db.session() as session:
+        gone = job_rows.prune_ended(session, timedelta(days=rt.settings.retention_days), BATCH)
+    for client_id, job_id in gone:
+        storage.remove_job_files(rt.settings.storage_dir, client_id, job_id)
+    return len(gone)
+
+
 def run_all(rt: Runtime) -> SweepReport:
     requeued, failed = expired_leases(rt)
     report = SweepReport(
@@ -101,6 +114,7 @@ def run_all(rt: Runtime) -> SweepReport:
         failed=failed,
         republished=unpublished(rt),
         parents_closed=stranded_parents(rt),
+        pruned=prune(rt),
     )
     log.info("sweep", **report.__dict__)
     return report

@@ -419,3 +419,30 @@ def replay(
     )
     result = session.execute(stmt.returning(Job).execution_options(synchronize_session=False))
     return list(result.scalars())
+
+
+def prune_ended(
+    session: Session, older_than: timedelta, limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """Delete top-level jobs that ended long ago (children go with them by cascade).
+
+    Returns (client_id, job_id) of every deleted job, children included, so
+    their files can be removed after the commit.
+    """
+    old = (
+        sa.select(Job.id)
+        .where(
+            Job.parent_id.is_(None),
+            Job.status.in_([s.value for s in TERMINAL]),
+            Job.finished_at < _NOW() - older_than,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list(session.execute(old).scalars())
+    if not ids:
+        return []
+    doomed = sa.select(Job.client_id, Job.id).where(sa.or_(Job.id.in_(ids), Job.parent_id.in_(ids)))
+    gone = [(client_id, job_id) for client_id, job_id in session.execute(doomed)]
+    session.execute(sa.delete(Job).where(Job.id.in_(ids)))
+    return gone
