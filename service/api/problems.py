@@ -50,6 +50,11 @@ _STATUS: list[tuple[type[HaulError], int, str]] = [
     (ServiceUnavailable, HTTP_503_SERVICE_UNAVAILABLE, "unavailable"),
 ]
 
+_HEADERS = {
+    HTTP_401_UNAUTHORIZED: {"WWW-Authenticate": 'Bearer realm="haul"'},
+    HTTP_503_SERVICE_UNAVAILABLE: {"Retry-After": "5"},
+}
+
 _TITLES = {
     400: "Bad request",
     401: "Unauthorized",
@@ -89,11 +94,7 @@ def problem(
 def handle_haul_error(request: Request[Any, Any, Any], exc: HaulError) -> Response[dict[str, Any]]:
     for kind, status, slug in _STATUS:
         if isinstance(exc, kind):
-            headers = (
-                {"WWW-Authenticate": 'Bearer realm="haul"'}
-                if status == HTTP_401_UNAUTHORIZED
-                else None
-            )
+            headers = _HEADERS.get(status)
             return problem(request, status, exc.message, slug=slug, headers=headers)
     return handle_unexpected(request, exc)
 

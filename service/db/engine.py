@@ -26,9 +26,18 @@ class Database:
 
     @contextmanager
     def session(self) -> Iterator[Session]:
-        """A unit of work: committed on success, rolled back on error."""
-        with self.sessions() as session, session.begin():
-            yield session
+        """A unit of work: committed on success, rolled back on error.
+
+        A database that cannot be reached is a :class:`ServiceUnavailable`, so the
+        API answers 503 and a worker retries, instead of either seeing a driver error.
+        """
+        try:
+            with self.sessions() as session, session.begin():
+                yield session
+        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            if not _is_disconnect(exc):
+                raise
+            raise ServiceUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
 
     def ping(self) -> None:
         """Raise :class:`ServiceUnavailable` unless the database answers."""
@@ -40,6 +49,11 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def _is_disconnect(exc: sa.exc.DBAPIError) -> bool:
+    """Connection trouble (refused, dropped, shutting down) rather than a bad statement."""
+    return bool(exc.connection_invalidated) or isinstance(exc, sa.exc.OperationalError)
 
 
 def connect(url: str, *, pool_size: int = 5) -> Database:

@@ -714,6 +714,31 @@ def test_readiness_is_503_and_names_the_database_when_it_is_down(settings: Setti
     assert ready.json()["checks"]["broker"] == "ok"
 
 
+def test_with_the_database_down_the_api_answers_503_and_accepts_nothing(
+    settings: Settings,
+) -> None:
+    # Given an API whose database is unreachable
+    down = settings.model_copy(
+        update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/haul"}
+    )
+    rt = build_runtime(down)
+    try:
+        with TestClient(create_app(down, rt)) as api:
+            # When a client submits or lists (its key cannot even be checked)
+            headers = {"Authorization": "Bearer haul_" + "k" * 43}
+            submitted = api.post("/v1/jobs", json={"url": SOURCE}, headers=headers)
+            listed = api.get("/v1/jobs", headers=headers)
+    finally:
+        rt.broker.close()
+        rt.db.dispose()
+    # Then both are 503 problems that say to come back, never a 202 without a row
+    for response in (submitted, listed):
+        body = problem(response, 503)
+        assert "database" in body["detail"]
+        assert response.headers["retry-after"] == "5"
+    assert queue_depth(f"{settings.queue_prefix}.probe") == 0
+
+
 def test_readiness_is_503_and_names_the_broker_when_it_is_down(
     api_without_broker: TestClient[Litestar],
 ) -> None:
