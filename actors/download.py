@@ -7,7 +7,7 @@ import structlog
 from dramatiq.middleware import Shutdown
 
 from actors import runtime, settings
-from actors.options import job_actor_options, parse_job_id
+from actors.options import job_actor_options, parse_job_id, throttled_waits_longer
 from service.processing import run_download
 from service.queue import DOWNLOAD
 
@@ -25,4 +25,5 @@ def download(job_id: str) -> None:
     if parsed is None:
         log.error("malformed message dropped", job_id=job_id)
         return
-    run_download(runtime(), parsed, hand_back_on=(Shutdown,))
+    with throttled_waits_longer(settings):
+        run_download(runtime(), parsed, hand_back_on=(Shutdown,))

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import dramatiq
+
+from service.errors import Transient
 from service.queue import route
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from service.settings import Settings
 
 
@@ -28,3 +34,14 @@ def parse_job_id(raw: str) -> uuid.UUID | None:
         return uuid.UUID(str(raw))
     except ValueError:
         return None
+
+
+@contextmanager
+def throttled_waits_longer(settings: Settings) -> Iterator[None]:
+    """A site that throttles us is retried after a longer, fixed delay, not the backoff."""
+    try:
+        yield
+    except Transient as exc:
+        if exc.error_class != "rate_limited":
+            raise
+        raise dramatiq.Retry(exc.message, delay=settings.rate_limited_backoff_ms) from exc

@@ -6,7 +6,7 @@ import dramatiq
 import structlog
 
 from actors import runtime, settings
-from actors.options import job_actor_options, parse_job_id
+from actors.options import job_actor_options, parse_job_id, throttled_waits_longer
 from service.processing import run_probe
 from service.queue import PROBE
 
@@ -19,4 +19,5 @@ def probe(job_id: str) -> None:
     if parsed is None:
         log.error("malformed message dropped", job_id=job_id)
         return
-    run_probe(runtime(), parsed)
+    with throttled_waits_longer(settings):
+        run_probe(runtime(), parsed)

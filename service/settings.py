@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_retries: int = Field(3, ge=0, description="Retries of a transient failure, per step.")
     min_backoff_ms: int = Field(2_000, ge=100, description="First retry delay (doubles each time).")
     max_backoff_ms: int = Field(300_000, ge=100, description="Longest retry delay.")
+    rate_limited_backoff_ms: int = Field(
+        60_000, ge=100, description="Retry delay after a site throttled us (HTTP 429 and the like)."
+    )
     probe_time_limit_s: int = Field(120, ge=1, description="Time limit of one probe attempt.")
     download_time_limit_s: int = Field(3_600, ge=1, description="Time limit of one download.")
     lease_seconds: int = Field(60, ge=5, description="How long a claim lasts without a heartbeat.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import time
 import uuid
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import pytest
@@ -25,7 +26,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 #: A short lease, so a dead worker's job is recovered within seconds.
-STACK_ENV = {"HAUL_LEASE_SECONDS": "5", "HAUL_MAX_RETRIES": "2"}
+STACK_ENV = {
+    "HAUL_LEASE_SECONDS": "5",
+    "HAUL_MAX_RETRIES": "2",
+    # Throttling waits 3 s, against a backoff of at most 0.5 s for other failures.
+    "HAUL_RATE_LIMITED_BACKOFF_MS": "3000",
+}
 
 
 @pytest.mark.parametrize("schedulers", [1, 2], ids=["one-scheduler", "two-schedulers-by-mistake"])
@@ -192,3 +198,23 @@ def test_a_job_that_kills_its_worker_every_time_ends_failed(
         assert f"{max_attempts} times" in job["error"]["message"]
         assert job["attempts"] == max_attempts
     assert_invariants(stack)
+
+
+def test_a_throttling_site_is_retried_after_the_longer_rate_limit_delay(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a site that answers 429 Too Many Requests
+        job_id = submit(http, media.url("/status/429"))
+
+        # When the first attempt fails, the row says when the next is due
+        def scheduled() -> dict[str, object] | None:
+            job: dict[str, object] = http.get(f"/v1/jobs/{job_id}").json()
+            return job if job["status"] == "retrying" and job["next_attempt_at"] else None
+
+        job = wait_for(scheduled, timeout=20, what="the retry to be scheduled")
+        # Then it waits the rate-limit delay, not the ordinary backoff
+        due = datetime.fromisoformat(str(job["next_attempt_at"]))
+        written = datetime.fromisoformat(str(job["updated_at"]))
+        assert (due - written).total_seconds() == pytest.approx(3.0, abs=0.1)
+        assert str(job["last_error"]).startswith("rate_limited")
