@@ -68,18 +68,13 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
         raise
     if not found.is_playlist:
         with rt.db.session() as session:
-            moved = job_rows.move(
+            moved = job_rows.requeue(
                 session,
                 job.id,
-                Status.QUEUED,
                 owner=owner,
-                only_from=_RUNNING,
                 step=Step.DOWNLOAD.value,
                 attempts=0,
-                phase=None,
                 info=found.summary(),
-                queued_at=job_rows.now(),
-                published_at=None,
                 last_error=None,
             )
             attempt_rows.finish(session, job.id, owner, _outcome(moved))
@@ -184,17 +179,7 @@ def run_download(
 def _hand_back(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
     """Queue the job again now, without spending an attempt: this worker is going away."""
     with rt.db.session() as session:
-        moved = job_rows.move(
-            session,
-            job.id,
-            Status.QUEUED,
-            owner=owner,
-            only_from=_RUNNING,
-            attempts=Job.attempts - 1,
-            phase=None,
-            queued_at=job_rows.now(),
-            published_at=None,
-        )
+        moved = job_rows.requeue(session, job.id, owner=owner, attempts=Job.attempts - 1)
         attempt_rows.finish(
             session, job.id, owner, "handed_back", error_message="the worker shut down"
         )

@@ -59,15 +59,8 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
                 if gone is not None and gone.parent_id is not None:
                     job_rows.finish_parent_if_done(session, gone.parent_id)
                 continue
-            moved = job_rows.move(
-                session,
-                job.id,
-                Status.QUEUED,
-                only_from=(Status.RUNNING,),
-                phase=None,
-                queued_at=job_rows.now(),
-                published_at=None,
-                last_error="lease expired: the worker stopped renewing it",
+            moved = job_rows.requeue(
+                session, job.id, last_error="lease expired: the worker stopped renewing it"
             )
             if moved is not None:
                 requeued.append(moved)

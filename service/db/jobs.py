@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
     from sqlmodel import Session
 
+#: The database's clock: the one clock the whole fleet shares.
 _NOW = sa.func.now
 PUBLISH_FAILED = "publish failed:"
 
@@ -103,6 +104,27 @@ def _claimable() -> Any:
     return sa.or_(
         Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
         sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < _NOW()),
+    )
+
+
+def requeue(
+    session: Session, job_id: uuid.UUID, *, owner: str | None = None, **values: Any
+) -> Job | None:
+    """Put a running job back in the queue, as if just submitted; the caller publishes it.
+
+    The one way back from ``running`` to ``queued``: the probe handing over to the
+    download, a worker shutting down, the sweep taking an expired lease.
+    """
+    return move(
+        session,
+        job_id,
+        Status.QUEUED,
+        owner=owner,
+        only_from=(Status.RUNNING,),
+        phase=None,
+        queued_at=_NOW(),
+        published_at=None,
+        **values,
     )
 
 
@@ -291,11 +313,6 @@ def stranded_parents(session: Session, limit: int) -> list[uuid.UUID]:
         .limit(limit)
     )
     return list(session.execute(stmt).scalars())
-
-
-def now() -> Any:
-    """The database's clock, the one clock the whole fleet shares."""
-    return _NOW()
 
 
 def await_children(
