@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -225,6 +226,34 @@ def wait_status(
     return wait_for(
         reached, timeout=timeout, interval=0.1, what=f"job {job_id} to reach {statuses}"
     )
+
+
+def wait_downloading(http: httpx.Client, job_id: str, *, attempt: int | None = None) -> None:
+    """Until the job's bytes are arriving (in its n-th attempt, when given)."""
+
+    def downloading() -> bool:
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        arriving = job["phase"] == "downloading" and (job["progress"]["bytes_done"] or 0) > 0
+        return arriving and (attempt is None or job["attempts"] == attempt)
+
+    wait_for(downloading, timeout=30, what=f"the download to be under way (attempt {attempt})")
+
+
+def wait_lease_expired(stack: Stack, job_id: str) -> None:
+    """Until a dead worker's lease on the job has run out (by the database's clock)."""
+    wait_for(
+        lambda: stack.query(
+            "SELECT 1 FROM jobs WHERE id = %s AND lease_expires_at < now()", uuid.UUID(job_id)
+        ),
+        timeout=20,
+        what="the dead worker's lease to expire",
+    )
+
+
+def download_outcomes(http: httpx.Client, job_id: str) -> list[str]:
+    """How each download attempt of the job ended, in order."""
+    attempts = http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+    return [a["outcome"] for a in attempts if a["step"] == "download"]
 
 
 def assert_invariants(stack: Stack) -> None:

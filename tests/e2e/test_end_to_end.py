@@ -15,7 +15,14 @@ import pika
 import pytest
 
 from tests.conftest import BROKER_URL
-from tests.e2e.conftest import TERMINAL, Stack, assert_invariants, submit, wait_status
+from tests.e2e.conftest import (
+    TERMINAL,
+    Stack,
+    assert_invariants,
+    submit,
+    wait_downloading,
+    wait_status,
+)
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -146,14 +153,6 @@ def test_exhausted_retries_dead_letter_and_the_row_says_so(
         connection.close()
 
 
-def _wait_downloading(http: httpx.Client, job_id: str) -> None:
-    def downloading() -> bool:
-        job = http.get(f"/v1/jobs/{job_id}").json()
-        return job["phase"] == "downloading" and (job["progress"]["bytes_done"] or 0) > 0
-
-    wait_for(downloading, timeout=30, what="the download to be under way")
-
-
 def _no_files_left(stack: Stack, job_id: str) -> None:
     def clean() -> bool:
         in_temp = list(stack.temp.glob(f"{job_id}-*"))
@@ -167,7 +166,7 @@ def test_cancel_stops_a_running_download(stack: Stack, media: MediaServer) -> No
     with stack.http() as http:
         # Given a download trickling in
         job_id = submit(http, media.url("/slow/long.mp4?bps=60000"))
-        _wait_downloading(http, job_id)
+        wait_downloading(http, job_id)
         # When the client cancels it
         response = http.post(f"/v1/jobs/{job_id}/cancel")
         # Then the row says cancelled at once, and the worker stops within 2 s
@@ -191,7 +190,7 @@ def test_cancel_stops_a_running_download(stack: Stack, media: MediaServer) -> No
 def test_delete_during_a_download_removes_everything(stack: Stack, media: MediaServer) -> None:
     with stack.http() as http:
         job_id = submit(http, media.url("/slow/long.mp4?bps=60000"))
-        _wait_downloading(http, job_id)
+        wait_downloading(http, job_id)
         assert http.delete(f"/v1/jobs/{job_id}").status_code == 204
         assert http.get(f"/v1/jobs/{job_id}").status_code == 404
         _no_files_left(stack, job_id)

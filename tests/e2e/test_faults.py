@@ -17,7 +17,16 @@ import pytest
 from service.queue import DOWNLOAD, PROBE, build_broker, publish
 from service.settings import Settings
 from tests.conftest import BROKER_URL
-from tests.e2e.conftest import TERMINAL, Stack, assert_invariants, submit, wait_status
+from tests.e2e.conftest import (
+    TERMINAL,
+    Stack,
+    assert_invariants,
+    download_outcomes,
+    submit,
+    wait_downloading,
+    wait_lease_expired,
+    wait_status,
+)
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -41,23 +50,13 @@ def test_a_killed_workers_job_is_recovered_and_succeeds_once(
     with stack.http() as http:
         # Given a download under way
         job_id = submit(http, media.url("/slow/long.mp4?bps=150000"))
-        wait_for(
-            lambda: (http.get(f"/v1/jobs/{job_id}").json()["progress"]["bytes_done"] or 0) > 0,
-            timeout=30,
-            what="the download to start",
-        )
+        wait_downloading(http, job_id)
         # When its worker is killed outright (no chance to clean up) and a new one starts
         stack.stop("worker", signal.SIGKILL)
         died = time.monotonic()
         stack.start_worker()
         # Then once the lease has expired, the scheduler's sweep hands the job to the new worker
-        wait_for(
-            lambda: stack.query(
-                "SELECT 1 FROM jobs WHERE id = %s AND lease_expires_at < now()", uuid.UUID(job_id)
-            ),
-            timeout=20,
-            what="the dead worker's lease to expire",
-        )
+        wait_lease_expired(stack, job_id)
         sweeps_before = stack.log("worker").count('"event": "sweep"')
         names = ["scheduler", "scheduler2"][:schedulers]
         for name in names:  # two sweeps at once must do the work once
@@ -82,12 +81,7 @@ def test_a_killed_workers_job_is_recovered_and_succeeds_once(
         # And it succeeded exactly once, with one file; the dead attempt is on record
         assert job["status"] == "succeeded", job
         assert job["attempts"] == 2
-        downloads = [
-            a["outcome"]
-            for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
-            if a["step"] == "download"
-        ]
-        assert downloads == ["abandoned", "succeeded"]
+        assert download_outcomes(http, job_id) == ["abandoned", "succeeded"]
     assert_invariants(stack)
 
 
@@ -128,11 +122,7 @@ def test_sigterm_hands_a_running_download_to_another_worker(
     with stack.http() as http:
         # Given a download under way on one worker, and a second worker idle
         job_id = submit(http, media.url("/slow/long.mp4?bps=150000"))
-        wait_for(
-            lambda: (http.get(f"/v1/jobs/{job_id}").json()["progress"]["bytes_done"] or 0) > 0,
-            timeout=30,
-            what="the download to start",
-        )
+        wait_downloading(http, job_id)
         stack.start_worker("worker2")
         stack.wait_worker_ready("worker2")
         # When the first worker is asked to stop
@@ -146,12 +136,7 @@ def test_sigterm_hands_a_running_download_to_another_worker(
         assert stopped_in < 10, f"the worker took {stopped_in:.1f} s to stop"
         assert job["status"] == "succeeded", job
         assert job["attempts"] == 1
-        downloads = [
-            a["outcome"]
-            for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
-            if a["step"] == "download"
-        ]
-        assert downloads == ["handed_back", "succeeded"]
+        assert download_outcomes(http, job_id) == ["handed_back", "succeeded"]
     assert_invariants(stack)
 
 
@@ -165,22 +150,11 @@ def test_a_job_that_kills_its_worker_every_time_ends_failed(
         job_id = submit(http, media.url("/slow/long.mp4?bps=100000"))
         for attempt in range(1, max_attempts + 1):
             # Given the download under way in its n-th attempt
-            def downloading(n: int = attempt) -> bool:
-                job = http.get(f"/v1/jobs/{job_id}").json()
-                return job["attempts"] == n and (job["progress"]["bytes_done"] or 0) > 0
-
-            wait_for(downloading, timeout=30, what=f"attempt {attempt} to download")
+            wait_downloading(http, job_id, attempt=attempt)
             # When its worker dies, and the sweep runs once the lease has expired
             stack.stop("worker", signal.SIGKILL)
             stack.start_worker()
-            wait_for(
-                lambda: stack.query(
-                    "SELECT 1 FROM jobs WHERE id = %s AND lease_expires_at < now()",
-                    uuid.UUID(job_id),
-                ),
-                timeout=20,
-                what="the lease to expire",
-            )
+            wait_lease_expired(stack, job_id)
             stack.start_scheduler()
             try:
 

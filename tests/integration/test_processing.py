@@ -151,19 +151,35 @@ def test_a_file_is_probed_downloaded_and_stored_with_its_hash(
     assert all(a.ytdlp_version and a.finished_at for a in attempts)
 
 
-def test_the_mp3_preset_stores_an_mp3_with_only_audio(
-    runtime: Runtime, settings: Settings, client: Client, media: MediaServer
+@pytest.mark.parametrize(
+    ("preset", "mime", "suffix", "kinds"),
+    [
+        (Preset.MP3, "audio/mpeg", ".mp3", ["audio"]),
+        (Preset.AUDIO, "audio/mp4", ".m4a", ["audio"]),
+        (Preset.P720, "video/mp4", ".mp4", ["audio", "video"]),
+    ],
+    ids=["mp3", "audio-m4a", "720p"],
+)
+def test_each_preset_stores_the_file_it_promises(
+    runtime: Runtime,
+    settings: Settings,
+    client: Client,
+    media: MediaServer,
+    preset: Preset,
+    mime: str,
+    suffix: str,
+    kinds: list[str],
 ) -> None:
-    # Given a video submitted with the mp3 preset, probed
-    job = probed(runtime, client, media.url("/media/clip.webm"), preset=Preset.MP3)
+    # Given a video submitted with the preset, probed
+    job = probed(runtime, client, media.url("/media/clip.webm"), preset=preset)
     # When it is downloaded
     processing.run_download(runtime, job.id)
-    # Then the stored file is an MP3 with one audio stream and nothing else
+    # Then the stored file has the promised type and streams, and nothing else
     assert must(runtime, job.id).status == "succeeded"
     (artifact,) = artifacts_of(runtime, job.id)
-    assert artifact.mime == "audio/mpeg"
-    assert artifact.filename.endswith(".mp3")
-    assert streams(storage.resolve(settings.storage_dir, artifact.path)) == ["audio"]
+    assert artifact.mime == mime
+    assert artifact.filename.endswith(suffix)
+    assert sorted(streams(storage.resolve(settings.storage_dir, artifact.path))) == kinds
 
 
 def test_a_page_with_a_video_tag_downloads_its_video(
