@@ -14,6 +14,7 @@ import dramatiq
 import structlog
 
 from service.db import jobs as job_rows
+from service.errors import ServiceUnavailable
 from service.queue import DOWNLOAD, PROBE
 
 if TYPE_CHECKING:
@@ -46,8 +47,12 @@ class JobRows(dramatiq.Middleware):
         job_id = _job_id(message)
         if job_id is None or not delay or not message.options.get("retries"):
             return
-        with self.runtime().db.session() as session:
-            job_rows.schedule_retry(session, job_id, timedelta(milliseconds=delay))
+        try:
+            with self.runtime().db.session() as session:
+                job_rows.schedule_retry(session, job_id, timedelta(milliseconds=delay))
+        except ServiceUnavailable:
+            # The retry is still sent; the row keeps saying ``retrying`` without a due time.
+            log.warning("could not record the retry schedule", job_id=str(job_id))
 
     def after_nack(self, broker: Any, message: Any) -> None:
         """Called after a message is rejected into its dead-letter queue (.XQ)."""
@@ -55,12 +60,17 @@ class JobRows(dramatiq.Middleware):
         if job_id is None:
             return
         retries = message.options.get("retries", 0)
-        with self.runtime().db.session() as session:
-            row = job_rows.dead_letter(
-                session, job_id, f"retries exhausted after {retries} retries"
-            )
-            if row is not None and row.parent_id is not None:
-                job_rows.finish_parent_if_done(session, row.parent_id)
+        try:
+            with self.runtime().db.session() as session:
+                row = job_rows.dead_letter(
+                    session, job_id, f"retries exhausted after {retries} retries"
+                )
+                if row is not None and row.parent_id is not None:
+                    job_rows.finish_parent_if_done(session, row.parent_id)
+        except ServiceUnavailable:
+            # The row still says retrying or queued: the sweep publishes it again later.
+            log.warning("could not record the dead letter", job_id=str(job_id))
+            return
         log.warning("dead-lettered", job_id=str(job_id), retries=retries, queue=message.queue_name)
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
-from service.errors import Transient
+from service.errors import Permanent, Transient
 from service.queue import route
 
 if TYPE_CHECKING:
@@ -25,6 +25,8 @@ def job_actor_options(settings: Settings, step: str, time_limit_s: int) -> dict[
         "min_backoff": settings.min_backoff_ms,
         "max_backoff": settings.max_backoff_ms,
         "time_limit": time_limit_s * 1000,
+        # Never retried: the row already says failed, the message goes to .XQ.
+        "throws": (Permanent,),
     }
 
 

@@ -5,7 +5,8 @@ counts the attempt); a message whose row cannot be claimed is dropped, because
 the row has moved on. Outcomes:
 
 * success: the file is stored, an artifact written, the row ``succeeded``;
-* :class:`Permanent`: the row ``failed`` with the reason, nothing retried;
+* :class:`Permanent`: the row ``failed`` with the reason, then the error is raised
+  again so Dramatiq dead-letters the message (``.XQ``) without retrying it;
 * :class:`LeaseLost`: the job was cancelled, deleted or taken over; nothing written;
 * anything else: the row goes to ``retrying`` and the error is raised again, so
   Dramatiq's ``Retries`` middleware schedules the next attempt (or dead-letters it).
@@ -23,6 +24,7 @@ from service import storage
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
 from service.db import jobs as job_rows
+from service.db.engine import wait_out_outage
 from service.db.models import Artifact, Job
 from service.domain.options import NormalizedOptions
 from service.domain.states import Phase, Status, Step
@@ -62,7 +64,7 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
         found = probe(job.url, max_entries=rt.settings.playlist_max_entries)
     except Permanent as exc:
         _fail(rt, job, owner, exc, bound)
-        return
+        raise
     except BaseException as exc:
         _release_for_retry(rt, job, owner, exc, bound)
         raise
@@ -110,14 +112,9 @@ def _expand(
             )
         )
     if not children:
-        _fail(
-            rt,
-            parent,
-            owner,
-            Permanent("no entry of the playlist has a usable URL", error_class="empty_playlist"),
-            bound,
-        )
-        return
+        empty = Permanent("no entry of the playlist has a usable URL", error_class="empty_playlist")
+        _fail(rt, parent, owner, empty, bound)
+        raise empty
     info["playlist"]["entries_skipped"] = skipped
     with rt.db.session() as session:
         waiting = job_rows.await_children(session, parent.id, owner, info=info)
@@ -169,6 +166,7 @@ def run_download(
         bound.info("stopped", reason="lease lost")
     except Permanent as exc:
         _fail(rt, job, owner, exc, bound)
+        raise
     except hand_back_on:
         _hand_back(rt, job, owner, bound)
     except BaseException as exc:
@@ -238,13 +236,10 @@ def _claim(
 ) -> tuple[Job, str, BoundLogger] | None:
     """Claim the row for one attempt: the job, the lease owner and a logger bound to both."""
     owner = _owner(rt)
-    lease = timedelta(seconds=rt.settings.lease_seconds)
-    with rt.db.session() as session:
-        job = job_rows.claim(session, job_id, step, owner, lease, phase)
-        if job is not None:
-            attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
-        else:
-            exhausted = job_rows.fail_exhausted(session, job_id)
+    job, exhausted = wait_out_outage(
+        lambda: _claim_or_give_up(rt, job_id, step, owner, phase),
+        patience=rt.settings.database_wait_s,
+    )
     if job is not None:
         bound = log.bind(
             job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
@@ -256,6 +251,19 @@ def _claim(
     else:
         log.info("message dropped: the job is not claimable", job_id=str(job_id), step=step.value)
     return None
+
+
+def _claim_or_give_up(
+    rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase
+) -> tuple[Job | None, Job | None]:
+    """One transaction: the claimed job, or else the job failed for having no attempts left."""
+    lease = timedelta(seconds=rt.settings.lease_seconds)
+    with rt.db.session() as session:
+        job = job_rows.claim(session, job_id, step, owner, lease, phase)
+        if job is not None:
+            attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
+            return job, None
+        return None, job_rows.fail_exhausted(session, job_id)
 
 
 def _fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger) -> None:

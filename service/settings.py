@@ -67,6 +67,12 @@ class Settings(BaseSettings):
     playlist_max_entries: int = Field(
         200, ge=1, description="Most child jobs one playlist or feed expands into."
     )
+    database_wait_s: float = Field(
+        30.0,
+        ge=0,
+        description="How long a worker waits out an unreachable database before it gives the "
+        "message back for a retry (a restart of PostgreSQL should not spend retries).",
+    )
     republish_after_s: int = Field(
         300, ge=10, description="A queued job not claimed for this long is published again."
     )

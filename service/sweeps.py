@@ -70,10 +70,12 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
 
 
 def unpublished(rt: Runtime) -> int:
-    """Queued jobs whose message was never sent or was lost: publish again."""
+    """Queued jobs whose message was never sent or was lost, and retries whose delayed
+    message never came: publish again (a duplicate is dropped at claim time)."""
     older_than = timedelta(seconds=rt.settings.republish_after_s)
     with rt.db.session() as session:
         waiting = job_rows.unpublished(session, older_than, BATCH)
+        waiting += job_rows.overdue_retries(session, older_than, BATCH)
     return sum(1 for job in waiting if publish_or_record(rt, job))
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
@@ -14,7 +16,11 @@ from sqlmodel import Session
 from service.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -49,6 +55,26 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def wait_out_outage(work: Callable[[], T], *, patience: float) -> T:
+    """Run ``work``; while the database is unreachable, try again with backoff for up to
+    ``patience`` seconds, then let :class:`ServiceUnavailable` through.
+
+    Only for work that is safe to repeat (a guarded claim): a restart of PostgreSQL
+    should cost a few seconds, not a retry of every message in flight.
+    """
+    deadline = time.monotonic() + patience
+    pause = 0.2
+    while True:
+        try:
+            return work()
+        except ServiceUnavailable:
+            if time.monotonic() + pause > deadline:
+                raise
+            log.warning("database unavailable; waiting", retry_in_s=pause)
+            time.sleep(pause)
+            pause = min(pause * 2, 5.0)
 
 
 def _is_disconnect(exc: sa.exc.DBAPIError) -> bool:

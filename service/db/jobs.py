@@ -169,7 +169,7 @@ def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
     """Record that the doorbell rang; clears a previous publish error."""
     stmt = (
         sa.update(Job)
-        .where(Job.id.in_(job_ids), Job.status == Status.QUEUED.value)
+        .where(Job.id.in_(job_ids), Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
         .values(
             published_at=_NOW(),
             last_error=sa.case(
@@ -296,6 +296,28 @@ def unpublished(session: Session, older_than: timedelta, limit: int) -> list[Job
     return list(session.execute(stmt).scalars())
 
 
+def overdue_retries(session: Session, older_than: timedelta, limit: int) -> list[Job]:
+    """Retrying jobs whose next attempt is long overdue: the delayed message was lost
+    (the broker was down when the retry was scheduled) or never sent.
+
+    A job republished here is not taken again until ``older_than`` has passed once more.
+    """
+    cutoff = _NOW() - older_than
+    stmt = (
+        sa.select(Job)
+        .where(
+            Job.status == Status.RETRYING.value,
+            Job.updated_at < cutoff,
+            sa.func.coalesce(Job.next_attempt_at, Job.updated_at) < cutoff,
+            sa.or_(Job.published_at.is_(None), Job.published_at < cutoff),
+        )
+        .order_by(Job.updated_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(stmt).scalars())
+
+
 def stranded_parents(session: Session, limit: int) -> list[uuid.UUID]:
     """Parents still running although no child is active (a finish that was missed)."""
     child = sa.orm.aliased(Job)
@@ -370,7 +392,11 @@ def schedule_retry(session: Session, job_id: uuid.UUID, delay: timedelta) -> Non
 
 
 def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Job | None:
-    """Retries are exhausted: the row says ``failed`` with the last error it saw."""
+    """The message went to ``.XQ``: the row says ``failed`` with the last error it saw.
+
+    A permanent failure was already written by the worker that met it; then only the
+    time of the dead letter is added.
+    """
     stmt = (
         sa.update(Job)
         .where(Job.id == job_id, Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
@@ -387,7 +413,19 @@ def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Jo
             updated_at=_NOW(),
         )
     )
-    return _returning_one(session, stmt)
+    failed = _returning_one(session, stmt)
+    if failed is not None:
+        return failed
+    stamp = (
+        sa.update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == Status.FAILED.value,
+            Job.dead_lettered_at.is_(None),
+        )
+        .values(dead_lettered_at=_NOW(), updated_at=_NOW())
+    )
+    return _returning_one(session, stamp)
 
 
 def replay(

@@ -69,7 +69,7 @@ class Job(SQLModel, table=True):
             "status",
             postgresql_where=sa.text("parent_id IS NOT NULL"),
         ),
-        # The sweeps: expired leases, and queued work whose message may be lost.
+        # The sweeps: expired leases, and waiting work whose message may be lost.
         sa.Index(
             "ix_jobs_running_lease",
             "lease_expires_at",
@@ -79,6 +79,11 @@ class Job(SQLModel, table=True):
             "ix_jobs_waiting_publish",
             "published_at",
             postgresql_where=sa.text("status = 'queued'"),
+        ),
+        sa.Index(
+            "ix_jobs_retrying_updated",
+            "updated_at",
+            postgresql_where=sa.text("status = 'retrying'"),
         ),
     )
 

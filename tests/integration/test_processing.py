@@ -27,7 +27,7 @@ from service.db import jobs as job_rows
 from service.db.models import Artifact, Job, JobAttempt
 from service.domain.options import Preset, normalize
 from service.domain.states import Phase, Step
-from service.errors import JobFailure
+from service.errors import JobFailure, Permanent, Transient
 from service.runtime import build_runtime
 from tests.conftest import free_port
 from tests.integration.conftest import queue_depth, take_messages
@@ -265,8 +265,9 @@ def test_a_missing_file_fails_once_for_good_with_a_readable_reason(
 ) -> None:
     # Given a job for a URL that answers 404
     job = jobs.submit(runtime, client, url=media.url("/missing.mp4"))
-    # When the probe runs (it must not raise: a 404 is not worth retrying)
-    processing.run_probe(runtime, job.id)
+    # When the probe runs, it raises Permanent (Dramatiq then dead-letters it, no retry)
+    with pytest.raises(Permanent):
+        processing.run_probe(runtime, job.id)
     # Then the job failed with a stable class and a message a person can read
     failed = must(runtime, job.id)
     assert failed.status == "failed"
@@ -323,7 +324,7 @@ def test_a_retried_probe_succeeds_once_the_site_recovers(
 
 
 @pytest.mark.parametrize(
-    ("path", "status", "raises", "mentions"),
+    ("path", "status", "retried", "mentions"),
     [
         pytest.param("/missing.mp4", "failed", False, "404", id="permanent-404"),
         pytest.param("/status/503", "retrying", True, "503", id="transient-503"),
@@ -336,7 +337,7 @@ def test_a_download_that_fails_leaves_no_files_and_says_why(
     media: MediaServer,
     path: str,
     status: str,
-    raises: bool,
+    retried: bool,
     mentions: str,
 ) -> None:
     # Given a job queued for download whose URL now fails (it probed fine earlier)
@@ -350,10 +351,7 @@ def test_a_download_that_fails_leaves_no_files_and_says_why(
     with runtime.db.session() as session:
         job_rows.insert(session, job)
     # When the download runs
-    if raises:
-        with pytest.raises(JobFailure):
-            processing.run_download(runtime, job.id)
-    else:
+    with pytest.raises(Transient if retried else Permanent):
         processing.run_download(runtime, job.id)
     # Then the row says what happened and why, and no file is left anywhere
     after = must(runtime, job.id)
@@ -701,6 +699,38 @@ def test_a_job_published_long_ago_and_never_claimed_is_published_again(
     assert republished == 1
     assert queue_depth(probe_queue) == 2
     assert must(runtime, job.id).published_at is not None
+
+
+def test_a_retry_whose_delayed_message_was_lost_is_published_again_once(
+    runtime: Runtime, settings: Settings, client: Client, media: MediaServer
+) -> None:
+    # Given a job that failed transiently while the broker was down, so no retry was sent
+    job = jobs.submit(runtime, client, url=media.url("/status/503"))
+    with pytest.raises(Transient):
+        processing.run_probe(runtime, job.id)
+    probe_queue = f"{settings.queue_prefix}.probe"
+    take_messages(probe_queue)  # only the submit's message; the retry was never sent
+    # When the sweep runs before the retry is due, then after it is long overdue
+    too_soon = sweeps.unpublished(runtime)
+    with runtime.db.session() as session:
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == job.id)
+            .values(
+                updated_at=sa.func.now() - timedelta(hours=1),
+                next_attempt_at=sa.func.now() - timedelta(hours=1),
+                published_at=sa.func.now() - timedelta(hours=1),
+            )
+        )
+    republished = sweeps.unpublished(runtime)
+    again = sweeps.unpublished(runtime)
+    # Then the retry is announced exactly once, and the claim that follows runs it
+    assert (too_soon, republished, again) == (0, 1, 0)
+    assert queue_depth(probe_queue) == 1
+    assert must(runtime, job.id).status == "retrying"
+    with pytest.raises(Transient):
+        processing.run_probe(runtime, job.id)
+    assert must(runtime, job.id).attempts == 2
 
 
 def test_a_parent_whose_last_child_finish_was_missed_is_closed_by_the_sweep(
