@@ -288,12 +288,17 @@ def _fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger)
 def _release_for_retry(
     rt: Runtime, job: Job, owner: str, exc: BaseException, bound: BoundLogger
 ) -> None:
-    """Give the job back as ``retrying``; the middleware adds when the next attempt is due."""
+    """Give the job back as ``retrying``; the middleware adds when the next attempt is due.
+
+    A file this attempt already moved into storage goes too: a running job has no
+    artifact, so nothing there is anyone else's.
+    """
     error_class = getattr(exc, "error_class", type(exc).__name__)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    try:
+
+    def release() -> Job | None:
         with rt.db.session() as session:
-            job_rows.move(
+            moved = job_rows.move(
                 session,
                 job.id,
                 Status.RETRYING,
@@ -310,8 +315,15 @@ def _release_for_retry(
                 error_class=error_class,
                 error_message=message[:2000],
             )
+            return moved
+
+    try:
+        released = wait_out_outage(release, patience=rt.settings.database_wait_s)
     except Exception:
         bound.exception("could not record the failed attempt; the lease sweep will")
+    else:
+        if released is not None:
+            storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
     bound.warning("attempt failed, will retry", error_class=error_class, error=message)
 
 
