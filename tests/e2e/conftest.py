@@ -7,6 +7,7 @@ A test module may set ``STACK_ENV`` (extra ``HAUL_*`` variables) to tune the sta
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pika
 import psycopg
 import pytest
 
@@ -248,6 +250,21 @@ def wait_lease_expired(stack: Stack, job_id: str) -> None:
         timeout=20,
         what="the dead worker's lease to expire",
     )
+
+
+def dead_letter_job_ids(queue: str) -> set[str]:
+    """The job ids of the messages in a dead-letter queue, looked at and left in place."""
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    found: set[str] = set()
+    try:
+        channel = connection.channel()
+        while True:
+            method, _, body = channel.basic_get(queue, auto_ack=False)
+            if method is None:
+                return found  # closing the connection puts every message back
+            found.update(str(arg) for arg in json.loads(body)["args"])
+    finally:
+        connection.close()
 
 
 def download_outcomes(http: httpx.Client, job_id: str) -> list[str]:

@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     TERMINAL,
     Stack,
     assert_invariants,
+    dead_letter_job_ids,
     download_outcomes,
     submit,
     wait_downloading,
@@ -38,6 +39,9 @@ pytestmark = pytest.mark.e2e
 STACK_ENV = {
     "HAUL_LEASE_SECONDS": "5",
     "HAUL_MAX_RETRIES": "2",
+    # Retries wait 0.5-1 s, then 1-2 s (Dramatiq's exponential backoff with jitter).
+    "HAUL_MIN_BACKOFF_MS": "1000",
+    "HAUL_MAX_BACKOFF_MS": "4000",
     # Throttling waits 3 s, against a backoff of at most 0.5 s for other failures.
     "HAUL_RATE_LIMITED_BACKOFF_MS": "3000",
 }
@@ -192,3 +196,84 @@ def test_a_throttling_site_is_retried_after_the_longer_rate_limit_delay(
         written = datetime.fromisoformat(str(job["updated_at"]))
         assert (due - written).total_seconds() == pytest.approx(3.0, abs=0.1)
         assert str(job["last_error"]).startswith("rate_limited")
+
+
+def test_a_source_that_fails_twice_is_retried_with_backoff_and_succeeds(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a file whose server answers the probe, then 503 twice, then works
+        key = uuid.uuid4().hex
+        job_id = submit(http, media.url(f"/flaky/{key}/clip.mp4?after=1&fail=2"))
+        # When the job runs
+        job = wait_status(http, job_id, TERMINAL)
+        # Then it succeeded on its third download attempt
+        assert job["status"] == "succeeded", job
+        assert job["attempts"] == 3
+        attempts = [
+            a for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+            if a["step"] == "download"
+        ]
+        assert [a["outcome"] for a in attempts] == ["retry", "retry", "succeeded"]
+        # and each retry waited at least the lower bound of its backoff (half of 1 s, then 2 s)
+        gaps = [
+            datetime.fromisoformat(later["started_at"])
+            - datetime.fromisoformat(earlier["finished_at"])
+            for earlier, later in zip(attempts, attempts[1:], strict=False)
+        ]
+        assert gaps[0].total_seconds() >= 0.5, gaps
+        assert gaps[1].total_seconds() >= 1.0, gaps
+    assert_invariants(stack)
+
+
+def test_a_missing_file_fails_after_one_attempt_and_is_dead_lettered(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a URL that answers 404
+        job_id = submit(http, media.url("/missing.mp4"))
+        # When the job runs
+        job = wait_status(http, job_id, TERMINAL)
+        # Then it failed at once with the reason, without a retry
+        assert job["status"] == "failed"
+        assert job["error"]["error_class"] == "http_404"
+        assert job["attempts"] == 1
+        # and its message went to the dead-letter queue, which the row records
+        wait_for(
+            lambda: job_id in dead_letter_job_ids(f"{stack.queue_prefix}.probe.XQ"),
+            timeout=10,
+            what="the message in .XQ",
+        )
+        job = wait_for(
+            lambda: (j := http.get(f"/v1/jobs/{job_id}").json())["dead_lettered_at"] and j,
+            timeout=10,
+            what="the row to record the dead letter",
+        )
+        assert job["error"]["error_class"] == "http_404"  # the middleware kept the reason
+    assert_invariants(stack)
+
+
+def test_a_cancelled_queued_job_never_starts_when_its_message_arrives(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a job queued while no worker runs, then cancelled
+        stack.stop("worker")
+        job_id = submit(http, media.url("/media/clip.mp4"))
+        assert http.post(f"/v1/jobs/{job_id}/cancel").json()["status"] == "cancelled"
+        # When a worker starts and its message arrives
+        stack.start_worker()
+
+        def dropped() -> bool:
+            return any(
+                job_id in line and "message dropped" in line
+                for line in stack.log("worker").splitlines()
+            )
+
+        wait_for(dropped, timeout=30, what="the message to be dropped")
+        # Then the job never ran
+        job = http.get(f"/v1/jobs/{job_id}").json()
+        assert job["status"] == "cancelled"
+        assert job["attempts"] == 0
+        assert http.get(f"/v1/jobs/{job_id}/attempts").json()["items"] == []
+    assert_invariants(stack)

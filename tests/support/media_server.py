@@ -9,7 +9,8 @@ Routes (GET and HEAD):
 
 - ``/media/<name>``: a file from the media directory, with Range support.
 - ``/slow/<name>?bps=N``: the same, throttled to N bytes per second.
-- ``/flaky/<key>/<name>?fail=N``: 503 for the first N GETs of ``key``, then the file.
+- ``/flaky/<key>/<name>?fail=N&after=M``: the file for the first M GETs of ``key``
+  (default 0; a probe's GET), 503 for the next N, then the file again.
 - ``/redirect/<name>``: 302 to ``/media/<name>``.
 - ``/status/<code>``: an empty-ish reply with that status (429/503 add Retry-After: 1).
 - ``/page.html``: an HTML page with a ``<video>`` pointing at ``/media/clip.mp4``.
@@ -176,13 +177,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(HTTPStatus.FOUND, b"", "text/plain", {"Location": self.server.base_url + path})
 
     def _flaky(self, key: str, name: str, query: dict[str, str]) -> None:
-        """Fail the first `fail` GETs of `key`; a HEAD answers as the next GET would."""
+        """Fail GETs `after`..`after+fail-1` of `key`; a HEAD answers as the next GET would."""
         fail = _int(query, "fail", 1)
+        after = _int(query, "after", 0)
         with self.server.lock:
             seen = self.server.flaky_gets[key]
             if self.command == "GET":
                 self.server.flaky_gets[key] += 1
-        if seen < fail:
+        if after <= seen < after + fail:
             self._status(HTTPStatus.SERVICE_UNAVAILABLE)
         else:
             self._file(name)
