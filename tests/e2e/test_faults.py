@@ -6,6 +6,7 @@ succeeded job with its file and hash, no overlapping attempts, no orphan files).
 
 from __future__ import annotations
 
+import itertools
 import signal
 import time
 import uuid
@@ -211,7 +212,8 @@ def test_a_source_that_fails_twice_is_retried_with_backoff_and_succeeds(
         assert job["status"] == "succeeded", job
         assert job["attempts"] == 3
         attempts = [
-            a for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
+            a
+            for a in http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
             if a["step"] == "download"
         ]
         assert [a["outcome"] for a in attempts] == ["retry", "retry", "succeeded"]
@@ -219,7 +221,7 @@ def test_a_source_that_fails_twice_is_retried_with_backoff_and_succeeds(
         gaps = [
             datetime.fromisoformat(later["started_at"])
             - datetime.fromisoformat(earlier["finished_at"])
-            for earlier, later in zip(attempts, attempts[1:], strict=False)
+            for earlier, later in itertools.pairwise(attempts)
         ]
         assert gaps[0].total_seconds() >= 0.5, gaps
         assert gaps[1].total_seconds() >= 1.0, gaps
