@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 BIN = Path(sys.executable).parent
 REPO = Path(__file__).resolve().parents[2]
 TERMINAL = {"succeeded", "failed", "cancelled"}
+_READY = "Worker process is ready"
 
 
 def create_key(env: dict[str, str], name: str) -> str:
@@ -91,6 +92,8 @@ class Stack:
     env: dict[str, str]
     database: str
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    #: How many times each worker had booted before its latest start (its log is appended).
+    boots: dict[str, int] = field(default_factory=dict)
 
     def create_key(self, name: str) -> str:
         return create_key(self.env, name)
@@ -106,12 +109,15 @@ class Stack:
         self.processes[name] = _start(cmd, self.env, self.logs / f"{name}.log")
 
     def start_worker(self, name: str = "worker") -> None:
+        self.boots[name] = self.log(name).count(_READY)
         self.start(name, [str(BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4"])
 
     def wait_worker_ready(self, name: str) -> None:
-        """Dramatiq logs this once its processes have booted and consume."""
+        """Until the worker's latest start has booted and consumes (Dramatiq logs it)."""
         wait_for(
-            lambda: "Worker process is ready" in self.log(name), timeout=30, what=f"{name} to boot"
+            lambda: self.log(name).count(_READY) > self.boots.get(name, 0),
+            timeout=30,
+            what=f"{name} to boot",
         )
 
     def start_scheduler(self, name: str = "scheduler") -> None:
@@ -263,6 +269,24 @@ def dead_letter_job_ids(queue: str) -> set[str]:
             if method is None:
                 return found  # closing the connection puts every message back
             found.update(str(arg) for arg in json.loads(body)["args"])
+    finally:
+        connection.close()
+
+
+def ready(queue: str) -> int:
+    """How many messages wait in a queue, ready for a consumer."""
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    try:
+        return int(connection.channel().queue_declare(queue, passive=True).method.message_count)
+    finally:
+        connection.close()
+
+
+def purge(queue: str) -> None:
+    """Drop every ready message of a queue: a broker that lost them."""
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    try:
+        connection.channel().queue_purge(queue)
     finally:
         connection.close()
 

@@ -24,6 +24,8 @@ from tests.e2e.conftest import (
     assert_invariants,
     dead_letter_job_ids,
     download_outcomes,
+    purge,
+    ready,
     submit,
     wait_downloading,
     wait_lease_expired,
@@ -278,4 +280,57 @@ def test_a_cancelled_queued_job_never_starts_when_its_message_arrives(
         assert job["status"] == "cancelled"
         assert job["attempts"] == 0
         assert http.get(f"/v1/jobs/{job_id}/attempts").json()["items"] == []
+    assert_invariants(stack)
+
+
+def test_sweeps_catch_up_on_what_piled_up_while_the_scheduler_was_down(
+    stack: Stack, media: MediaServer
+) -> None:
+    """The sweeps look at state, not at ticks: whatever is overdue, the first run repairs."""
+    with stack.http() as http:
+        # Given, with no scheduler running: a download whose worker died...
+        dead = submit(http, media.url("/slow/long.mp4?bps=150000"))
+        wait_downloading(http, dead)
+        stack.stop("worker", signal.SIGKILL)
+        # ...and a job queued while no worker ran; then the broker loses both messages
+        lost = submit(http, media.url("/media/clip.mp4"))
+        download_queue, probe_queue = (f"{stack.queue_prefix}.{q}" for q in ("download", "probe"))
+        wait_for(
+            lambda: ready(download_queue) == 1 and ready(probe_queue) == 1,
+            timeout=10,
+            what="the dead worker's message back in its queue, and the new one queued",
+        )
+        purge(download_queue)
+        purge(probe_queue)
+        # both overdue by ten minutes, as if the scheduler had missed ten ticks
+        stack.query(
+            "UPDATE jobs SET lease_expires_at = now() - interval '10 minutes' WHERE id = %s "
+            "RETURNING id",
+            uuid.UUID(dead),
+        )
+        stack.query(
+            "UPDATE jobs SET queued_at = now() - interval '10 minutes', "
+            "published_at = now() - interval '10 minutes' WHERE id = %s RETURNING id",
+            uuid.UUID(lost),
+        )
+        stack.start_worker()
+        # When the scheduler comes back
+        sweeps_before = stack.log("worker").count('"event": "sweep"')
+        stack.start_scheduler()
+        try:
+            wait_for(
+                lambda: stack.log("worker").count('"event": "sweep"') > sweeps_before,
+                timeout=30,
+                what="the first sweep",
+            )
+            # Then its first sweep requeues the dead worker's job and rings the lost doorbell
+            first = [
+                line for line in stack.log("worker").splitlines() if '"event": "sweep"' in line
+            ][sweeps_before]
+            assert '"requeued": 1' in first and '"republished": 1' in first, first
+            # and both jobs succeed
+            for job_id in (dead, lost):
+                assert wait_status(http, job_id, TERMINAL)["status"] == "succeeded"
+        finally:
+            stack.stop("scheduler")
     assert_invariants(stack)
