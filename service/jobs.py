@@ -22,7 +22,7 @@ from service.db import jobs as job_rows
 from service.db.models import Artifact, Job, JobAttempt
 from service.domain.options import JobOptions, Preset, normalize
 from service.domain.states import Status, Step, is_terminal
-from service.domain.urls import UrlRejected, normalize_url
+from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
 from service.errors import BadRequest, Conflict, InvalidInput, NotFound
 
 if TYPE_CHECKING:
@@ -64,6 +64,7 @@ def submit(
     """Insert the job, commit, then publish; a failed publish leaves the row queued, saying so."""
     try:
         clean_url = normalize_url(url)
+        refuse_non_public_literal(clean_url, rt.settings.egress_policy)
     except UrlRejected as exc:
         raise InvalidInput(str(exc)) from exc
     if not 0 <= priority <= MAX_PRIORITY:

@@ -33,6 +33,7 @@ from service.errors import LeaseLost, Permanent
 from service.jobs import publish_or_record
 from service.lease import LeaseKeeper
 from service.media.download import YTDLP_VERSION, download
+from service.media.limits import Limits
 from service.media.probe import probe
 
 if TYPE_CHECKING:
@@ -61,7 +62,9 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
         return
     job, owner, bound = claimed
     try:
-        found = probe(job.url, max_entries=rt.settings.playlist_max_entries)
+        found = probe(
+            job.url, max_entries=rt.settings.playlist_max_entries, limits=_limits(rt, job)
+        )
     except Permanent as exc:
         _fail(rt, job, owner, exc, bound)
         raise
@@ -144,6 +147,7 @@ def run_download(
     options = NormalizedOptions.model_validate(job.options)
     lease = timedelta(seconds=rt.settings.lease_seconds)
     try:
+        limits = _limits(rt, job, with_quota=True)
         with (
             storage.workdir(rt.settings.temp_dir, job.id) as workdir,
             LeaseKeeper(rt.db, job.id, owner, lease, rt.settings.heartbeat_seconds) as keeper,
@@ -152,6 +156,7 @@ def run_download(
                 job.url,
                 options,
                 workdir,
+                limits=limits,
                 on_progress=keeper.progress,
                 on_postprocess=keeper.postprocessing,
                 should_stop=keeper.lost.is_set,
@@ -172,6 +177,29 @@ def run_download(
     except BaseException as exc:
         _release_for_retry(rt, job, owner, exc, bound)
         raise
+
+
+def _limits(rt: Runtime, job: Job, *, with_quota: bool = False) -> Limits:
+    """This job's bounds from the settings; a download also stays within its client's quota."""
+    settings = rt.settings
+    max_bytes, name = settings.max_file_bytes, "HAUL_MAX_FILE_BYTES"
+    quota = settings.client_storage_quota_bytes
+    if with_quota and quota is not None:
+        with rt.db.session() as session:
+            room = quota - artifact_rows.bytes_stored(session, job.client_id)
+        if room <= 0:
+            raise Permanent(
+                f"the client's storage quota ({quota} bytes) is used up", error_class="quota"
+            )
+        if room < max_bytes:
+            max_bytes, name = room, "the client's storage quota"
+    return Limits(
+        egress=settings.egress_policy,
+        max_bytes=max_bytes,
+        max_bytes_name=name,
+        max_duration_s=settings.max_duration_s,
+        generic_extractor=settings.generic_extractor,
+    )
 
 
 def _hand_back(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:

@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.domain.egress import EgressPolicy
+
 
 def _default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -81,6 +83,28 @@ class Settings(BaseSettings):
         gt=0,
         description="Delete ended jobs and their files this many days after; unset keeps all.",
     )
+    # Safety limits (see docs/security.md)
+    egress_allow: str = Field(
+        "",
+        description="Non-public networks jobs may reach anyway: comma-separated CIDRs, each "
+        "optionally with :port or :low-high (e.g. 10.0.0.0/8, 127.0.0.1/32:8080). Empty: public "
+        "addresses only.",
+    )
+    max_file_bytes: int = Field(
+        8 * 1024**3, ge=1, description="Largest file one job may download, in bytes."
+    )
+    max_duration_s: float = Field(
+        6 * 3600, gt=0, description="Longest media one job may download, in seconds."
+    )
+    client_storage_quota_bytes: int | None = Field(
+        None, ge=0, description="Bytes of stored files per client; unset means no quota."
+    )
+    generic_extractor: bool = Field(
+        True,
+        description="Let yt-dlp's generic extractor handle any web page or direct media link; "
+        "off limits jobs to sites yt-dlp knows by name.",
+    )
+
     worker_name: str = Field(
         default_factory=_default_worker_name, description="Lease owner name of this process."
     )
@@ -97,7 +121,12 @@ class Settings(BaseSettings):
             raise ValueError("HAUL_MAX_BACKOFF_MS must not be below HAUL_MIN_BACKOFF_MS")
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("HAUL_HEARTBEAT_SECONDS must be shorter than HAUL_LEASE_SECONDS")
+        EgressPolicy.parse(self.egress_allow)  # a typo fails at start, not at the first job
         return self
+
+    @property
+    def egress_policy(self) -> EgressPolicy:
+        return EgressPolicy.parse(self.egress_allow)
 
 
 @lru_cache(maxsize=1)

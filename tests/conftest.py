@@ -36,6 +36,7 @@ BROKER_URL = os.environ.get("HAUL_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.
 RUN_ID = uuid.uuid4().hex[:8]
 _counter = itertools.count()
 STEPS = ("probe", "download", "sweeps", "callbacks")
+TEST_EGRESS_ALLOW = "127.0.0.1/32"
 
 
 def unavailable(reason: str) -> None:
@@ -130,6 +131,8 @@ def settings(database_url: str, queue_prefix: str, tmp_path: Path) -> Settings:
         lease_seconds=10,
         heartbeat_seconds=0.2,
         log_json=True,
+        # The media server is on 127.0.0.1; egress tests put canaries on other loopback addresses.
+        egress_allow=TEST_EGRESS_ALLOW,
     )
 
 

@@ -30,3 +30,11 @@ def for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[Artifact]:
         return []
     stmt = sa.select(Artifact).where(Artifact.job_id.in_(job_ids))
     return list(session.execute(stmt).scalars())
+
+
+def bytes_stored(session: Session, client_id: uuid.UUID) -> int:
+    """What a client's files take up now, for its storage quota."""
+    stmt = sa.select(sa.func.coalesce(sa.func.sum(Artifact.size), 0)).where(
+        Artifact.client_id == client_id
+    )
+    return int(session.execute(stmt).scalar_one())

@@ -7,7 +7,13 @@ policy that resolves hosts happens at connect time in the worker.
 from __future__ import annotations
 
 import unicodedata
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
+
+from service.domain.egress import literal_ip
+
+if TYPE_CHECKING:
+    from service.domain.egress import EgressPolicy
 
 MAX_URL_LENGTH = 2048
 ALLOWED_SCHEMES = frozenset({"http", "https"})
@@ -47,3 +53,21 @@ def normalize_url(raw: str) -> str:
     netloc = host if port is None else f"{host}:{port}"
     # The fragment never reaches the server; dropping it keeps equal URLs equal.
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def refuse_non_public_literal(url: str, policy: EgressPolicy) -> None:
+    """Refuse a host written as a non-public IP literal, in any spelling (``0x7f.1``).
+
+    Only what is visible without the network: names are judged by the worker when
+    it connects.
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    ip = literal_ip(host)
+    if ip is None:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    reason = policy.denial(str(ip), port)
+    if reason is not None:
+        spelled = "" if host.strip("[]") == str(ip) else f" (written as {host})"
+        raise UrlRejected(reason + spelled)

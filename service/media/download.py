@@ -13,9 +13,11 @@ from typing import TYPE_CHECKING, Any
 import yt_dlp
 from yt_dlp.utils import DownloadCancelled
 
+from service import egress
 from service.errors import LeaseLost, Permanent
-from service.media.errors import classify
+from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.inspect import duration_of
+from service.media.limits import MEDIA_EXTENSIONS, Limits
 from service.media.options import download_params
 
 if TYPE_CHECKING:
@@ -57,19 +59,25 @@ class _Stopped(DownloadCancelled):  # type: ignore[misc]
     """Raised inside yt-dlp's hooks to abort; yt-dlp lets DownloadCancelled through."""
 
 
+class _TooLarge(DownloadCancelled):  # type: ignore[misc]
+    """Raised inside the progress hook when the bytes pass the limit."""
+
+
 def download(
     url: str,
     options: NormalizedOptions,
     workdir: Path,
     *,
+    limits: Limits,
     on_progress: Callable[[Progress], None],
     on_postprocess: Callable[[], None],
     should_stop: Callable[[], bool],
 ) -> Downloaded:
-    """Download and post-process ``url`` into ``workdir``.
+    """Download and post-process ``url`` into ``workdir``, within ``limits``.
 
     Raises :class:`LeaseLost` when ``should_stop`` turns true, else a
-    :class:`Permanent` or :class:`Transient` error on failure.
+    :class:`Permanent` or :class:`Transient` error on failure. A limit passed
+    (size, duration, egress) is permanent and names the limit.
     """
 
     def progress_hook(d: dict[str, Any]) -> None:
@@ -77,6 +85,11 @@ def download(
             raise _Stopped("stopped: the job is no longer ours")
         if d.get("status") == "downloading":
             total = d.get("total_bytes") or d.get("total_bytes_estimate")
+            done = int(d.get("downloaded_bytes") or 0)
+            if limits.max_bytes is not None and max(done, int(total or 0)) > limits.max_bytes:
+                raise _TooLarge(
+                    f"the file is larger than {limits.max_bytes_name} ({limits.max_bytes} bytes)"
+                )
             on_progress(
                 Progress(
                     bytes_done=int(d.get("downloaded_bytes") or 0),
@@ -92,26 +105,37 @@ def download(
         if d.get("status") == "started":
             on_postprocess()
 
-    params = download_params(options, workdir) | {
+    params = download_params(options, workdir, generic_extractor=limits.generic_extractor) | {
         "progress_hooks": [progress_hook],
         "postprocessor_hooks": [postprocessor_hook],
     }
-    try:
-        with yt_dlp.YoutubeDL(params) as ydl:
-            info = ydl.extract_info(url, download=True)
-    except DownloadCancelled as exc:
-        raise LeaseLost(str(exc)) from exc
-    except yt_dlp.utils.YoutubeDLError as exc:
-        raise classify(exc) from exc
+    with egress.guarded(limits.egress) as guard:
+        try:
+            with yt_dlp.YoutubeDL(params) as ydl:
+                info = ydl.extract_info(url, download=True)
+        except _TooLarge as exc:
+            raise Permanent(str(exc), error_class="too_large") from exc
+        except DownloadCancelled as exc:
+            raise LeaseLost(str(exc)) from exc
+        except yt_dlp.utils.YoutubeDLError as exc:
+            raise guard_or_classify(guard, exc) from exc
+    refused(guard)
     if should_stop():
         raise LeaseLost("stopped: the job is no longer ours")
     if not isinstance(info, dict):
         raise Permanent("yt-dlp returned nothing for this URL", error_class="unsupported_url")
     path = _final_path(info, workdir)
+    if path.suffix.lower() not in MEDIA_EXTENSIONS:
+        raise Permanent(
+            f"the download is not a media file (it came as {path.suffix or 'no extension'})",
+            error_class="not_media",
+        )
+    duration = info.get("duration") or duration_of(path)
+    check_duration(duration, limits)
     return Downloaded(
         path=path,
         title=info.get("title"),
-        duration=info.get("duration") or duration_of(path),
+        duration=duration,
         uploader=info.get("uploader") or info.get("artist"),
         extractor=info.get("extractor_key") or info.get("extractor"),
     )

@@ -23,6 +23,9 @@ from service.errors import JobFailure, Permanent, Transient
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from service.egress import Guard
+    from service.media.limits import Limits
+
 _HTTP_STATUS = re.compile(r"http error (\d{3})", re.I)
 
 #: Message fragments, most specific first, for failures yt-dlp reports as text only.
@@ -121,3 +124,25 @@ def classify(exc: BaseException) -> JobFailure:
     if isinstance(exc, YoutubeDLError):
         return Transient(message, error_class="extractor")
     return Transient(message, error_class=type(exc).__name__)
+
+
+def guard_or_classify(guard: Guard, exc: YoutubeDLError) -> JobFailure:
+    """A refused connection explains a yt-dlp failure better than yt-dlp's own wording."""
+    if guard.denied is not None:
+        return Permanent(guard.denied, error_class="egress_denied")
+    return classify(exc)
+
+
+def refused(guard: Guard) -> None:
+    """Fail when any connection was refused, even one yt-dlp shrugged off (a thumbnail)."""
+    if guard.denied is not None:
+        raise Permanent(guard.denied, error_class="egress_denied")
+
+
+def check_duration(duration: float | None, limits: Limits) -> None:
+    if limits.max_duration_s is not None and duration and duration > limits.max_duration_s:
+        raise Permanent(
+            f"the media lasts {duration:.0f} s, longer than HAUL_MAX_DURATION_S "
+            f"({limits.max_duration_s:.0f} s)",
+            error_class="too_long",
+        )

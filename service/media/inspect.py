@@ -18,6 +18,8 @@ def duration_of(path: Path) -> float | None:
                 "ffprobe",
                 "-v",
                 "error",
+                "-protocol_whitelist",
+                "file",
                 "-show_entries",
                 "format=duration",
                 "-of",

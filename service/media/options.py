@@ -37,8 +37,32 @@ class YtDlpLogger:
         _log.warning(msg)
 
 
-def base_params() -> dict[str, Any]:
-    """What every yt-dlp run in haul shares: quiet, no config, no files of the user's."""
+#: Post-processors that may run ffmpeg on a downloaded file; each reads its input with
+#: network protocols switched off, so a "video" that is really a playlist of URLs
+#: cannot make ffmpeg fetch them past the egress policy.
+_FFMPEG_PPS = (
+    "ffmpegextractaudio",
+    "ffmpegvideoremuxer",
+    "ffmpegvideoconvertor",
+    "ffmpegembedsubtitle",
+    "ffmpegmetadata",
+    "ffmpegmerger",
+    "ffmpegfixupm3u8",
+    "ffmpegfixupm4a",
+    "ffmpegfixupstretched",
+    "ffmpegfixuptimestamp",
+    "ffmpegfixupduration",
+    "ffmpegfixupduplicatemoov",
+    "ffmpegthumbnailsconvertor",
+    "ffmpegsubtitlesconvertor",
+    "embedthumbnail",
+)
+_LOCAL_ONLY = ["-protocol_whitelist", "file,pipe"]
+
+
+def base_params(*, generic_extractor: bool = True) -> dict[str, Any]:
+    """What every yt-dlp run in haul shares: quiet, no config, no files of the user's,
+    every fetch made by yt-dlp itself (where the egress policy sees it), never by ffmpeg."""
     return {
         "logger": YtDlpLogger(),
         "quiet": True,
@@ -53,6 +77,16 @@ def base_params() -> dict[str, Any]:
         "enable_file_urls": False,
         "ignoreerrors": False,
         "color": {"stdout": "never", "stderr": "never"},
+        "allowed_extractors": ["default"] if generic_extractor else ["default", "-generic"],
+        # Native downloaders only: an external one (ffmpeg for HLS) would connect
+        # outside this process, where the egress policy cannot judge it.
+        "external_downloader": {"default": "native"},
+        "hls_prefer_native": True,
+        "concurrent_fragment_downloads": 1,
+        # If yt-dlp still falls back to ffmpeg (a live or unusual HLS stream), it may not
+        # use the network: the download fails instead of bypassing the policy.
+        "external_downloader_args": {"ffmpeg_i": _LOCAL_ONLY},
+        "postprocessor_args": {f"{pp}+ffmpeg_i": _LOCAL_ONLY for pp in _FFMPEG_PPS},
     }
 
 
@@ -65,9 +99,11 @@ def _format(options: NormalizedOptions) -> str:
     return "bestvideo*+bestaudio/best"
 
 
-def download_params(options: NormalizedOptions, workdir: Path) -> dict[str, Any]:
+def download_params(
+    options: NormalizedOptions, workdir: Path, *, generic_extractor: bool = True
+) -> dict[str, Any]:
     """Parameters for one download into ``workdir`` (a fresh temp dir per attempt)."""
-    params = base_params()
+    params = base_params(generic_extractor=generic_extractor)
     postprocessors: list[dict[str, Any]] = []
     if options.audio_only:
         postprocessors.append(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yt_dlp
 
+from service import egress
 from service.errors import Permanent
-from service.media.errors import classify
+from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.options import base_params
+
+if TYPE_CHECKING:
+    from service.media.limits import Limits
 
 
 @dataclass(frozen=True)
@@ -46,21 +50,29 @@ class ProbeResult:
         return {k: v for k, v in data.items() if v is not None}
 
 
-def probe(url: str, *, max_entries: int) -> ProbeResult:
-    """Extract metadata only; playlists are listed flat, capped at ``max_entries``."""
-    params = base_params() | {
+def probe(url: str, *, max_entries: int, limits: Limits) -> ProbeResult:
+    """Extract metadata only; playlists are listed flat, capped at ``max_entries``.
+
+    An item already known to be longer than the duration limit fails here, before
+    anything is downloaded.
+    """
+    params = base_params(generic_extractor=limits.generic_extractor) | {
         "skip_download": True,
         "extract_flat": "in_playlist",
         "playlistend": max_entries + 1,
     }
-    try:
-        with yt_dlp.YoutubeDL(params) as ydl:
-            info = ydl.extract_info(url, download=False)
-    except yt_dlp.utils.YoutubeDLError as exc:
-        raise classify(exc) from exc
+    with egress.guarded(limits.egress) as guard:
+        try:
+            with yt_dlp.YoutubeDL(params) as ydl:
+                info = ydl.extract_info(url, download=False)
+        except yt_dlp.utils.YoutubeDLError as exc:
+            raise guard_or_classify(guard, exc) from exc
+    refused(guard)
     if not isinstance(info, dict):
         raise Permanent("yt-dlp returned nothing for this URL", error_class="unsupported_url")
-    return _result(info, max_entries)
+    result = _result(info, max_entries)
+    check_duration(result.duration, limits)
+    return result
 
 
 def _result(info: dict[str, Any], max_entries: int) -> ProbeResult:

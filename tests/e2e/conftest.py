@@ -25,6 +25,7 @@ import pytest
 from tests.conftest import (
     BROKER_URL,
     RUN_ID,
+    TEST_EGRESS_ALLOW,
     _admin_execute,
     _conninfo,
     _db_url,
@@ -161,6 +162,7 @@ def stack(
         "HAUL_MIN_BACKOFF_MS": "200",
         "HAUL_MAX_BACKOFF_MS": "500",
         "HAUL_HEARTBEAT_SECONDS": "0.3",
+        "HAUL_EGRESS_ALLOW": TEST_EGRESS_ALLOW,
         "HAUL_LOG_JSON": "true",
         "dramatiq_queue_prefetch": "4",
         # Dramatiq's main process relays its workers' logs; tests read them as they come.

@@ -28,6 +28,7 @@ from service.db.models import Artifact, Job, JobAttempt
 from service.domain.options import Preset, normalize
 from service.domain.states import Phase, Step
 from service.errors import JobFailure, Permanent, Transient
+from service.media.limits import Limits
 from service.runtime import build_runtime
 from tests.conftest import free_port
 from tests.integration.conftest import queue_depth, take_messages
@@ -451,8 +452,8 @@ def test_a_job_cancelled_while_probing_stays_cancelled_and_its_attempt_is_closed
     job = jobs.submit(runtime, client, url=media.url(path))
     real_probe = processing.probe
 
-    def probe_then_cancel(url: str, *, max_entries: int) -> object:
-        found = real_probe(url, max_entries=max_entries)
+    def probe_then_cancel(url: str, *, max_entries: int, limits: Limits) -> object:
+        found = real_probe(url, max_entries=max_entries, limits=limits)
         jobs.cancel(runtime, client, job.id)
         return found
 

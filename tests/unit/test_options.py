@@ -227,8 +227,6 @@ def test_subtitles_are_requested_for_video() -> None:
 FORBIDDEN_KEYS = {
     "exec",
     "exec_cmd",
-    "external_downloader",
-    "external_downloader_args",
     "cookiefile",
     "cookiesfrombrowser",
     "usenetrc",
@@ -249,6 +247,13 @@ def test_no_dangerous_parameter_is_ever_set(preset: Preset, user: JobOptions | N
     assert FORBIDDEN_KEYS.isdisjoint(params), FORBIDDEN_KEYS & set(params)
     assert not params.get("enable_file_urls")
     assert all(pp["key"] != "Exec" for pp in params["postprocessors"])
+    # Every fetch stays in yt-dlp (where the egress policy sees it); ffmpeg gets no network
+    assert params["external_downloader"] == {"default": "native"}
+    assert params["hls_prefer_native"] is True
+    local_only = ["-protocol_whitelist", "file,pipe"]
+    assert params["external_downloader_args"] == {"ffmpeg_i": local_only}
+    for pp in params["postprocessors"]:
+        assert params["postprocessor_args"][f"{pp['key'].lower()}+ffmpeg_i"] == local_only
 
 
 @pytest.mark.parametrize(("preset", "user"), CASES, ids=CASE_IDS)

@@ -1,0 +1,97 @@
+"""Enforce the egress policy at connect time, for the work of one job.
+
+yt-dlp (and later the webhook sender) open their sockets deep inside HTTP
+libraries; wrapping each library would miss a path. Python's audit hooks see
+every ``socket.connect`` in the process with the address actually dialled, after
+DNS resolution and on every redirect, so a check there catches rebinding,
+redirects and HLS fragments alike.
+
+The hook only judges connections made inside :func:`guarded`, on the thread that
+entered it: the worker's own connections (PostgreSQL, RabbitMQ) are not a job's.
+yt-dlp must therefore not start helper threads for a job (``concurrent_fragment_downloads``
+stays 1). A refused connect raises :class:`EgressDenied` (an ``OSError``, which
+HTTP libraries turn into their own errors); the denial is also kept on the
+guard, so the caller can report the real reason rather than the library's wording.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from service.domain.egress import EgressDenied, EgressPolicy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["EgressDenied", "Guard", "guarded"]
+
+_INET = (socket.AF_INET, socket.AF_INET6)
+_active = threading.local()
+_install_lock = threading.Lock()
+_installed = False
+
+
+@dataclass
+class Guard:
+    """The policy in force on this thread, and the connections it refused."""
+
+    policy: EgressPolicy
+    denials: list[str] = field(default_factory=list)
+
+    @property
+    def denied(self) -> str | None:
+        """The first refusal, if any: the reason a job failed."""
+        return self.denials[0] if self.denials else None
+
+
+@contextmanager
+def guarded(policy: EgressPolicy) -> Iterator[Guard]:
+    """Judge every connection this thread makes until the block ends."""
+    _install()
+    outer = getattr(_active, "guard", None)
+    guard = Guard(policy)
+    _active.guard = guard
+    try:
+        yield guard
+    finally:
+        _active.guard = outer
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event != "socket.connect":
+        return
+    guard: Guard | None = getattr(_active, "guard", None)
+    if guard is None:
+        return
+    sock, address = args
+    if getattr(sock, "family", None) not in _INET or not isinstance(address, tuple):
+        return
+    host, port = address[0], address[1]
+    try:
+        guard.policy.check(str(host), int(port))
+    except EgressDenied as exc:
+        guard.denials.append(str(exc))
+        raise
+    except ValueError:
+        # Not an IP address: an unresolved name was passed to connect(). Resolve it
+        # here and judge every address it could reach.
+        for info in socket.getaddrinfo(str(host), int(port), type=socket.SOCK_STREAM):
+            try:
+                guard.policy.check(str(info[4][0]), int(port))
+            except EgressDenied as exc:
+                guard.denials.append(str(exc))
+                raise
+
+
+def _install() -> None:
+    """Add the audit hook once per process (hooks cannot be removed; it is cheap when idle)."""
+    global _installed
+    with _install_lock:
+        if not _installed:
+            sys.addaudithook(_audit)
+            _installed = True

@@ -1,0 +1,31 @@
+"""What one job's media work may do: where it may connect, how big and how long its file may be."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from service.domain.egress import EgressPolicy  # noqa: TC001  (a dataclass field type)
+
+#: Extensions a stored file may have; anything else is not the media the user asked for
+#: (a generic page can "download" as JSON or HTML).
+MEDIA_EXTENSIONS = frozenset(
+    {
+        ".mp4", ".m4v", ".mkv", ".webm", ".mov", ".avi", ".flv", ".ts", ".3gp",
+        ".m4a", ".mp3", ".aac", ".opus", ".ogg", ".oga", ".flac", ".wav", ".alac",
+    }
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The bounds of one job's probe or download.
+
+    ``max_bytes`` is the smaller of the file-size limit and what is left of the
+    client's storage quota; ``max_bytes_name`` says which one, for the error.
+    """
+
+    egress: EgressPolicy
+    max_bytes: int | None = None
+    max_bytes_name: str = "HAUL_MAX_FILE_BYTES"
+    max_duration_s: float | None = None
+    generic_extractor: bool = True
