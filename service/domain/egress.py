@@ -68,15 +68,16 @@ class EgressPolicy:
         return cls(tuple(_allowance(part.strip()) for part in text.split(",") if part.strip()))
 
     def denial(self, address: str, port: int | None = None) -> str | None:
-        """Why a connection to ``address`` is refused, or None when it is allowed."""
-        ip = ipaddress.ip_address(address.split("%", 1)[0])
-        for candidate in _embedded(ip):
-            if any(a.covers(candidate, port) for a in self.allow):
-                continue
-            kind = non_public_kind(candidate)
-            if kind is not None:
-                return f"egress denied: {address} is {kind}"
-        return None
+        """Why a connection to ``address`` is refused, or None when it is allowed.
+
+        An IPv6 address that carries an IPv4 one (mapped, 6to4, Teredo, NAT64) is
+        judged as that IPv4 address: the wrapper is only a way of writing it.
+        """
+        ip = _carried(ipaddress.ip_address(address.split("%", 1)[0]))
+        if any(a.covers(ip, port) for a in self.allow):
+            return None
+        kind = non_public_kind(ip)
+        return None if kind is None else f"egress denied: {ip} is {kind}"
 
     def check(self, address: str, port: int | None = None) -> None:
         """Raise :class:`EgressDenied` unless a connection to ``address`` is allowed."""
@@ -95,25 +96,23 @@ def non_public_kind(ip: IPAddress) -> str | None:
     return None
 
 
-def _embedded(ip: IPAddress) -> list[IPAddress]:
-    """The address itself plus any IPv4 address it carries (mapped, 6to4, Teredo, NAT64,
-    IPv4-compatible): ``::ffff:127.0.0.1`` is judged as ``127.0.0.1`` too."""
-    found: list[IPAddress] = [ip]
-    if isinstance(ip, ipaddress.IPv6Address):
-        if ip.ipv4_mapped is not None:
-            found.append(ip.ipv4_mapped)
-        if ip.sixtofour is not None:
-            found.append(ip.sixtofour)
-        if ip.teredo is not None:
-            found.append(ip.teredo[1])
-        packed = ip.packed
-        if packed[:12] == bytes(12) and ip not in (ipaddress.IPv6Address("::"), _V6_LOOPBACK):
-            found.append(ipaddress.IPv4Address(packed[12:]))  # ::a.b.c.d (deprecated form)
-        if ip in _NAT64:
-            found.append(ipaddress.IPv4Address(packed[12:]))
-    return found
+def _carried(ip: IPAddress) -> IPAddress:
+    """The IPv4 address an IPv6 one carries (``::ffff:127.0.0.1`` → ``127.0.0.1``), else itself."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return ip
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    packed = ip.packed
+    if ip in _NAT64 or (packed[:12] == bytes(12) and ip not in (_V6_UNSPECIFIED, _V6_LOOPBACK)):
+        return ipaddress.IPv4Address(packed[12:])  # NAT64, or ::a.b.c.d (deprecated)
+    return ip
 
 
+_V6_UNSPECIFIED = ipaddress.IPv6Address("::")
 _V6_LOOPBACK = ipaddress.IPv6Address("::1")
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 

@@ -35,7 +35,7 @@ _TEXT: list[tuple[re.Pattern[str], type[JobFailure], str]] = [
         Permanent,
         "age_restricted",
     ),
-    (re.compile(r"unsupported url", re.I), Permanent, "unsupported_url"),
+    (re.compile(r"unsupported url|no suitable extractor", re.I), Permanent, "unsupported_url"),
     (re.compile(r"is not a valid url", re.I), Permanent, "invalid_url"),
     (re.compile(r"requested format is not available", re.I), Permanent, "format_unavailable"),
     (

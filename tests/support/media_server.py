@@ -17,6 +17,10 @@ Routes (GET and HEAD):
 - ``/feed.rss``: an RSS feed whose three items enclose a.mp4, b.mp4 and c.mp4.
 - ``/feed-big.rss?n=N``: N items cycling over a/b/c, each with a distinct URL.
 - ``/gone.mp4``: 410; anything else: 404.
+- ``/away?to=URL``: 302 to any URL (an allowed server sending the client elsewhere).
+- ``/hls.m3u8?base=URL``: an HLS media playlist whose segments are ``URL/media/a.mp4``…
+- ``/endless.mp4``: video/mp4 bytes without end and without Content-Length.
+- ``/nolength/<name>``: the file without a Content-Length header.
 """
 
 from __future__ import annotations
@@ -109,10 +113,10 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, media_dir: Path) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, media_dir: Path, host: str) -> None:
+        super().__init__((host, 0), _Handler)
         self.media_dir = media_dir
-        self.base_url = f"http://127.0.0.1:{self.server_address[1]}"
+        self.base_url = f"http://{host}:{self.server_address[1]}"
         self.lock = threading.Lock()
         self.hits: Counter[tuple[str, str]] = Counter()
         self.flaky_gets: Counter[str] = Counter()
@@ -147,6 +151,10 @@ class _Handler(BaseHTTPRequestHandler):
             (r"/feed\.rss", lambda m: self._feed(["a.mp4", "b.mp4", "c.mp4"])),
             (r"/feed-big\.rss", lambda m: self._big_feed(_int(query, "n", 3))),
             (r"/gone\.mp4", lambda m: self._status(HTTPStatus.GONE)),
+            (r"/away", lambda m: self._redirect_to(query.get("to", "/"))),
+            (r"/hls\.m3u8", lambda m: self._hls(query.get("base", self.server.base_url))),
+            (r"/endless\.mp4", lambda m: self._endless()),
+            (rf"/nolength/({_NAME})", lambda m: self._file(m[1], length=False)),
         ]
         for pattern, handle in routes:
             match = re.fullmatch(pattern, url.path)
@@ -176,6 +184,31 @@ class _Handler(BaseHTTPRequestHandler):
     def _redirect(self, path: str) -> None:
         self._reply(HTTPStatus.FOUND, b"", "text/plain", {"Location": self.server.base_url + path})
 
+    def _redirect_to(self, url: str) -> None:
+        self._reply(HTTPStatus.FOUND, b"", "text/plain", {"Location": url})
+
+    def _hls(self, base: str) -> None:
+        segments = "".join(f"#EXTINF:2.0,\n{base}/media/{n}\n" for n in ("a.mp4", "b.mp4"))
+        body = (
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n"
+            f"{segments}#EXT-X-ENDLIST\n"
+        )
+        self._reply(HTTPStatus.OK, body.encode(), "application/vnd.apple.mpegurl")
+
+    def _endless(self) -> None:
+        self.send_response(HTTPStatus.OK)
+        self.send_header("Content-Type", "video/mp4")
+        self.end_headers()
+        self.close_connection = True
+        if self.command != "GET":
+            return
+        chunk = bytes(_CHUNK)
+        try:
+            while not self.server.stopping.is_set():
+                self.wfile.write(chunk)
+        except ConnectionError:
+            pass
+
     def _flaky(self, key: str, name: str, query: dict[str, str]) -> None:
         """Fail GETs `after`..`after+fail-1` of `key`; a HEAD answers as the next GET would."""
         fail = _int(query, "fail", 1)
@@ -189,14 +222,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._file(name)
 
-    def _file(self, name: str, bps: int | None = None) -> None:
+    def _file(self, name: str, bps: int | None = None, *, length: bool = True) -> None:
         path = self.server.media_dir / name
         if not path.is_file():
             self._status(HTTPStatus.NOT_FOUND)
             return
         size = path.stat().st_size
         try:
-            wanted = parse_range(self.headers.get("Range"), size)
+            wanted = parse_range(self.headers.get("Range"), size) if length else None
         except ValueError:
             unsatisfiable = {"Content-Range": f"bytes */{size}"}
             self._reply(
@@ -207,8 +240,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(HTTPStatus.PARTIAL_CONTENT if wanted else HTTPStatus.OK)
         content_type = _CONTENT_TYPES.get(path.suffix, "application/octet-stream")
         self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
+        if length:
+            self.send_header("Content-Length", str(end - start + 1))
+            self.send_header("Accept-Ranges", "bytes")
         if wanted:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
         self.end_headers()
@@ -278,13 +312,14 @@ def _int(query: dict[str, str], key: str, default: int) -> int:
 
 
 class MediaServer:
-    """Serves a media directory (see `make_media`) on a random 127.0.0.1 port.
+    """Serves a media directory (see `make_media`) on a random port of ``host``.
 
     Use as a context manager, or call `start()` and `stop()`.
     """
 
-    def __init__(self, media_dir: Path) -> None:
+    def __init__(self, media_dir: Path, host: str = "127.0.0.1") -> None:
         self.media_dir = media_dir
+        self.host = host
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -309,8 +344,21 @@ class MediaServer:
                 n for (m, p), n in self._server.hits.items() if p == path and method in (None, m)
             )
 
+    def total_hits(self) -> int:
+        """Every request that arrived, whatever its path: a canary must see none."""
+        if self._server is None:
+            return 0
+        with self._server.lock:
+            return sum(self._server.hits.values())
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("MediaServer is not started")
+        return int(self._server.server_address[1])
+
     def start(self) -> MediaServer:
-        self._server = _Server(self.media_dir)
+        self._server = _Server(self.media_dir, self.host)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="media-server", daemon=True
         )
