@@ -23,6 +23,12 @@ from service.runtime import Runtime, build_runtime
 from service.settings import Settings, get_settings
 
 
+class MetricsController(PrometheusController):
+    """Prometheus text exposition; not part of the JSON API, so not in its OpenAPI document."""
+
+    include_in_schema = False
+
+
 def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
     settings = settings or get_settings()
     runtime = runtime or build_runtime(settings)
@@ -35,7 +41,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app_name="haul", prefix="haul_api", group_path=True, exclude=["/metrics", "/health"]
     )
     return Litestar(
-        route_handlers=[JobController, live, ready, PrometheusController],
+        route_handlers=[JobController, live, ready, MetricsController],
         middleware=[metrics.middleware],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from litestar import Response, get
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 
 from service.api.schemas import Health
 from service.errors import ServiceUnavailable
@@ -19,7 +20,16 @@ async def live() -> Health:
     return Health(status="ok", checks={})
 
 
-@get("/health/ready", tags=["health"], sync_to_thread=True)
+@get(
+    "/health/ready",
+    tags=["health"],
+    sync_to_thread=True,
+    responses={
+        503: ResponseSpec(
+            data_container=Health, description="Not ready: see checks", generate_examples=False
+        )
+    },
+)
 def ready(runtime: NamedDependency[Runtime]) -> Response[Health]:
     checks: dict[str, str] = {}
     try:

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from service import jobs, replay
 from service.api.files import RangeNotSatisfiable, file_response
-from service.api.problems import problem
+from service.api.problems import documented, problem
 from service.api.schemas import (
     AttemptList,
     AttemptOut,
@@ -35,7 +35,9 @@ class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]
 
-    @post("/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
+    @post(
+        "/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True, responses=documented(400, 413, 422)
+    )
     def submit(
         self,
         data: JSONBody[SubmitJob],
@@ -58,7 +60,7 @@ class JobController(Controller):
             headers={"Location": f"/v1/jobs/{job.id}"},
         )
 
-    @get("/", sync_to_thread=True)
+    @get("/", sync_to_thread=True, responses=documented(400, 422))
     def list_jobs(
         self,
         runtime: NamedDependency[Runtime],
@@ -74,7 +76,7 @@ class JobController(Controller):
         )
         return JobPage(items=[JobOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 
-    @get("/{job_id:uuid}", sync_to_thread=True)
+    @get("/{job_id:uuid}", sync_to_thread=True, responses=documented(404))
     def read(
         self,
         job_id: FromPath[uuid.UUID],
@@ -83,7 +85,12 @@ class JobController(Controller):
     ) -> JobOut:
         return JobOut.of(jobs.get(runtime, client, job_id))
 
-    @post("/{job_id:uuid}/cancel", status_code=200, sync_to_thread=True)
+    @post(
+        "/{job_id:uuid}/cancel",
+        status_code=200,
+        sync_to_thread=True,
+        responses=documented(404, 409),
+    )
     def cancel(
         self,
         job_id: FromPath[uuid.UUID],
@@ -93,7 +100,12 @@ class JobController(Controller):
         """A queued job never starts; a running one stops within a heartbeat or two."""
         return JobOut.of(jobs.cancel(runtime, client, job_id))
 
-    @post("/{job_id:uuid}/retry", status_code=HTTP_202_ACCEPTED, sync_to_thread=True)
+    @post(
+        "/{job_id:uuid}/retry",
+        status_code=HTTP_202_ACCEPTED,
+        sync_to_thread=True,
+        responses=documented(404, 409),
+    )
     def retry(
         self,
         job_id: FromPath[uuid.UUID],
@@ -108,7 +120,7 @@ class JobController(Controller):
             headers={"Location": f"/v1/jobs/{job_id}"},
         )
 
-    @post("/retry", status_code=200, sync_to_thread=True)
+    @post("/retry", status_code=200, sync_to_thread=True, responses=documented(400, 403, 413, 422))
     def retry_many(
         self,
         data: JSONBody[RetryFilter],
@@ -126,7 +138,12 @@ class JobController(Controller):
         )
         return RetryResult(requeued=count)
 
-    @delete("/{job_id:uuid}", status_code=HTTP_204_NO_CONTENT, sync_to_thread=True)
+    @delete(
+        "/{job_id:uuid}",
+        status_code=HTTP_204_NO_CONTENT,
+        sync_to_thread=True,
+        responses=documented(404),
+    )
     def remove(
         self,
         job_id: FromPath[uuid.UUID],
@@ -136,7 +153,7 @@ class JobController(Controller):
         """Delete the job, its children and their files."""
         jobs.delete(runtime, client, job_id)
 
-    @get("/{job_id:uuid}/attempts", sync_to_thread=True)
+    @get("/{job_id:uuid}/attempts", sync_to_thread=True, responses=documented(404))
     def attempts(
         self,
         job_id: FromPath[uuid.UUID],
@@ -145,7 +162,7 @@ class JobController(Controller):
     ) -> AttemptList:
         return AttemptList(items=[AttemptOut.of(a) for a in jobs.attempts(runtime, client, job_id)])
 
-    @get("/{job_id:uuid}/file", sync_to_thread=True)
+    @get("/{job_id:uuid}/file", sync_to_thread=True, responses=documented(404, 416))
     def file(
         self,
         job_id: FromPath[uuid.UUID],

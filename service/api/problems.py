@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from litestar import Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import (
     HTTP_400_BAD_REQUEST,
     HTTP_401_UNAUTHORIZED,
@@ -21,6 +22,7 @@ from litestar.status_codes import (
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
+from pydantic import BaseModel, ConfigDict
 
 from service.errors import (
     BadRequest,
@@ -64,11 +66,38 @@ _TITLES = {
     409: "Conflict",
     413: "Request body too large",
     415: "Unsupported media type",
+    416: "Range not satisfiable",
     422: "Invalid input",
     429: "Too many requests",
     500: "Internal server error",
     503: "Service unavailable",
 }
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem: the body of every error answer of the API."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str
+
+
+def documented(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for the problems a route may answer; every route that takes a key
+    may also answer 401, and every route that needs the database 503."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem,
+            description=_TITLES[status],
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in sorted({401, 503, *statuses})
+    }
 
 
 def problem(

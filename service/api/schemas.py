@@ -21,7 +21,11 @@ class SubmitJob(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str = Field(max_length=2048, description="An http(s) URL of a media page, file or feed.")
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="An http(s) URL of a media page, file or feed, on a public address.",
+    )
     preset: Preset | None = Field(None, description="best (default), 720p, audio or mp3.")
     options: JobOptions | None = Field(None, description="Overrides on top of the preset.")
     priority: int = Field(0, ge=0, le=9, description="Higher starts first when there is a backlog.")

@@ -456,6 +456,7 @@ def test_another_clients_job_does_not_exist_for_me(
     answers = {
         "get": api.get(base, headers=other_auth),
         "cancel": api.post(f"{base}/cancel", headers=other_auth),
+        "retry": api.post(f"{base}/retry", headers=other_auth),
         "delete": api.delete(base, headers=other_auth),
         "attempts": api.get(f"{base}/attempts", headers=other_auth),
         "file": api.get(f"{base}/file", headers=other_auth),
