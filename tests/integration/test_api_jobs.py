@@ -414,6 +414,20 @@ def test_missing_malformed_unknown_and_revoked_keys_get_the_same_401(
     assert len({json.dumps(b, sort_keys=True) for b in bodies.values()}) == 1
 
 
+def test_a_revoked_key_is_refused_on_its_very_next_request(
+    api: TestClient[Litestar], runtime: Runtime
+) -> None:
+    # Given a client whose key works
+    client, key = create_client(runtime, "leaving")
+    headers = {"Authorization": f"Bearer {key}"}
+    assert api.get("/v1/jobs", headers=headers).status_code == 200
+    # When the operator revokes it
+    with runtime.db.session() as session:
+        assert client_rows.revoke(session, client.id)
+    # Then the next request is refused
+    problem(api.get("/v1/jobs", headers=headers), 401)
+
+
 def test_unknown_and_malformed_job_ids_are_404_problems(
     api: TestClient[Litestar], auth: dict[str, str]
 ) -> None:
@@ -762,3 +776,21 @@ def test_the_openapi_schema_is_served_and_lists_the_jobs_api(api: TestClient[Lit
     assert "/v1/jobs" in paths
     assert {"get", "post"} <= paths["/v1/jobs"].keys()
     assert "/v1/jobs/{job_id}/file" in paths
+
+
+def test_an_unexpected_error_is_a_500_problem_without_internals(
+    api: TestClient[Litestar], auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a bug deep inside, whose message names a path on the server
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom in /srv/haul/service/secret.py line 42")
+
+    monkeypatch.setattr("service.jobs.get", broken)
+    # When a client meets it
+    response = api.get(f"/v1/jobs/{uuid.uuid4()}", headers=auth)
+    # Then it gets a plain 500 problem: no traceback, no message, no path
+    body = problem(response, 500)
+    assert body["detail"] == "an internal error occurred; it was logged"
+    assert "boom" not in response.text
+    assert "/srv/" not in response.text
+    assert "Traceback" not in response.text
