@@ -23,12 +23,12 @@ from tests.e2e.conftest import (
     wait_downloading,
     wait_status,
 )
+from tests.support.media_server import MediaServer
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tests.support.media_server import MediaServer
 
 pytestmark = pytest.mark.e2e
 
@@ -225,4 +225,22 @@ def test_a_dead_lettered_job_replayed_from_its_row_succeeds(
         job = wait_status(http, job_id, TERMINAL)
         assert job["status"] == "succeeded", job
         assert job["file"] is not None
+    assert_invariants(stack)
+
+
+def test_a_worker_refuses_a_redirect_into_the_private_network(
+    stack: Stack, media: MediaServer, media_dir: Path
+) -> None:
+    with MediaServer(media_dir, host="127.0.0.2") as canary, stack.http() as http:
+        # Given an allowed server that sends the worker on to a loopback canary
+        job_id = submit(http, media.url(f"/away?to={canary.url('/media/clip.mp4')}"))
+        # When a real worker process runs the job
+        job = wait_status(http, job_id, TERMINAL)
+        # Then the job failed saying why, and the canary never saw a request
+        assert job["status"] == "failed"
+        assert job["error"] == {
+            "error_class": "egress_denied",
+            "message": "egress denied: 127.0.0.2 is loopback",
+        }
+        assert canary.total_hits() == 0
     assert_invariants(stack)
