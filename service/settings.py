@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # API
     max_body_bytes: int = Field(64 * 1024, description="Largest request body the API accepts.")
     page_size_max: int = Field(100, description="Largest page the list endpoints return.")
+    sse_heartbeat_s: float = Field(
+        15.0, gt=0, description="Seconds between keep-alive comments on an idle event stream."
+    )
 
     # Work
     max_retries: int = Field(3, ge=0, description="Retries of a transient failure, per step.")

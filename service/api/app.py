@@ -13,11 +13,13 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Stream
 
-from service.api.deps import provide_client, provide_runtime
+from service.api.deps import provide_client, provide_hub, provide_runtime
+from service.api.events import EventController
 from service.api.health import live, ready
 from service.api.jobs import JobController
 from service.api.problems import EXCEPTION_HANDLERS
 from service.db.models import Client
+from service.events import EventHub
 from service.logging import configure_logging
 from service.runtime import Runtime, build_runtime
 from service.settings import Settings, get_settings
@@ -34,6 +36,8 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     runtime = runtime or build_runtime(settings)
     configure_logging(settings)
 
+    hub = EventHub(settings.database_url)
+
     def close() -> None:
         runtime.db.dispose()
 
@@ -41,18 +45,25 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app_name="haul", prefix="haul_api", group_path=True, exclude=["/metrics", "/health"]
     )
     return Litestar(
-        route_handlers=[JobController, live, ready, MetricsController],
+        route_handlers=[JobController, EventController, live, ready, MetricsController],
         middleware=[metrics.middleware],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "client": Provide(provide_client, sync_to_thread=True),
+            "hub": Provide(provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
-        state=State({"runtime": runtime}),
+        state=State({"runtime": runtime, "hub": hub}),
         # Handlers import these for type checking only; Litestar resolves them here.
-        signature_namespace={"Runtime": Runtime, "Client": Client, "Stream": Stream},
-        on_shutdown=[close],
+        signature_namespace={
+            "Runtime": Runtime,
+            "Client": Client,
+            "Stream": Stream,
+            "EventHub": EventHub,
+        },
+        on_startup=[hub.start],
+        on_shutdown=[hub.stop, close],
         openapi_config=OpenAPIConfig(title="haul", version="1", path="/schema"),
     )
 

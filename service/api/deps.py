@@ -10,6 +10,7 @@ if TYPE_CHECKING:
     from litestar import Request
 
     from service.db.models import Client
+    from service.events import EventHub
     from service.runtime import Runtime
 
 
@@ -20,3 +21,7 @@ def provide_runtime(request: Request[Any, Any, Any]) -> Runtime:
 def provide_client(request: Request[Any, Any, Any]) -> Client:
     """The client whose key is in ``Authorization: Bearer``; 401 otherwise."""
     return authenticate(provide_runtime(request), request.headers.get("authorization"))
+
+
+def provide_hub(request: Request[Any, Any, Any]) -> EventHub:
+    return cast("EventHub", request.app.state.hub)

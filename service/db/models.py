@@ -169,3 +169,24 @@ class Artifact(SQLModel, table=True):
     duration: float | None = None
     title: str | None = Field(default=None, sa_type=sa.Text)
     created_at: datetime | None = _now_column(nullable=False)
+
+
+class JobEvent(SQLModel, table=True):
+    """A job's change of status or phase, appended by a database trigger on ``jobs``.
+
+    The trigger also sends ``NOTIFY haul_jobs`` for every change (progress too), which
+    the API fans out as Server-Sent Events; these rows let a client that reconnects
+    with ``Last-Event-ID`` replay every state change it missed.
+    """
+
+    __tablename__ = "job_events"
+    __table_args__ = (sa.Index("ix_job_events_client_id", "client_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
+    job_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")], nullable=False, index=True
+    )
+    client_id: uuid.UUID = Field(nullable=False)
+    status: str = Field(sa_type=sa.String(16))
+    phase: str | None = Field(default=None, sa_type=sa.String(32))
+    at: datetime | None = _now_column(nullable=False)

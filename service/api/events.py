@@ -1,0 +1,104 @@
+"""``GET /v1/jobs/{id}/events`` and ``GET /v1/events``: Server-Sent Events.
+
+Thin: parse ``Last-Event-ID``, check the job is the caller's, then turn the live
+view of :mod:`service.live` into SSE messages (``state`` with an id, ``progress``
+without, and keep-alive comments).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+from litestar import Controller, Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import ServerSentEvent, ServerSentEventMessage
+
+from service import live
+from service.api.problems import documented
+from service.errors import BadRequest
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from service.db.models import Client
+    from service.events import EventHub
+    from service.runtime import Runtime
+
+
+def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
+    raw = request.headers.get("last-event-id")
+    if raw is None or raw.strip() == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise BadRequest("Last-Event-ID must be an event id this API sent") from exc
+    if value < 0:
+        raise BadRequest("Last-Event-ID must be an event id this API sent")
+    return value
+
+
+async def _messages(events: AsyncIterator[live.LiveEvent]) -> AsyncIterator[ServerSentEventMessage]:
+    async for event in events:
+        if event.kind is None:
+            yield ServerSentEventMessage(comment="keep-alive")
+        else:
+            yield ServerSentEventMessage(
+                data=json.dumps(event.data, separators=(",", ":")), event=event.kind, id=event.id
+            )
+
+
+class EventController(Controller):
+    tags = ["events"]
+
+    @get(
+        "/v1/jobs/{job_id:uuid}/events",
+        media_type="text/event-stream",
+        responses=documented(400, 404),
+    )
+    async def job_events(
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+        hub: NamedDependency[EventHub],
+    ) -> ServerSentEvent:
+        """One job's state changes and progress, live; the stream ends after its final state."""
+        last = _last_event_id(request)
+        await _in_thread(live.check_job, runtime, client, job_id)
+        events = live.stream(
+            runtime,
+            hub,
+            client,
+            job_id=job_id,
+            last_event_id=last,
+            heartbeat_s=runtime.settings.sse_heartbeat_s,
+        )
+        return ServerSentEvent(_messages(events))
+
+    @get("/v1/events", media_type="text/event-stream", responses=documented(400))
+    async def all_events(
+        self,
+        request: Request[Any, Any, Any],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+        hub: NamedDependency[EventHub],
+    ) -> ServerSentEvent:
+        """State changes and progress of all your jobs, live, until you disconnect."""
+        events = live.stream(
+            runtime,
+            hub,
+            client,
+            last_event_id=_last_event_id(request),
+            heartbeat_s=runtime.settings.sse_heartbeat_s,
+        )
+        return ServerSentEvent(_messages(events))
+
+
+async def _in_thread(fn: Any, *args: Any) -> Any:
+    return await to_thread.run_sync(fn, *args)

@@ -1,0 +1,177 @@
+"""A client's live view of its jobs: state changes and progress as they happen.
+
+State changes carry the id of their ``job_events`` row, so a client that
+reconnects with ``Last-Event-ID`` is sent every change it missed (replayed from
+the table) before the live ones; progress ticks carry no id and are simply the
+latest numbers. A one-job view ends after the job's terminal state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from anyio import to_thread
+
+from service.db import events as event_rows
+from service.db import jobs as job_rows
+from service.domain.states import TERMINAL, Status
+from service.errors import NotFound
+
+if TYPE_CHECKING:
+    import uuid
+    from collections.abc import AsyncIterator
+
+    from service.db.models import Client, Job, JobEvent
+    from service.events import EventHub, Subscription
+    from service.runtime import Runtime
+
+_PROGRESS_FIELDS = ("phase", "progress", "bytes_done", "bytes_total", "speed", "eta")
+_TERMINAL = {s.value for s in TERMINAL}
+
+
+@dataclass(frozen=True)
+class LiveEvent:
+    """One message of the stream: ``state``, ``progress``, or a keep-alive (``kind=None``)."""
+
+    kind: str | None
+    data: dict[str, Any]
+    id: int | None = None
+
+    @property
+    def ends_job(self) -> bool:
+        return self.kind == "state" and self.data.get("status") in _TERMINAL
+
+
+def _state(event: JobEvent) -> LiveEvent:
+    data = {"job_id": str(event.job_id), "status": event.status, "phase": event.phase}
+    if event.at is not None:
+        data["at"] = event.at.isoformat()
+    return LiveEvent("state", data, event.id)
+
+
+def _from_change(change: dict[str, Any]) -> LiveEvent:
+    if change.get("event_id") is not None:
+        data = {
+            "job_id": change["job_id"],
+            "status": change["status"],
+            "phase": change.get("phase"),
+            "at": change.get("updated_at"),
+        }
+        if change.get("error_class"):
+            data["error_class"] = change["error_class"]
+        return LiveEvent("state", data, int(change["event_id"]))
+    progress = {k: change.get(k) for k in _PROGRESS_FIELDS}
+    return LiveEvent(
+        "progress", {"job_id": change["job_id"], **progress, "at": change.get("updated_at")}
+    )
+
+
+def _snapshot(rt: Runtime, client: Client, job_id: uuid.UUID) -> tuple[Job, int]:
+    with rt.db.session() as session:
+        job = job_rows.get_for_client(session, job_id, client.id)
+        if job is None:
+            raise NotFound("no such job")
+        return job, event_rows.last_id(session, client.id, job_id=job_id)
+
+
+def check_job(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
+    """Raise NotFound unless the job is the client's (before a stream is opened)."""
+    _snapshot(rt, client, job_id)
+
+
+async def stream(
+    rt: Runtime,
+    hub: EventHub,
+    client: Client,
+    *,
+    job_id: uuid.UUID | None = None,
+    last_event_id: int | None = None,
+    heartbeat_s: float = 15.0,
+) -> AsyncIterator[LiveEvent]:
+    """The live events of one job, or of all the client's jobs."""
+    sub = hub.subscribe(client.id, job_id)  # first, so nothing slips between replay and live
+    sent: deque[int] = deque(maxlen=4096)  # ids already sent: commits may arrive out of id order
+    try:
+        if last_event_id is None and job_id is not None:
+            job, newest = await to_thread.run_sync(_snapshot, rt, client, job_id)
+            first = _job_state(job, newest)
+            sent.append(newest)
+            yield first
+            if first.ends_job:
+                return
+            last = newest
+        elif last_event_id is None:
+            last = await to_thread.run_sync(_last_id, rt, client)
+        else:
+            last = last_event_id
+            async for event in _replay(rt, client, job_id, last, sent):
+                last = max(last, event.id or last)
+                yield event
+                if job_id is not None and event.ends_job:
+                    return
+        while True:
+            if sub.behind:
+                sub.behind = False
+                _drain(sub)
+                async for event in _replay(rt, client, job_id, last, sent):
+                    last = max(last, event.id or last)
+                    yield event
+                    if job_id is not None and event.ends_job:
+                        return
+            try:
+                change = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
+            except TimeoutError:
+                yield LiveEvent(None, {})
+                continue
+            event = _from_change(change)
+            if event.id is not None:
+                if event.id in sent:
+                    continue
+                sent.append(event.id)
+                last = max(last, event.id)
+            yield event
+            if job_id is not None and event.ends_job:
+                return
+    finally:
+        hub.unsubscribe(sub)
+
+
+def _job_state(job: Job, event_id: int) -> LiveEvent:
+    data: dict[str, Any] = {
+        "job_id": str(job.id),
+        "status": job.status,
+        "phase": job.phase,
+        "at": job.updated_at.isoformat() if job.updated_at else None,
+    }
+    if job.status == Status.RUNNING.value:
+        data.update({k: getattr(job, k) for k in _PROGRESS_FIELDS})
+    if job.error_class:
+        data["error_class"] = job.error_class
+    return LiveEvent("state", data, event_id or None)
+
+
+def _last_id(rt: Runtime, client: Client) -> int:
+    with rt.db.session() as session:
+        return event_rows.last_id(session, client.id)
+
+
+async def _replay(
+    rt: Runtime, client: Client, job_id: uuid.UUID | None, after: int, sent: deque[int]
+) -> AsyncIterator[LiveEvent]:
+    def load() -> list[JobEvent]:
+        with rt.db.session() as session:
+            return event_rows.since(session, client.id, after, job_id=job_id)
+
+    for row in await to_thread.run_sync(load):
+        if row.id in sent:
+            continue
+        sent.append(row.id)  # type: ignore[arg-type]
+        yield _state(row)
+
+
+def _drain(sub: Subscription) -> None:
+    while not sub.queue.empty():
+        sub.queue.get_nowait()
