@@ -1,0 +1,197 @@
+"""Live progress over Server-Sent Events, from a real worker through PostgreSQL's
+NOTIFY to a real API process and its clients."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import threading
+import time
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+
+from tests.e2e.conftest import TERMINAL, Stack, submit, wait_status
+from tests.support.sse import Event, events
+from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from tests.support.media_server import MediaServer
+
+pytestmark = pytest.mark.e2e
+
+STACK_ENV = {"HAUL_SSE_HEARTBEAT_S": "1"}
+
+SLOW = "/slow/long.mp4?bps=150000"  # about four seconds of download
+
+
+def _stream(stack: Stack, path: str, key: str | None = None, **headers: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=stack.base_url,
+        headers={"Authorization": f"Bearer {key or stack.key}", **headers},
+        timeout=httpx.Timeout(10, read=30),
+    )
+
+
+def _watch(stack: Stack, job_id: str, **headers: str) -> list[Event]:
+    """Every message of a job's stream, until the server ends it after the final state."""
+    with (
+        _stream(stack, "", **headers) as http,
+        http.stream("GET", f"/v1/jobs/{job_id}/events") as response,
+    ):
+        assert response.status_code == 200, response.read()
+        assert response.headers["content-type"].startswith("text/event-stream")
+        return [e for e in events(response) if e.kind is not None]
+
+
+def test_a_client_watches_a_download_from_start_to_finish(stack: Stack, media: MediaServer) -> None:
+    with stack.http() as http:
+        # Given a download that takes a few seconds
+        job_id = submit(http, media.url(SLOW))
+        # When the client watches its job
+        seen = _watch(stack, job_id)
+    # Then it saw the job run, its progress rise, and the final state last
+    states = [e.data["status"] for e in seen if e.kind == "state"]
+    fractions = [e.data["progress"] for e in seen if e.kind == "progress" and e.data["progress"]]
+    assert states[-1] == "succeeded", states
+    assert "running" in states
+    assert len(fractions) >= 2, seen
+    assert fractions == sorted(fractions), fractions
+    assert seen[-1].kind == "state" and seen[-1].data["status"] == "succeeded"
+    assert all(e.id is not None for e in seen if e.kind == "state")
+    # How long from the worker's write to the client's read (same machine, same clock)
+    delays = [
+        e.received - datetime.fromisoformat(e.data["at"]).timestamp()
+        for e in seen
+        if e.kind == "progress"
+    ]
+    print(
+        f"progress latency over {len(delays)} events: median {statistics.median(delays):.3f} s,"
+        f" max {max(delays):.3f} s"
+    )
+
+
+def test_reconnecting_with_last_event_id_misses_no_state_change(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a client that watched a job until it started downloading, then dropped
+        job_id = submit(http, media.url(SLOW))
+        last_seen: int | None = None
+        with (
+            _stream(stack, "") as client,
+            client.stream("GET", f"/v1/jobs/{job_id}/events") as response,
+        ):
+            for event in events(response):
+                if event.kind == "state" and event.data["phase"] == "downloading":
+                    last_seen = event.id
+                    break
+        assert last_seen is not None
+        # When it reconnects with the last id it saw, after the job has finished
+        wait_status(http, job_id, TERMINAL)
+        replayed = _watch(stack, job_id, **{"Last-Event-ID": str(last_seen)})
+    # Then it is sent every state change after that one, in order, and nothing else
+    recorded = stack.query(
+        "SELECT id, status, phase FROM job_events WHERE job_id = %s AND id > %s ORDER BY id",
+        uuid.UUID(job_id),
+        last_seen,
+    )
+    assert [(e.id, e.data["status"], e.data["phase"]) for e in replayed] == recorded
+    assert recorded[-1][1] == "succeeded"
+
+
+class Watcher(threading.Thread):
+    """Reads ``/v1/events`` for one key in the background."""
+
+    def __init__(self, stack: Stack, key: str) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.key = stack, key
+        self.seen: list[Event] = []
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        with (
+            _stream(self.stack, "", key=self.key) as http,
+            http.stream("GET", "/v1/events") as response,
+        ):
+            for event in events(response):
+                self.seen.append(event)
+                if self.stop.is_set():
+                    return
+
+    def states_of(self, job_id: str) -> list[str]:
+        return [
+            e.data["status"] for e in self.seen if e.kind == "state" and e.data["job_id"] == job_id
+        ]
+
+
+def test_the_all_jobs_stream_carries_only_the_callers_jobs_and_keeps_alive(
+    stack: Stack, media: MediaServer
+) -> None:
+    # Given two clients, one watching all of its jobs
+    other_key = stack.create_key("neighbour")
+    watcher = Watcher(stack, stack.key)
+    watcher.start()
+    wait_for(
+        lambda: any(e.kind is None for e in watcher.seen), timeout=10, what="a keep-alive comment"
+    )
+    # When each submits a job
+    with stack.http() as mine, stack.http(other_key) as theirs:
+        my_job = submit(mine, media.url("/media/a.mp4"))
+        their_job = submit(theirs, media.url("/media/b.mp4"))
+        wait_status(theirs, their_job, TERMINAL)
+        wait_for(lambda: "succeeded" in watcher.states_of(my_job), timeout=30, what="my job's end")
+    watcher.stop.set()
+    # Then the watcher saw its own job through, and nothing of the other client's
+    assert watcher.states_of(my_job)[-1] == "succeeded"
+    assert all(e.data.get("job_id") != their_job for e in watcher.seen)
+
+
+def test_many_clients_watch_at_once(stack: Stack, media: MediaServer) -> None:
+    """How many live streams one API process holds while a job runs (bounded here)."""
+    clients = 200
+    ready = 0
+    got_final = 0
+
+    async def watch(job: asyncio.Future[str], http: httpx.AsyncClient) -> None:
+        nonlocal ready, got_final
+        async with http.stream("GET", "/v1/events") as response:
+            counted = False
+            async for line in response.aiter_lines():
+                if line.startswith(":") and not counted:
+                    ready, counted = ready + 1, True
+                if line.startswith("data:") and job.done():
+                    data = json.loads(line.removeprefix("data:"))
+                    if data["job_id"] == job.result() and data.get("status") == "succeeded":
+                        got_final += 1
+                        return
+
+    async def main() -> float:
+        limits = httpx.Limits(max_connections=clients + 10)
+        async with httpx.AsyncClient(
+            base_url=stack.base_url,
+            headers={"Authorization": f"Bearer {stack.key}"},
+            timeout=httpx.Timeout(10, read=60),
+            limits=limits,
+        ) as http:
+            job: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            tasks = [asyncio.create_task(watch(job, http)) for _ in range(clients)]
+            deadline = time.monotonic() + 30
+            while ready < clients and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            assert ready == clients, f"only {ready} of {clients} streams opened"
+            began = time.monotonic()
+            response = await http.post("/v1/jobs", json={"url": media.url("/media/c.mp4")})
+            job.set_result(response.json()["id"])
+            await asyncio.wait_for(asyncio.gather(*tasks), timeout=60)
+            return time.monotonic() - began
+
+    elapsed = asyncio.run(main())
+    print(
+        f"{got_final} of {clients} concurrent streams saw the job end, {elapsed:.1f} s after submit"
+    )
+    assert got_final == clients
