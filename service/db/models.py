@@ -20,9 +20,7 @@ JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
 
 
-def _in(
-    column: str, values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus]
-) -> str:
+def _in(column: str, values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus]) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
 
@@ -49,7 +47,10 @@ class Client(SQLModel, table=True):
     webhook_secret: str | None = Field(
         default=None,
         sa_type=sa.String(100),
-        sa_column_kwargs={"server_default": sa.text("haul_new_webhook_secret()"), "nullable": False},
+        sa_column_kwargs={
+            "server_default": sa.text("haul_new_webhook_secret()"),
+            "nullable": False,
+        },
     )
     #: The secret before the last rotation; it signs too until the grace period ends.
     previous_webhook_secret: str | None = Field(default=None, sa_type=sa.String(100))
