@@ -17,6 +17,7 @@ from service.api.deps import provide_client, provide_runtime
 from service.api.health import live, ready
 from service.api.jobs import JobController
 from service.api.problems import EXCEPTION_HANDLERS
+from service.api.webhooks import WebhookController
 from service.db.models import Client
 from service.logging import configure_logging
 from service.runtime import Runtime, build_runtime
@@ -41,7 +42,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app_name="haul", prefix="haul_api", group_path=True, exclude=["/metrics", "/health"]
     )
     return Litestar(
-        route_handlers=[JobController, live, ready, MetricsController],
+        route_handlers=[JobController, WebhookController, live, ready, MetricsController],
         middleware=[metrics.middleware],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from service.db.models import Job, WebhookAttempt, WebhookDelivery
+from service.db.models import WebhookAttempt, WebhookDelivery
 from service.domain.states import TERMINAL, DeliveryStatus
 
 if TYPE_CHECKING:
@@ -69,13 +69,11 @@ def latest_status(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID,
     """Each job's ``callback_status``: the status of its newest delivery."""
     if not job_ids:
         return {}
+    # A job has a handful of deliveries at most: oldest first, the last one written wins.
     stmt = (
         sa.select(WebhookDelivery.job_id, WebhookDelivery.status)
         .where(WebhookDelivery.job_id.in_(job_ids))
-        .order_by(
-            WebhookDelivery.job_id, sa.desc(WebhookDelivery.created_at), sa.desc(WebhookDelivery.id)
-        )
-        .distinct(WebhookDelivery.job_id)
+        .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
     )
     return {job_id: status for job_id, status in session.execute(stmt)}
 
@@ -316,7 +314,3 @@ def create_for_job(
         select,
     )
     return _returning_one(session, stmt)
-
-
-def job_of(session: Session, delivery: WebhookDelivery) -> Job | None:
-    return session.get(Job, delivery.job_id)
