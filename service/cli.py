@@ -152,6 +152,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from service.logging import configure_logging
+
+    configure_logging(get_settings())  # log lines go to stderr; stdout is for values
     return int(args.run(args))
 
 
