@@ -575,3 +575,53 @@ def test_a_client_created_by_sql_alone_gets_a_secret_from_the_database(rt: Runti
     from standardwebhooks import Webhook
 
     assert len(Webhook(secret)._whsecret) == 32
+
+
+def _expire_claim(rt: Runtime, delivery_id: uuid.UUID) -> None:
+    with rt.db.session() as session:
+        session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.id == delivery_id)
+            .values(claimed_until=sa.func.now() - timedelta(seconds=1))
+        )
+
+
+def test_an_attempt_whose_worker_died_is_made_again_once_its_claim_expires(
+    rt: Runtime, client: Client, hooks: Receiver
+) -> None:
+    # Given a delivery whose worker claimed it and died before recording anything
+    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/died"))
+    finish(rt, job.id)
+    delivery = the_delivery(rt, job.id)
+    with rt.db.session() as session:
+        assert delivery_rows.claim(session, delivery.id, "dead", timedelta(seconds=60), 5)
+    assert callbacks.deliver(rt, delivery.id).next is Next.DROPPED
+    # When its claim has expired and a message arrives again (the sweep republished it)
+    _expire_claim(rt, delivery.id)
+    outcome = callbacks.deliver(rt, delivery.id)
+    # Then it is sent, as attempt 2 (the dead worker's attempt counted)
+    assert outcome.next is Next.DELIVERED
+    (attempt,) = attempts_of(rt, delivery.id)
+    assert attempt.number == 2
+    assert len(hooks.at("/died")) == 1
+
+
+def test_a_delivery_whose_last_attempt_died_is_failed_by_the_next_message(
+    rt: Runtime, client: Client, hooks: Receiver
+) -> None:
+    # Given a delivery with one attempt left, whose worker died during it
+    hooks.answer("/last", then=500)
+    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/last"))
+    finish(rt, job.id)
+    delivery = the_delivery(rt, job.id)
+    with rt.db.session() as session:
+        assert delivery_rows.claim(session, delivery.id, "dead", timedelta(seconds=60), 1)
+    _expire_claim(rt, delivery.id)
+    # When the next message arrives
+    outcome = callbacks.deliver(rt, delivery.id)
+    # Then the delivery is failed, saying why, without another request
+    assert outcome.next is Next.FAILED
+    failed = the_delivery(rt, job.id)
+    assert failed.status == "failed"
+    assert failed.last_error == "gave up: no attempt left without an outcome"
+    assert hooks.received == []
