@@ -35,6 +35,11 @@ broker.add_middleware(JobRows(runtime))
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 dramatiq.set_broker(broker)
 
-from actors import download, probe, sweeps  # noqa: E402  (actors register on the broker above)
+from actors import (  # noqa: E402  (actors register on the broker above)
+    callbacks,
+    download,
+    probe,
+    sweeps,
+)
 
-__all__ = ["broker", "download", "probe", "runtime", "sweeps"]
+__all__ = ["broker", "callbacks", "download", "probe", "runtime", "sweeps"]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 import structlog
 
+from service import callbacks
 from service.db import jobs as job_rows
 from service.errors import ServiceUnavailable
 from service.queue import DOWNLOAD, PROBE
@@ -71,6 +72,8 @@ class JobRows(dramatiq.Middleware):
             # The row still says retrying or queued: the sweep publishes it again later.
             log.warning("could not record the dead letter", job_id=str(job_id))
             return
+        if row is not None:
+            callbacks.announce(self.runtime(), job_id, row.parent_id)
         log.warning("dead-lettered", job_id=str(job_id), retries=retries, queue=message.queue_name)
 
 

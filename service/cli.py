@@ -1,8 +1,14 @@
-"""The ``haul`` command: ``haul migrate``, ``haul clients create NAME [--admin]``, list, revoke."""
+"""The ``haul`` command: ``haul migrate``, ``haul clients create NAME [--admin]``, list, revoke,
+rotate-secret.
+
+What a script needs goes to stdout, one value per line (or one JSON object with
+``--json``); what a person should read goes to stderr.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import uuid
 from typing import TYPE_CHECKING
@@ -29,15 +35,62 @@ def _runtime() -> Runtime:
 
 
 def _create(args: argparse.Namespace) -> int:
+    from service import callbacks
     from service.clients import create_client
+    from service.errors import InvalidInput
 
-    client, key = create_client(_runtime(), args.name, admin=args.admin, tier=args.tier)
+    rt = _runtime()
+    if args.callback_url is not None:
+        try:
+            callbacks.check_url(rt, args.callback_url)
+        except InvalidInput as exc:
+            print(exc.message, file=sys.stderr)
+            return 2
+    client, key = create_client(rt, args.name, admin=args.admin, tier=args.tier)
+    if args.callback_url is not None:
+        callbacks.set_default_endpoint(rt, client, args.callback_url)
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "id": str(client.id),
+                    "name": client.name,
+                    "key": key,
+                    "webhook_secret": client.webhook_secret,
+                }
+            )
+        )
+        return 0
     print(
         f"created client {client.name} ({client.id}){' with admin scope' if args.admin else ''}",
         file=sys.stderr,
     )
-    print("the key below is shown once; store it now", file=sys.stderr)
+    print(
+        "shown once, store them now: the API key (line 1) and the webhook signing secret (line 2)",
+        file=sys.stderr,
+    )
     print(key)
+    print(client.webhook_secret)
+    return 0
+
+
+def _rotate_secret(args: argparse.Namespace) -> int:
+    from service.clients import rotate_secret
+    from service.errors import HaulError
+
+    try:
+        client, secret = rotate_secret(_runtime(), args.client, grace=not args.no_grace)
+    except HaulError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    grace = get_settings().webhook_secret_grace_s
+    old = (
+        "the old secret stopped signing"
+        if args.no_grace
+        else f"the old secret also signs for {grace} s (HAUL_WEBHOOK_SECRET_GRACE_S)"
+    )
+    print(f"new webhook secret for {client.name} ({client.id}), shown once; {old}", file=sys.stderr)
+    print(secret)
     return 0
 
 
@@ -73,16 +126,35 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--admin", action="store_true", help="allow queue control")
     create.add_argument("--tier", default="standard")
+    create.add_argument(
+        "--callback-url", help="default webhook endpoint for jobs without their own callback_url"
+    )
+    create.add_argument(
+        "--json", action="store_true", help="print id, name, key and webhook_secret as JSON"
+    )
     create.set_defaults(run=_create)
     clients.add_parser("list", help="list clients").set_defaults(run=_list)
     revoke = clients.add_parser("revoke", help="revoke a client's key")
     revoke.add_argument("client_id")
     revoke.set_defaults(run=_revoke)
+    rotate = clients.add_parser(
+        "rotate-secret", help="give a client a new webhook signing secret and print it once"
+    )
+    rotate.add_argument("client", help="the client's name or id")
+    rotate.add_argument(
+        "--no-grace",
+        action="store_true",
+        help="stop signing with the old secret at once (it leaked)",
+    )
+    rotate.set_defaults(run=_rotate_secret)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    from service.logging import configure_logging
+
+    configure_logging(get_settings())  # log lines go to stderr; stdout is for values
     return int(args.run(args))
 
 

@@ -1,8 +1,11 @@
-"""API clients and their keys: create, authenticate, revoke.
+"""API clients and their keys: create, authenticate, revoke; webhook signing secrets.
 
 A key is ``haul_`` plus 32 random bytes (URL-safe base64), shown once. The row
 keeps its first characters (to find it) and a SHA-256 hash (to check it, in
 constant time). SHA-256 suffices: the key is random, not a password.
+
+A client's webhook secret (``whsec_…``) is shown once too, but kept as it is:
+signing needs the secret itself, not a hash of it.
 """
 
 from __future__ import annotations
@@ -10,11 +13,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from service.db import clients as client_rows
 from service.db.models import Client
-from service.errors import Unauthorized
+from service.errors import InvalidInput, NotFound, Unauthorized
+from service.webhooks import new_secret
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -39,6 +44,7 @@ def create_client(
         key_hash=_hash(key),
         scopes=[ADMIN] if admin else [],
         tier=tier,
+        webhook_secret=new_secret(),
     )
     with rt.db.session() as session:
         client_rows.insert(session, client)
@@ -69,3 +75,36 @@ def authenticate(rt: Runtime, authorization: str | None) -> Client:
 
 def is_admin(client: Client) -> bool:
     return ADMIN in (client.scopes or [])
+
+
+def rotate_secret(rt: Runtime, name_or_id: str, *, grace: bool = True) -> tuple[Client, str]:
+    """Give a client a new webhook secret; returns it (shown once).
+
+    With ``grace``, deliveries are signed with the old secret as well for
+    ``HAUL_WEBHOOK_SECRET_GRACE_S``, so a receiver can switch without missing one;
+    without it (a leaked secret), the old one stops signing at once.
+    """
+    secret = new_secret()
+    with rt.db.session() as session:
+        found = client_rows.by_name_or_id(session, name_or_id)
+        if not found:
+            raise NotFound(f"no client named or with id {name_or_id!r}")
+        if len(found) > 1:
+            ids = ", ".join(str(c.id) for c in found)
+            raise InvalidInput(f"{len(found)} clients are named {name_or_id!r}; give an id: {ids}")
+        client = client_rows.rotate_secret(session, found[0].id, secret, keep_previous=grace)
+    assert client is not None
+    return client, secret
+
+
+def signing_secrets(client: Client, grace_s: int, now: datetime | None = None) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the previous one
+    while the grace period after a rotation lasts."""
+    current = [client.webhook_secret] if client.webhook_secret else []
+    rotated = client.webhook_secret_rotated_at
+    in_grace = rotated is not None and (now or datetime.now(UTC)) < rotated + timedelta(
+        seconds=grace_s
+    )
+    if client.previous_webhook_secret and in_grace:
+        return [*current, client.previous_webhook_secret]
+    return current

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service import storage
+from service import callbacks, storage
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
+from service.db import deliveries as delivery_rows
 from service.db import jobs as job_rows
 from service.db.models import Artifact, Job, JobAttempt
 from service.domain.options import JobOptions, Preset, normalize
@@ -43,6 +44,8 @@ class JobView:
     job: Job
     artifact: Artifact | None = None
     children: dict[str, int] = field(default_factory=dict)
+    #: The status of its latest webhook delivery; None when none was made.
+    callback_status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ def submit(
     options: JobOptions | None = None,
     priority: int = 0,
     metadata: dict[str, Any] | None = None,
+    callback_url: str | None = None,
 ) -> Job:
     """Insert the job, commit, then publish; a failed publish leaves the row queued, saying so."""
     try:
@@ -67,6 +71,7 @@ def submit(
         refuse_non_public_literal(clean_url, rt.settings.egress_policy)
     except UrlRejected as exc:
         raise InvalidInput(str(exc)) from exc
+    clean_callback = callbacks.check_url(rt, callback_url) if callback_url is not None else None
     if not 0 <= priority <= MAX_PRIORITY:
         raise InvalidInput(f"priority must be between 0 and {MAX_PRIORITY}")
     job = Job(
@@ -77,6 +82,7 @@ def submit(
         priority=priority,
         step=Step.PROBE.value,
         max_attempts=rt.settings.max_retries + 1,
+        callback_url=clean_callback,
     )
     with rt.db.session() as session:
         job_rows.insert(session, job)
@@ -106,7 +112,8 @@ def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
             raise NotFound("no such job")
         artifact = artifact_rows.for_job(session, job.id)
         children = job_rows.children_counts(session, [job.id]).get(job.id, {})
-    return JobView(job=job, artifact=artifact, children=children)
+        callback_status = delivery_rows.latest_status(session, [job.id]).get(job.id)
+    return JobView(job=job, artifact=artifact, children=children, callback_status=callback_status)
 
 
 def list_jobs(
@@ -128,10 +135,17 @@ def list_jobs(
         page = rows[:limit]
         counts = job_rows.children_counts(session, [j.id for j in page])
         files = {a.job_id: a for a in artifact_rows.for_jobs(session, [j.id for j in page])}
+        hooks = delivery_rows.latest_status(session, [j.id for j in page])
     last = page[-1] if len(rows) > limit else None
     return Page(
         items=[
-            JobView(job=j, artifact=files.get(j.id), children=counts.get(j.id, {})) for j in page
+            JobView(
+                job=j,
+                artifact=files.get(j.id),
+                children=counts.get(j.id, {}),
+                callback_status=hooks.get(j.id),
+            )
+            for j in page
         ],
         next_cursor=encode_cursor(last) if last is not None else None,
     )
@@ -151,6 +165,7 @@ def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
         job_rows.cancel_children(session, job.id)
         if moved.parent_id is not None:
             job_rows.finish_parent_if_done(session, moved.parent_id)
+    callbacks.announce(rt, job_id, moved.parent_id)
     return get(rt, client, job_id)
 
 
@@ -164,6 +179,7 @@ def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
         job_rows.delete(session, job.id)
         if job.parent_id is not None:
             job_rows.finish_parent_if_done(session, job.parent_id)
+    callbacks.announce(rt, job.parent_id)
     for gone in [job.id, *children]:
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, gone)
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service import storage
+from service import callbacks, storage
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
 from service.db import jobs as job_rows
@@ -256,6 +256,7 @@ def _store_and_finish(
         # Cancelled or deleted while the file was moved: the file must not outlive the row's truth.
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
         raise LeaseLost()
+    callbacks.announce(rt, job.id, job.parent_id)
     bound.info("succeeded", bytes=stored.size, title=result.title)
 
 
@@ -310,6 +311,8 @@ def _fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger)
         )
         if failed is not None and failed.parent_id is not None:
             job_rows.finish_parent_if_done(session, failed.parent_id)
+    if failed is not None:
+        callbacks.announce(rt, job.id, job.parent_id)
     bound.info("failed", error_class=exc.error_class, error=exc.message)
 
 
@@ -356,10 +359,10 @@ def _release_for_retry(
 
 
 def _after_terminal(rt: Runtime, job: Job) -> None:
-    if job.parent_id is None:
-        return
-    with rt.db.session() as session:
-        job_rows.finish_parent_if_done(session, job.parent_id)
+    if job.parent_id is not None:
+        with rt.db.session() as session:
+            job_rows.finish_parent_if_done(session, job.parent_id)
+    callbacks.announce(rt, job.id, job.parent_id)
 
 
 def _owner(rt: Runtime) -> str:

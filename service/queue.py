@@ -24,6 +24,9 @@ MAX_PRIORITY = 9
 PROBE = "probe"
 DOWNLOAD = "download"
 SWEEPS = "sweeps"
+#: Webhook deliveries: ``deliver_callback(delivery_id)`` on ``<prefix>.callbacks``.
+CALLBACKS = "callbacks"
+CALLBACKS_ACTOR = "deliver_callback"
 
 #: pika waits 15 s for a silent broker and forever for a blocked one by default;
 #: a request that publishes should fail fast instead (the row then says so).
@@ -39,8 +42,9 @@ class Route:
 
 
 def route(step: str, settings: Settings) -> Route:
-    """The actor and queue for a step (``probe``, ``download``, ``sweeps``)."""
-    return Route(actor_name=step, queue_name=f"{settings.queue_prefix}.{step}")
+    """The actor and queue for a step (``probe``, ``download``, ``sweeps``, ``callbacks``)."""
+    actor_name = CALLBACKS_ACTOR if step == CALLBACKS else step
+    return Route(actor_name=actor_name, queue_name=f"{settings.queue_prefix}.{step}")
 
 
 def build_broker(

@@ -32,6 +32,10 @@ class Runtime:
         """Ring the doorbell for ``step(job_id)``; raises when RabbitMQ does not confirm."""
         queue.publish(self.broker, self.settings, step.value, job_id, priority=priority)
 
+    def publish_callback(self, delivery_id: uuid.UUID) -> None:
+        """Ring the doorbell for ``deliver_callback(delivery_id)``; raises when not confirmed."""
+        queue.publish(self.broker, self.settings, queue.CALLBACKS, delivery_id)
+
 
 def build_runtime(settings: Settings, broker: dramatiq.Broker | None = None) -> Runtime:
     """Build lazily: neither the engine nor the broker connects until first used."""

@@ -86,6 +86,25 @@ class Settings(BaseSettings):
         gt=0,
         description="Delete ended jobs and their files this many days after; unset keeps all.",
     )
+    # Webhooks (see the README's "Webhooks" and docs/operations.md)
+    webhook_max_attempts: int = Field(
+        12, ge=1, description="HTTP attempts of one webhook delivery before it is failed."
+    )
+    webhook_min_backoff_ms: int = Field(
+        5_000, ge=100, description="First delay between delivery attempts (doubles each time)."
+    )
+    webhook_max_backoff_ms: int = Field(
+        3_600_000, ge=100, description="Longest delay between delivery attempts."
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Connect and read timeout of one webhook POST."
+    )
+    webhook_secret_grace_s: int = Field(
+        86_400,
+        ge=0,
+        description="After a secret rotation, deliveries are signed with the old secret too "
+        "for this long, so receivers can switch without missing one.",
+    )
     # Safety limits (see docs/security.md)
     egress_allow: str = Field(
         "",
@@ -122,6 +141,10 @@ class Settings(BaseSettings):
     def _consistent(self) -> Settings:
         if self.max_backoff_ms < self.min_backoff_ms:
             raise ValueError("HAUL_MAX_BACKOFF_MS must not be below HAUL_MIN_BACKOFF_MS")
+        if self.webhook_max_backoff_ms < self.webhook_min_backoff_ms:
+            raise ValueError(
+                "HAUL_WEBHOOK_MAX_BACKOFF_MS must not be below HAUL_WEBHOOK_MIN_BACKOFF_MS"
+            )
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("HAUL_HEARTBEAT_SECONDS must be shorter than HAUL_LEASE_SECONDS")
         EgressPolicy.parse(self.egress_allow)  # a typo fails at start, not at the first job

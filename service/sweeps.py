@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from service import storage
+from service import callbacks, storage
 from service.db import attempts as attempt_rows
 from service.db import jobs as job_rows
 from service.domain.states import Status
 from service.jobs import publish_or_record
 
 if TYPE_CHECKING:
+    import uuid
+
     from service.db.models import Job
     from service.runtime import Runtime
 
@@ -35,12 +37,14 @@ class SweepReport:
     republished: int = 0
     parents_closed: int = 0
     pruned: int = 0
+    callbacks_republished: int = 0
 
 
 def expired_leases(rt: Runtime) -> tuple[int, int]:
     """Running jobs whose worker vanished: queued again, or failed past their attempts."""
     requeued: list[Job] = []
     failed = 0
+    ended: list[uuid.UUID | None] = []
     with rt.db.session() as session:
         for job in job_rows.expired_leases(session, BATCH):
             attempt_rows.close_abandoned(
@@ -56,6 +60,8 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
                     error_message=f"the worker stopped answering {job.attempts} times",
                 )
                 failed += 1
+                if gone is not None:
+                    ended += [gone.id, gone.parent_id]
                 if gone is not None and gone.parent_id is not None:
                     job_rows.finish_parent_if_done(session, gone.parent_id)
                 continue
@@ -64,6 +70,7 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
             )
             if moved is not None:
                 requeued.append(moved)
+    callbacks.announce(rt, *ended)
     for job in requeued:
         publish_or_record(rt, job)
     return len(requeued), failed
@@ -86,8 +93,10 @@ def stranded_parents(rt: Runtime) -> int:
         parent_ids = job_rows.stranded_parents(session, BATCH)
     for parent_id in parent_ids:
         with rt.db.session() as session:
-            if job_rows.finish_parent_if_done(session, parent_id) is not None:
-                closed += 1
+            done = job_rows.finish_parent_if_done(session, parent_id)
+        if done is not None:
+            closed += 1
+            callbacks.announce(rt, parent_id)
     return closed
 
 
@@ -110,6 +119,7 @@ def run_all(rt: Runtime) -> SweepReport:
         republished=unpublished(rt),
         parents_closed=stranded_parents(rt),
         pruned=prune(rt),
+        callbacks_republished=callbacks.republish_stale(rt),
     )
     log.info("sweep", **report.__dict__)
     return report

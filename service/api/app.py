@@ -18,6 +18,7 @@ from service.api.events import EventController
 from service.api.health import live, ready
 from service.api.jobs import JobController
 from service.api.problems import EXCEPTION_HANDLERS
+from service.api.webhooks import WebhookController
 from service.db.models import Client
 from service.events import EventHub
 from service.logging import configure_logging
@@ -45,7 +46,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         app_name="haul", prefix="haul_api", group_path=True, exclude=["/metrics", "/health"]
     )
     return Litestar(
-        route_handlers=[JobController, EventController, live, ready, MetricsController],
+        route_handlers=[
+            JobController,
+            EventController,
+            WebhookController,
+            live,
+            ready,
+            MetricsController,
+        ],
         middleware=[metrics.middleware],
         dependencies={
             "runtime": Provide(provide_runtime, sync_to_thread=False),

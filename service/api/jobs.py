@@ -53,6 +53,7 @@ class JobController(Controller):
             options=data.options,
             priority=data.priority,
             metadata=data.metadata,
+            callback_url=data.callback_url,
         )
         return Response(
             JobOut.of(jobs.JobView(job=job)),

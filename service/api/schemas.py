@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.domain.options import JobOptions, Preset
-from service.domain.states import Phase, Status
+from service.domain.states import DeliveryStatus, Phase, Status
 
 if TYPE_CHECKING:
-    from service.db.models import Artifact, JobAttempt
+    from service.callbacks import DeliveryView
+    from service.db.models import Artifact, Client, JobAttempt, WebhookAttempt
     from service.jobs import JobView
 
 
@@ -30,6 +31,13 @@ class SubmitJob(BaseModel):
     options: JobOptions | None = Field(None, description="Overrides on top of the preset.")
     priority: int = Field(0, ge=0, le=9, description="Higher starts first when there is a backlog.")
     metadata: dict[str, Any] | None = Field(None, description="Yours to keep; returned as given.")
+    callback_url: str | None = Field(
+        None,
+        min_length=1,
+        max_length=2048,
+        description="An http(s) URL on a public address that receives the job's signed "
+        "terminal event (Standard Webhooks); unset uses your default endpoint, if any.",
+    )
 
     @field_validator("metadata")
     @classmethod
@@ -112,6 +120,10 @@ class JobOut(BaseModel):
     dead_lettered_at: datetime | None
     children: dict[str, int] | None = Field(description="Counts by status, for a playlist.")
     file: FileOut | None
+    callback_url: str | None = Field(None, description="Where this job's terminal event goes.")
+    callback_status: DeliveryStatus | None = Field(
+        None, description="Its latest webhook delivery's status; null when none was made."
+    )
     created_at: datetime
     queued_at: datetime
     published_at: datetime | None
@@ -150,6 +162,8 @@ class JobOut(BaseModel):
             dead_lettered_at=job.dead_lettered_at,
             children=view.children or None,
             file=_file(view.artifact) if view.artifact else None,
+            callback_url=job.callback_url,
+            callback_status=DeliveryStatus(view.callback_status) if view.callback_status else None,
             created_at=job.created_at,
             queued_at=job.queued_at,
             published_at=job.published_at,
@@ -199,3 +213,77 @@ class AttemptList(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str]
+
+
+class DeliveryAttemptOut(BaseModel):
+    """One HTTP attempt of a webhook delivery."""
+
+    number: int
+    url: str
+    started_at: datetime
+    status_code: int | None = Field(description="The receiver's HTTP status; null if none came.")
+    latency_ms: int | None
+    outcome: str = Field(description="delivered, retry or failed.")
+    error: str | None
+
+    @classmethod
+    def of(cls, attempt: WebhookAttempt) -> DeliveryAttemptOut:
+        return cls.model_validate(attempt, from_attributes=True)
+
+
+class DeliveryOut(BaseModel):
+    """One terminal event of a job sent to one URL; ``id`` is its ``webhook-id``."""
+
+    id: uuid.UUID
+    event: str = Field(description="job.succeeded, job.failed or job.cancelled.")
+    url: str
+    from_default: bool = Field(description="Sent to the client's default endpoint.")
+    status: DeliveryStatus
+    max_attempts: int | None
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+    attempts: list[DeliveryAttemptOut]
+
+    @classmethod
+    def of(cls, view: DeliveryView) -> DeliveryOut:
+        d = view.delivery
+        return cls(
+            id=d.id,
+            event=d.event,
+            url=d.url,
+            from_default=d.from_default,
+            status=DeliveryStatus(d.status),
+            max_attempts=d.max_attempts,
+            next_attempt_at=d.next_attempt_at,
+            last_error=d.last_error,
+            created_at=d.created_at,
+            delivered_at=d.delivered_at,
+            attempts=[DeliveryAttemptOut.of(a) for a in view.attempts],
+        )
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+
+
+class EndpointIn(BaseModel):
+    """``PUT /v1/webhook``: the default endpoint for jobs without their own callback_url."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(
+        min_length=1, max_length=2048, description="An http(s) URL on a public address."
+    )
+
+
+class EndpointOut(BaseModel):
+    url: str | None
+    disabled_at: datetime | None = Field(
+        description="When it answered 410 Gone and was disabled; PUT it again to re-enable."
+    )
+
+    @classmethod
+    def of(cls, client: Client) -> EndpointOut:
+        return cls(url=client.default_callback_url, disabled_at=client.default_callback_disabled_at)

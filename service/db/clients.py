@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -9,8 +10,6 @@ import sqlalchemy as sa
 from service.db.models import Client
 
 if TYPE_CHECKING:
-    import uuid
-
     from sqlmodel import Session
 
 
@@ -36,3 +35,62 @@ def revoke(session: Session, client_id: uuid.UUID) -> bool:
 
 def list_all(session: Session) -> list[Client]:
     return list(session.execute(sa.select(Client).order_by(Client.created_at)).scalars())
+
+
+def get(session: Session, client_id: uuid.UUID) -> Client | None:
+    return session.get(Client, client_id, populate_existing=True)
+
+
+def by_name_or_id(session: Session, name_or_id: str) -> list[Client]:
+    """Clients matching an id, or else a name (names need not be unique)."""
+    try:
+        ident = uuid.UUID(name_or_id)
+    except ValueError:
+        stmt = sa.select(Client).where(Client.name == name_or_id).order_by(Client.created_at)
+    else:
+        stmt = sa.select(Client).where(Client.id == ident)
+    return list(session.execute(stmt).scalars())
+
+
+def rotate_secret(
+    session: Session, client_id: uuid.UUID, secret: str, *, keep_previous: bool
+) -> Client | None:
+    """Put in a new signing secret; the old one keeps signing during the grace period."""
+    stmt = (
+        sa.update(Client)
+        .where(Client.id == client_id)
+        .values(
+            previous_webhook_secret=Client.webhook_secret if keep_previous else None,
+            webhook_secret=secret,
+            webhook_secret_rotated_at=sa.func.now(),
+        )
+        .returning(Client)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def set_default_callback(session: Session, client_id: uuid.UUID, url: str | None) -> Client | None:
+    """Set (or clear) the default endpoint; setting it again re-enables a disabled one."""
+    stmt = (
+        sa.update(Client)
+        .where(Client.id == client_id)
+        .values(default_callback_url=url, default_callback_disabled_at=None)
+        .returning(Client)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def disable_default_callback(session: Session, client_id: uuid.UUID, url: str) -> bool:
+    """The endpoint answered 410 Gone: stop using it, unless it was changed meanwhile."""
+    stmt = (
+        sa.update(Client)
+        .where(
+            Client.id == client_id,
+            Client.default_callback_url == url,
+            Client.default_callback_disabled_at.is_(None),
+        )
+        .values(default_callback_disabled_at=sa.func.now())
+    )
+    return session.execute(stmt).rowcount == 1

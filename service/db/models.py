@@ -14,13 +14,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
-from service.domain.states import Phase, Status, Step
+from service.domain.states import DeliveryStatus, Phase, Status, Step
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
 
 
-def _in(column: str, values: type[Status] | type[Phase] | type[Step]) -> str:
+def _in(column: str, values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus]) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
 
@@ -42,6 +42,23 @@ class Client(SQLModel, table=True):
     tier: str = Field(default="standard", sa_type=sa.String(32))
     created_at: datetime | None = _now_column(nullable=False)
     revoked_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    #: Signs webhook deliveries (Standard Webhooks ``whsec_…``). Kept readable, unlike the
+    #: key: signing needs it. The database fills it for rows inserted without one.
+    webhook_secret: str | None = Field(
+        default=None,
+        sa_type=sa.String(100),
+        sa_column_kwargs={
+            "server_default": sa.text("haul_new_webhook_secret()"),
+            "nullable": False,
+        },
+    )
+    #: The secret before the last rotation; it signs too until the grace period ends.
+    previous_webhook_secret: str | None = Field(default=None, sa_type=sa.String(100))
+    webhook_secret_rotated_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    #: Where terminal events of jobs without their own ``callback_url`` go.
+    default_callback_url: str | None = Field(default=None, sa_type=sa.Text)
+    #: Set when that endpoint answered 410 Gone: no more deliveries until it is set again.
+    default_callback_disabled_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
 
 
 class Job(SQLModel, table=True):
@@ -120,6 +137,8 @@ class Job(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_type=sa.Text)
     next_attempt_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     dead_lettered_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    #: Where this job's terminal event is POSTed; None falls back to the client's default.
+    callback_url: str | None = Field(default=None, sa_type=sa.Text)
 
     created_at: datetime | None = _now_column(nullable=False)
     queued_at: datetime | None = _now_column(nullable=False)
@@ -190,3 +209,71 @@ class JobEvent(SQLModel, table=True):
     status: str = Field(sa_type=sa.String(16))
     phase: str | None = Field(default=None, sa_type=sa.String(32))
     at: datetime | None = _now_column(nullable=False)
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One terminal event of a job to send to one URL: the outbox row and its state.
+
+    Created by the ``jobs_terminal_callback`` trigger (migration 0004) in the same
+    transaction as the terminal transition, so no path that ends a job can forget it.
+    Its ``id`` is the ``webhook-id`` header, the same on every attempt.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        sa.CheckConstraint(_in("status", DeliveryStatus), name="webhook_deliveries_status_valid"),
+        sa.Index("ix_webhook_deliveries_job", "job_id", sa.text("created_at DESC")),
+        # The sweep: pending deliveries whose message was never sent or was lost.
+        sa.Index(
+            "ix_webhook_deliveries_pending",
+            "next_attempt_at",
+            postgresql_where=sa.text("status = 'pending'"),
+        ),
+    )
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    job_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")], nullable=False
+    )
+    client_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("clients.id", ondelete="CASCADE")], nullable=False
+    )
+    event: str = Field(sa_type=sa.String(32))
+    url: str = Field(sa_type=sa.Text)
+    from_default: bool = False
+    #: The job row as the terminal transition left it (``to_jsonb`` of the row).
+    job_snapshot: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    #: The exact body, fixed at the first attempt so every retry sends the same bytes.
+    body: str | None = Field(default=None, sa_type=sa.Text)
+    status: str = Field(default=DeliveryStatus.PENDING.value, sa_type=sa.String(16))
+    attempts: int = 0
+    #: None until the first attempt fixes it from ``HAUL_WEBHOOK_MAX_ATTEMPTS``.
+    max_attempts: int | None = None
+    claimed_by: str | None = Field(default=None, sa_type=sa.String(200))
+    claimed_until: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    published_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    last_error: str | None = Field(default=None, sa_type=sa.Text)
+    delivered_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    created_at: datetime | None = _now_column(nullable=False)
+    updated_at: datetime | None = _now_column(nullable=False)
+
+
+class WebhookAttempt(SQLModel, table=True):
+    """One HTTP attempt of a delivery: what the receiver answered, how fast, or what failed."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
+    delivery_id: uuid.UUID = Field(
+        sa_column_args=[sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE")],
+        nullable=False,
+        index=True,
+    )
+    number: int
+    url: str = Field(sa_type=sa.Text)
+    started_at: datetime | None = _now_column(nullable=False)
+    status_code: int | None = None
+    latency_ms: int | None = None
+    outcome: str = Field(sa_type=sa.String(16))
+    error: str | None = Field(default=None, sa_type=sa.Text)

@@ -36,6 +36,14 @@ class Step(StrEnum):
     DOWNLOAD = "download"
 
 
+class DeliveryStatus(StrEnum):
+    """Where a webhook delivery stands; a job's ``callback_status`` is its latest one's."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 TERMINAL: frozenset[Status] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 ACTIVE: frozenset[Status] = frozenset({Status.QUEUED, Status.RUNNING, Status.RETRYING})
 

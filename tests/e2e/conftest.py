@@ -45,10 +45,11 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 _READY = "Worker process is ready"
 
 
-def create_key(env: dict[str, str], name: str) -> str:
-    """`haul clients create NAME`, as an operator runs it: the key alone on stdout."""
+def create_client(env: dict[str, str], name: str, *flags: str) -> tuple[str, str]:
+    """`haul clients create NAME`, as an operator runs it: the key on stdout's first line,
+    the webhook signing secret on its second, nothing else."""
     out = subprocess.run(
-        [str(BIN / "haul"), "clients", "create", name],
+        [str(BIN / "haul"), "clients", "create", name, *flags],
         env=env,
         cwd=REPO,
         check=True,
@@ -56,8 +57,14 @@ def create_key(env: dict[str, str], name: str) -> str:
         text=True,
     ).stdout
     lines = out.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("haul_"), out
-    return lines[0]
+    assert len(lines) == 2, out
+    assert lines[0].startswith("haul_") and lines[1].startswith("whsec_"), out
+    return lines[0], lines[1]
+
+
+def create_key(env: dict[str, str], name: str) -> str:
+    """The API key of a new client (see :func:`create_client`)."""
+    return create_client(env, name)[0]
 
 
 def _start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -98,6 +105,10 @@ class Stack:
 
     def create_key(self, name: str) -> str:
         return create_key(self.env, name)
+
+    def create_client(self, name: str, *flags: str) -> tuple[str, str]:
+        """A new client's API key and webhook signing secret."""
+        return create_client(self.env, name, *flags)
 
     def http(self, key: str | None = None) -> httpx.Client:
         return httpx.Client(

@@ -1,0 +1,139 @@
+"""Signing agrees with the Standard Webhooks reference library; backoff stays in its bounds;
+a rotated secret signs only during its grace period."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from service import callbacks, webhooks
+from service.clients import signing_secrets
+from service.db.models import Artifact, Client, WebhookDelivery
+from service.settings import Settings
+
+
+def test_a_new_secret_is_whsec_and_32_random_bytes() -> None:
+    secret = webhooks.new_secret()
+
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
+    assert secret != webhooks.new_secret()
+
+
+@given(body=st.text(max_size=500))
+def test_the_reference_library_verifies_what_haul_signs(body: str) -> None:
+    # Given a secret and an attempt signed now
+    secret = webhooks.new_secret()
+    msg_id = str(uuid.uuid4())
+    headers = webhooks.headers(msg_id, int(time.time()), body, [secret])
+    # Then a receiver using standardwebhooks accepts it, and refuses it with another secret
+    Webhook(secret).verify(body, headers, json_parse=False)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(webhooks.new_secret()).verify(body, headers, json_parse=False)
+
+
+def test_a_changed_body_id_or_timestamp_fails_verification() -> None:
+    secret = webhooks.new_secret()
+    now = int(time.time())
+    headers = webhooks.headers("msg_1", now, '{"a":1}', [secret])
+    verifier = Webhook(secret)
+
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify('{"a":2}', headers)
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify('{"a":1}', {**headers, "webhook-id": "msg_2"})
+    with pytest.raises(WebhookVerificationError):
+        verifier.verify('{"a":1}', {**headers, "webhook-timestamp": str(now - 1)})
+
+
+def test_two_secrets_give_two_signatures_each_verifying_alone() -> None:
+    old, new = webhooks.new_secret(), webhooks.new_secret()
+    headers = webhooks.headers("msg_1", int(time.time()), "{}", [new, old])
+
+    assert len(headers["webhook-signature"].split(" ")) == 2
+    Webhook(old).verify("{}", headers)
+    Webhook(new).verify("{}", headers)
+
+
+def test_no_secret_is_refused() -> None:
+    with pytest.raises(ValueError, match="signing secret"):
+        webhooks.headers("msg_1", 0, "{}", [])
+
+
+def test_the_event_body_is_the_job_as_it_ended_with_its_file() -> None:
+    job_id = uuid.uuid4()
+    created = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    delivery = WebhookDelivery(
+        job_id=job_id,
+        client_id=uuid.uuid4(),
+        event="job.succeeded",
+        url="https://hooks.example/",
+        created_at=created,
+        job_snapshot={
+            "id": str(job_id),
+            "status": "succeeded",
+            "url": "https://media.example/a.mp4",
+            "metadata": {"ref": 7},
+            "error_class": None,
+            "error_message": None,
+            "lease_owner": "never shown",
+        },
+    )
+    artifact = Artifact(
+        job_id=job_id,
+        client_id=delivery.client_id,
+        path="x/y.mp4",
+        filename="y.mp4",
+        size=10,
+        sha256="ab" * 32,
+        mime="video/mp4",
+    )
+
+    event = json.loads(webhooks.event_body(delivery, artifact, {}))
+
+    assert event["type"] == "job.succeeded"
+    assert event["timestamp"] == created.isoformat()
+    assert event["data"]["metadata"] == {"ref": 7}
+    assert event["data"]["error"] is None
+    assert event["data"]["children"] is None
+    assert event["data"]["file"]["url"] == f"/v1/jobs/{job_id}/file"
+    assert "path" not in event["data"]["file"]
+    assert "lease_owner" not in event["data"]
+
+
+@pytest.mark.parametrize("failed", range(1, 12))
+def test_backoff_doubles_from_the_minimum_with_jitter_and_stays_under_the_cap(failed: int) -> None:
+    settings = Settings(_env_file=None, webhook_min_backoff_ms=1_000, webhook_max_backoff_ms=60_000)  # type: ignore[call-arg]
+    floor = min(1_000 * 2 ** (failed - 1), 60_000)
+
+    delays = [callbacks.backoff(settings, failed) for _ in range(50)]
+
+    assert all(timedelta(milliseconds=floor) <= d <= timedelta(milliseconds=60_000) for d in delays)
+    assert all(d <= timedelta(milliseconds=floor * 1.5) for d in delays)
+
+
+def test_the_previous_secret_signs_only_during_the_grace_period() -> None:
+    rotated = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    client = Client(
+        name="c",
+        key_prefix="p",
+        key_hash="h",
+        webhook_secret="whsec_new",
+        previous_webhook_secret="whsec_old",
+        webhook_secret_rotated_at=rotated,
+    )
+
+    during = signing_secrets(client, 3600, now=rotated + timedelta(minutes=59))
+    after = signing_secrets(client, 3600, now=rotated + timedelta(minutes=61))
+
+    assert during == ["whsec_new", "whsec_old"]
+    assert after == ["whsec_new"]
