@@ -43,7 +43,7 @@ def conninfo(name: str) -> str:
 
 def _admin(sql: str) -> None:
     with psycopg.connect(conninfo("postgres"), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 def wait_for_services(what: str, attempts: int = 10) -> None:

@@ -138,14 +138,23 @@ def pss_mib(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """User + system CPU time a process has used so far; with ``children``, plus that of
+    the children it has waited for (ffmpeg and ffprobe runs, for a worker)."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    own = int(fields[11]) + int(fields[12])
+    waited = int(fields[13]) + int(fields[14]) if children else 0
+    return (own + waited) / ticks
+
+
+def tree_cpu(pids: list[int]) -> tuple[float, float]:
+    """(own, waited-for children's) CPU seconds of a set of processes."""
+    own = sum(cpu_seconds(p) for p in pids)
+    return own, sum(cpu_seconds(p, children=True) for p in pids) - own
 
 
 def pids_named(*names: str) -> list[int]:

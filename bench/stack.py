@@ -142,7 +142,7 @@ class HaulStack:
 
     def query(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         with psycopg.connect(infra.conninfo(self.database)) as conn:
-            return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
+            return conn.execute(sql, params).fetchall()
 
     def client_id(self) -> uuid.UUID:
         rows = self.query("SELECT id FROM clients ORDER BY created_at LIMIT 1")
