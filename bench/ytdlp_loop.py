@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import queue
+import resource
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ class LoopResult:
     per_file: list[float]
     cpu_python: float
     cpu_children: float
+    peak_rss_mib: float
 
 
 class _Quiet:
@@ -88,7 +90,8 @@ def run(
     per_file = [t for r in results for t in r["per_file"]]
     if sum(r["failed"] for r in results):
         raise RuntimeError(f"yt-dlp loop: {sum(r['failed'] for r in results)} downloads failed")
-    return LoopResult(wall, per_file, after[0] - before[0], after[1] - before[1])
+    peak = max(r["peak_rss_kib"] for r in results) / 1024
+    return LoopResult(wall, per_file, after[0] - before[0], after[1] - before[1], peak)
 
 
 def _child(config: dict[str, Any]) -> None:
@@ -130,7 +133,9 @@ def _child(config: dict[str, Any]) -> None:
         w.start()
     for w in workers:
         w.join()
-    print(json.dumps({"per_file": per_file, "failed": len(failed)}), flush=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"per_file": per_file, "failed": len(failed), "peak_rss_kib": peak}))
+    sys.stdout.flush()
     sys.stdin.readline()
 
 
