@@ -98,6 +98,8 @@ class HaulStack:
             "HAUL_STORAGE_DIR": str(self.root / "files"),
             "HAUL_TEMP_DIR": str(self.root / "tmp"),
             "HAUL_LOG_JSON": "true",
+            # The media server listens on loopback; haul refuses non-public hosts otherwise.
+            "HAUL_EGRESS_ALLOW": "127.0.0.1/32",
             "dramatiq_queue_prefetch": str(THREADS),
             "PYTHONUNBUFFERED": "1",
             **self.extra_env,
