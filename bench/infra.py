@@ -89,11 +89,18 @@ def delete_queues(prefix: str) -> None:
         connection.close()
 
 
-def queue_depth(queue: str) -> int:
-    """Messages ready in ``queue`` (not those a consumer holds unacked)."""
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    try:
-        declared = connection.channel().queue_declare(queue, passive=True)
+class QueueWatch:
+    """Reads how many messages are ready in a queue, over one connection kept open."""
+
+    def __init__(self, queue: str) -> None:
+        self.queue = queue
+        self.connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+        self.channel = self.connection.channel()
+
+    def depth(self) -> int:
+        """Messages ready in the queue (not those a consumer holds unacked)."""
+        declared = self.channel.queue_declare(self.queue, passive=True)
         return int(declared.method.message_count)
-    finally:
-        connection.close()
+
+    def close(self) -> None:
+        self.connection.close()

@@ -78,7 +78,8 @@ class Proc:
 def start(name: str, cmd: list[str], env: dict[str, str], logs: Path) -> Proc:
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{name}.log"
-    with log.open("ab") as out:
+    # A fresh log per start: readiness is read from it.
+    with log.open("wb") as out:
         popen = subprocess.Popen(
             cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
@@ -170,3 +171,13 @@ def pids_named(*names: str) -> list[int]:
         if comm in names:
             found.append(int(proc.name))
     return found
+
+
+def cpu_snapshot(pids: list[int]) -> dict[int, float]:
+    return {pid: cpu_seconds(pid) for pid in pids}
+
+
+def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two snapshots; processes born in between count from zero
+    (those that ended in between are missed)."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())

@@ -64,7 +64,7 @@ SMOKE = Sizes(
     large_bytes=8 * 1024**2,
     table_rows=5_000,
     table_repeats=3,
-    engine_messages=300,
-    engine_jobs=40,
+    engine_messages=3_000,
+    engine_jobs=60,
     profile_seconds=1.0,
 )
