@@ -67,6 +67,7 @@ def main(argv: list[str]) -> int:
             outcomes[scenario.TITLE] = outcome
             print(f"   done in {time.monotonic() - started:.0f} s", flush=True)
     finally:
+        infra.drop_template(ctx.run_id)
         shutil.rmtree(ctx.scratch, ignore_errors=True)
     elapsed = time.monotonic() - began
     figures = [f for o in outcomes.values() for f in o.figures]

@@ -59,11 +59,28 @@ def wait_for_services(what: str, attempts: int = 10) -> None:
             time.sleep(2)
 
 
-def create_database(name: str) -> str:
-    """A migrated database of the bench's own; returns its URL."""
-    url = database_url(name)
-    upgrade(url, MIGRATIONS)
-    return url
+_templates: dict[str, str] = {}
+
+
+def create_database(name: str, run_id: str) -> str:
+    """A migrated database of the bench's own, copied from the run's template; its URL.
+
+    The template is migrated once per run (the first time) and dropped by
+    :func:`drop_template`.
+    """
+    template = _templates.get(run_id)
+    if template is None:
+        template = f"haul_bench_{run_id}_template"
+        upgrade(database_url(template), MIGRATIONS)
+        _templates[run_id] = template
+    _admin(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    return database_url(name)
+
+
+def drop_template(run_id: str) -> None:
+    template = _templates.pop(run_id, None)
+    if template is not None:
+        drop_database(template)
 
 
 def drop_database(name: str) -> None:

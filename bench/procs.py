@@ -70,6 +70,12 @@ class Proc:
                 os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait()
 
+    def kill(self) -> None:
+        """SIGKILL to the whole session: for teardown, when the work is already measured."""
+        if self.popen.poll() is None:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
     def tree(self) -> list[int]:
         """This process and its descendants that are Python (not ffmpeg and friends)."""
         return [p for p in descendants(self.pid, include_self=True) if _is_python(p)]

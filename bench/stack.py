@@ -89,7 +89,7 @@ class HaulStack:
         self.database = f"haul_bench_{self.ctx.run_id}_{self.label}"
         self.prefix = f"haulbench{self.ctx.run_id}{self.label}"
         self.root = self.ctx.dir(self.label)
-        infra.create_database(self.database)
+        infra.create_database(self.database, self.ctx.run_id)
         self.env = {
             **os.environ,
             "HAUL_DATABASE_URL": infra.database_url(self.database),
@@ -126,10 +126,15 @@ class HaulStack:
         worker_ready(proc, processes)
         return proc
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, kill: bool = False) -> None:
+        """Stop a process gracefully, or with ``kill`` at once (Dramatiq's graceful
+        shutdown takes about 3 s, and nothing is left to finish after a measurement)."""
         proc = self.procs.pop(name, None)
         if proc is not None:
-            proc.stop()
+            if kill:
+                proc.kill()
+            else:
+                proc.stop()
 
     def create_key(self, name: str = "bench") -> str:
         out = subprocess.run(
@@ -152,7 +157,7 @@ class HaulStack:
 
     def close(self) -> None:
         for name in list(self.procs):
-            self.stop(name)
+            self.stop(name, kill=True)
         infra.delete_queues(self.prefix)
         infra.drop_database(self.database)
         shutil.rmtree(self.root, ignore_errors=True)
@@ -194,13 +199,18 @@ class Bare:
         worker_ready(proc, processes)
         return proc
 
-    def stop(self, name: str) -> None:
+    def stop(self, name: str, *, kill: bool = False) -> None:
+        """Stop a process gracefully, or with ``kill`` at once (Dramatiq's graceful
+        shutdown takes about 3 s, and nothing is left to finish after a measurement)."""
         proc = self.procs.pop(name, None)
         if proc is not None:
-            proc.stop()
+            if kill:
+                proc.kill()
+            else:
+                proc.stop()
 
     def close(self) -> None:
         for name in list(self.procs):
-            self.stop(name)
+            self.stop(name, kill=True)
         infra.delete_queues(self.prefix)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -98,7 +98,7 @@ def _bare_run(bare: Bare, n: int) -> tuple[float, dict[str, float]]:
                 time.sleep(0.01)
     finally:
         watch.close()
-    bare.stop("worker")
+    bare.stop("worker", kill=True)
     return _depth_rate(seen, n), drain.cpu
 
 
@@ -152,7 +152,7 @@ def _haul_run(
             raise RuntimeError(
                 f"{exc}; the worker's log ends:\n{worker.read_log()[-3000:]}"
             ) from exc
-    stack.stop("worker")
+    stack.stop("worker", kill=True)
     done = stack.query("SELECT extract(epoch FROM finished_at) FROM jobs WHERE id = ANY(%s)", ids)
     profile = ""
     if spy is not None:
