@@ -48,7 +48,7 @@ FULL = Sizes(
     table_rows=1_000_000,
     table_repeats=30,
     engine_messages=30_000,
-    engine_jobs=3_000,
+    engine_jobs=2_000,
     profile_seconds=10.0,
 )
 
