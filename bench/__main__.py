@@ -2,8 +2,9 @@
 table, and (for a full run of every scenario) write ``docs/benchmarks.md``.
 
 Scenarios: submit, small, large, table, engine, idle (all when none is named).
-``--smoke`` runs every code path on tiny sizes in well under a minute; its figures
-are not compared with the targets. A scenario that fails is reported and the
+``--smoke`` runs every code path on tiny sizes in under a minute; its figures are
+not compared with the targets. ``--notes-only`` refreshes the hand-written analysis
+at the end of the report without measuring anything. A scenario that fails is reported and the
 others still run; the exit status is then 1.
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from bench import infra
 from bench.procs import REPO
-from bench.report import Outcome, markdown, table_text, write
+from bench.report import Outcome, markdown, table_text, with_notes, write
 from bench.scenarios import SCENARIOS, load
 from bench.sizes import FULL, SMOKE
 from bench.stack import Context
@@ -38,11 +39,22 @@ def _args(argv: list[str]) -> argparse.Namespace:
         help="where to write the Markdown report (default: docs/benchmarks.md for a full "
         "run of every scenario; otherwise nothing is written)",
     )
+    parser.add_argument(
+        "--notes-only",
+        action="store_true",
+        help="measure nothing: replace the analysis at the end of the report (--out, default "
+        "docs/benchmarks.md) with bench/analysis.md",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str]) -> int:
     args = _args(argv)
+    if args.notes_only:
+        target = args.out or DEFAULT_OUT
+        write(target, with_notes(target.read_text(), ANALYSIS.read_text()))
+        print(f"refreshed the analysis in {target}")
+        return 0
     names = args.scenarios or list(SCENARIOS)
     sizes = SMOKE if args.smoke else FULL
     out = args.out

@@ -229,6 +229,12 @@ def markdown(
     return "\n".join(parts)
 
 
+def with_notes(report: str, notes: str) -> str:
+    """The report with its analysis section replaced by ``notes`` (appended if missing)."""
+    body = report.split("\n## Analysis\n", 1)[0].rstrip("\n")
+    return f"{body}\n\n## Analysis\n\n{notes.strip()}\n"
+
+
 def write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
