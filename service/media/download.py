@@ -17,6 +17,7 @@ from service.errors import LeaseLost, Permanent
 from service.media.errors import classify
 from service.media.inspect import duration_of
 from service.media.options import download_params
+from service.media.ydl import new_ydl
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -97,7 +98,7 @@ def download(
         "postprocessor_hooks": [postprocessor_hook],
     }
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with new_ydl(params) as ydl:
             info = ydl.extract_info(url, download=True)
     except DownloadCancelled as exc:
         raise LeaseLost(str(exc)) from exc

@@ -10,6 +10,7 @@ import yt_dlp
 from service.errors import Permanent
 from service.media.errors import classify
 from service.media.options import base_params
+from service.media.ydl import new_ydl
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def probe(url: str, *, max_entries: int) -> ProbeResult:
         "playlistend": max_entries + 1,
     }
     try:
-        with yt_dlp.YoutubeDL(params) as ydl:
+        with new_ydl(params) as ydl:
             info = ydl.extract_info(url, download=False)
     except yt_dlp.utils.YoutubeDLError as exc:
         raise classify(exc) from exc
