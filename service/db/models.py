@@ -102,6 +102,17 @@ class Job(SQLModel, table=True):
             "updated_at",
             postgresql_where=sa.text("status = 'retrying'"),
         ),
+        # Playlist parents waiting for their children, and ended top-level jobs by age.
+        sa.Index(
+            "ix_jobs_awaiting_children",
+            "id",
+            postgresql_where=sa.text("status = 'running' AND phase = 'awaiting_children'"),
+        ),
+        sa.Index(
+            "ix_jobs_top_finished",
+            "finished_at",
+            postgresql_where=sa.text("parent_id IS NULL AND finished_at IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -19,6 +19,7 @@ from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.inspect import duration_of
 from service.media.limits import MEDIA_EXTENSIONS, Limits
 from service.media.options import download_params
+from service.media.ydl import new_ydl
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -111,7 +112,7 @@ def download(
     }
     with egress.guarded(limits.egress) as guard:
         try:
-            with yt_dlp.YoutubeDL(params) as ydl:
+            with new_ydl(params) as ydl:
                 info = ydl.extract_info(url, download=True)
         except _TooLarge as exc:
             raise Permanent(str(exc), error_class="too_large") from exc

@@ -11,6 +11,7 @@ from service import egress
 from service.errors import Permanent
 from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.options import base_params
+from service.media.ydl import new_ydl
 
 if TYPE_CHECKING:
     from service.media.limits import Limits
@@ -63,7 +64,7 @@ def probe(url: str, *, max_entries: int, limits: Limits) -> ProbeResult:
     }
     with egress.guarded(limits.egress) as guard:
         try:
-            with yt_dlp.YoutubeDL(params) as ydl:
+            with new_ydl(params) as ydl:
                 info = ydl.extract_info(url, download=False)
         except yt_dlp.utils.YoutubeDLError as exc:
             raise guard_or_classify(guard, exc) from exc

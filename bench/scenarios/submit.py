@@ -1,0 +1,155 @@
+"""1. The submit path: ``POST /v1/jobs`` against a bare Litestar endpoint that only publishes.
+
+Both run under one uvicorn process with the same settings; no worker consumes, so
+the measurement is the API alone. Two loads per run and side: a closed loop of
+``connections`` clients for the throughput at saturation, and an open loop at a
+fixed 200 requests/s for the latency a user sees at that rate.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import TYPE_CHECKING, Any
+
+from bench.procs import REPO
+from bench.profile import record, summarise
+from bench.report import Figure, Outcome
+from bench.stack import Bare, HaulStack
+from bench.stats import Sample
+
+if TYPE_CHECKING:
+    from bench.sizes import Sizes
+    from bench.stack import Context
+
+TITLE = "1. Submit path"
+BODY = {"url": "http://127.0.0.1:9/media/clip.mp4"}
+P99_TARGET_MS = 25.0
+RATIO_TARGET = 0.5
+
+
+def load(url: str, headers: dict[str, str], **config: Any) -> dict[str, Any]:
+    """One load run in a process of its own (so it never shares the bench's GIL)."""
+    spec = json.dumps({"url": url, "headers": headers, "body": BODY, **config})
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.loadgen", spec],
+        cwd=REPO,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    result: dict[str, Any] = json.loads(out)
+    if result["errors"]:
+        raise RuntimeError(f"{url}: {result['errors']} failed requests: {result['statuses']}")
+    return result
+
+
+def run(ctx: Context, sizes: Sizes) -> Outcome:
+    haul = HaulStack(ctx, "submit")
+    bare = Bare(ctx, "submitbare")
+    try:
+        haul.start_api()
+        key = haul.create_key()
+        bare.start_api()
+        sides = {
+            "haul": (f"{haul.base_url}/v1/jobs", {"Authorization": f"Bearer {key}"}),
+            "bare": (f"{bare.base_url}/jobs", {}),
+        }
+        closed = {"mode": "closed", "connections": sizes.submit_connections}
+        opened = {"mode": "open", "rate": sizes.submit_rate, "duration": sizes.submit_seconds}
+        for url, headers in sides.values():  # warm-up, excluded
+            load(url, headers, **closed, duration=sizes.submit_warmup_s)
+        saturated: dict[str, list[dict[str, Any]]] = {"haul": [], "bare": []}
+        fixed: dict[str, list[dict[str, Any]]] = {"haul": [], "bare": []}
+        for _ in range(sizes.runs):
+            for side, (url, headers) in sides.items():
+                saturated[side].append(load(url, headers, **closed, duration=sizes.submit_seconds))
+                fixed[side].append(load(url, headers, **opened))
+        profile_out = haul.root / "api.spy.txt"
+        spy = record(haul.procs["api"].pid, sizes.profile_seconds, profile_out)
+        url, headers = sides["haul"]
+        load(url, headers, **closed, duration=sizes.profile_seconds)
+        if spy is not None:
+            spy.wait(timeout=60)
+        profile = summarise(profile_out)
+    finally:
+        haul.close()
+        bare.close()
+    return _outcome(sizes, saturated, fixed, profile.markdown("the haul API process"))
+
+
+def _sample(runs: list[dict[str, Any]], key: str) -> Sample:
+    return Sample(tuple(float(r[key]) for r in runs))
+
+
+def _outcome(
+    sizes: Sizes,
+    saturated: dict[str, list[dict[str, Any]]],
+    fixed: dict[str, list[dict[str, Any]]],
+    profile: str,
+) -> Outcome:
+    scenario = "1 submit"
+    haul_rps, bare_rps = (
+        _sample(saturated["haul"], "throughput"),
+        _sample(saturated["bare"], "throughput"),
+    )
+    ratio = haul_rps.median / bare_rps.median
+    p99 = _sample(fixed["haul"], "p99_ms")
+    rate = sizes.submit_rate
+    p50_saturated = (_sample(saturated["haul"], "p50_ms"), _sample(saturated["bare"], "p50_ms"))
+    p50_fixed = (_sample(fixed["haul"], "p50_ms"), _sample(fixed["bare"], "p50_ms"))
+    figures = [
+        Figure(
+            scenario,
+            f"throughput, {sizes.submit_connections} connections",
+            "req/s",
+            haul_rps,
+            "bare endpoint",
+            bare_rps,
+            ratio,
+            f"≥ {RATIO_TARGET}× bare",
+            None if sizes.smoke else ratio >= RATIO_TARGET,
+            f"{ratio / RATIO_TARGET:.0%} of the target ratio",
+        ),
+        Figure(
+            scenario,
+            f"p50 latency, {sizes.submit_connections} connections",
+            "ms",
+            p50_saturated[0],
+            "bare endpoint",
+            p50_saturated[1],
+            p50_saturated[0].median / p50_saturated[1].median,
+        ),
+        Figure(
+            scenario,
+            f"p50 latency at {rate} req/s",
+            "ms",
+            p50_fixed[0],
+            "bare endpoint",
+            p50_fixed[1],
+            p50_fixed[0].median / p50_fixed[1].median,
+        ),
+        Figure(
+            scenario,
+            f"p99 latency at {rate} req/s",
+            "ms",
+            p99,
+            "bare endpoint",
+            _sample(fixed["bare"], "p99_ms"),
+            p99.median / _sample(fixed["bare"], "p99_ms").median,
+            f"< {P99_TARGET_MS:.0f} ms",
+            None if sizes.smoke else p99.median < P99_TARGET_MS,
+            f"{p99.median - P99_TARGET_MS:.1f} ms over",
+        ),
+    ]
+    method = (
+        f"One uvicorn process per side. Load from `bench/loadgen.py` (asyncio, keep-alive) "
+        f"in a process of its own. Warm-up: {sizes.submit_warmup_s:.0f} s of closed-loop load "
+        f"per side, excluded. Each of {sizes.runs} run(s) per side: {sizes.submit_seconds:.0f} s "
+        f"closed loop with {sizes.submit_connections} connections (throughput, latency at "
+        f"saturation), then {sizes.submit_seconds:.0f} s open loop at {rate} req/s (latency "
+        "from each request's scheduled start). Every request is the same JSON body; haul's "
+        "carries an API key. No worker consumes during the runs."
+    )
+    return Outcome(figures, [("method", method), ("profile of the API under load", profile)])
