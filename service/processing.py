@@ -39,6 +39,7 @@ from service.media.probe import probe
 if TYPE_CHECKING:
     import uuid
 
+    from sqlmodel import Session
     from structlog.stdlib import BoundLogger
 
     from service.media.download import Downloaded
@@ -82,7 +83,7 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
                 info=found.summary(),
                 last_error=None,
             )
-            attempt_rows.finish(session, job.id, owner, _outcome(moved))
+            _close_attempt(session, job.id, owner, _outcome(moved))
         if moved is not None:
             publish_or_record(rt, moved)
             bound.info("probed", kind="single", title=found.title)
@@ -122,10 +123,10 @@ def _expand(
     with rt.db.session() as session:
         waiting = job_rows.await_children(session, parent.id, owner, info=info)
         if waiting is None:
-            attempt_rows.finish(session, parent.id, owner, _outcome(None), error_message=_GONE)
+            _close_attempt(session, parent.id, owner, _outcome(None), error_message=_GONE)
             return
         job_rows.insert_many(session, children)
-        attempt_rows.finish(session, parent.id, owner, "succeeded")
+        _close_attempt(session, parent.id, owner, "succeeded")
     for child in children:
         publish_or_record(rt, child)
     bound.info("probed", kind="playlist", children=len(children), capped=info["playlist"]["capped"])
@@ -167,7 +168,7 @@ def run_download(
             _store_and_finish(rt, job, owner, result, bound)
     except LeaseLost:
         with rt.db.session() as session:
-            attempt_rows.finish(session, job.id, owner, "abandoned", error_message=_GONE)
+            _close_attempt(session, job.id, owner, "abandoned", error_message=_GONE)
         bound.info("stopped", reason="lease lost")
     except Permanent as exc:
         _fail(rt, job, owner, exc, bound)
@@ -206,9 +207,7 @@ def _hand_back(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
     """Queue the job again now, without spending an attempt: this worker is going away."""
     with rt.db.session() as session:
         moved = job_rows.requeue(session, job.id, owner=owner, attempts=Job.attempts - 1)
-        attempt_rows.finish(
-            session, job.id, owner, "handed_back", error_message="the worker shut down"
-        )
+        _close_attempt(session, job.id, owner, "handed_back", error_message="the worker shut down")
     if moved is not None:
         publish_or_record(rt, moved)
     bound.info("handed back", reason="worker shutdown")
@@ -249,7 +248,7 @@ def _store_and_finish(
                     title=result.title,
                 ),
             )
-            attempt_rows.finish(session, job.id, owner, "succeeded")
+            _close_attempt(session, job.id, owner, "succeeded")
             if job.parent_id is not None:
                 job_rows.finish_parent_if_done(session, job.parent_id)
     if done is None:
@@ -258,6 +257,32 @@ def _store_and_finish(
         raise LeaseLost()
     callbacks.announce(rt, job.id, job.parent_id)
     bound.info("succeeded", bytes=stored.size, title=result.title)
+
+
+def _close_attempt(
+    session: Session,
+    job_id: uuid.UUID,
+    owner: str,
+    outcome: str,
+    *,
+    error_class: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """Close the attempt's row and log its one summary line (outcome, duration, error class)."""
+    done = attempt_rows.finish(
+        session, job_id, owner, outcome, error_class=error_class, error_message=error_message
+    )
+    if done is None or done.started_at is None or done.finished_at is None:
+        return
+    log.info(
+        "attempt finished",
+        job_id=str(job_id),
+        attempt=done.number,
+        step=done.step,
+        outcome=outcome,
+        duration_s=round((done.finished_at - done.started_at).total_seconds(), 3),
+        error_class=error_class,
+    )
 
 
 def _claim(
@@ -270,6 +295,10 @@ def _claim(
         patience=rt.settings.database_wait_s,
     )
     if job is not None:
+        # Every line of this attempt's work (lease keeper, yt-dlp) carries who and which.
+        structlog.contextvars.bind_contextvars(
+            job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
+        )
         bound = log.bind(
             job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
         )
@@ -306,7 +335,7 @@ def _fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger)
             error_class=exc.error_class,
             error_message=exc.message,
         )
-        attempt_rows.finish(
+        _close_attempt(
             session, job.id, owner, "failed", error_class=exc.error_class, error_message=exc.message
         )
         if failed is not None and failed.parent_id is not None:
@@ -338,7 +367,7 @@ def _release_for_retry(
                 phase=None,
                 last_error=f"{error_class}: {message}"[:2000],
             )
-            attempt_rows.finish(
+            _close_attempt(
                 session,
                 job.id,
                 owner,

@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Stream
 
+from service import metrics as metrics_of_rows
 from service.api.deps import provide_client, provide_hub, provide_runtime
 from service.api.events import EventController
 from service.api.health import live, ready
@@ -38,6 +39,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     configure_logging(settings)
 
     hub = EventHub(settings.database_url)
+    metrics_of_rows.watch(runtime.db)
 
     def close() -> None:
         runtime.db.dispose()

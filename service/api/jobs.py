@@ -23,6 +23,7 @@ from service.api.schemas import (
     SubmitJob,
 )
 from service.domain.states import Status
+from service.metrics import SUBMITTED
 
 if TYPE_CHECKING:
     from litestar.response import Stream
@@ -55,6 +56,7 @@ class JobController(Controller):
             metadata=data.metadata,
             callback_url=data.callback_url,
         )
+        SUBMITTED.inc()
         return Response(
             JobOut.of(jobs.JobView(job=job)),
             status_code=HTTP_202_ACCEPTED,

@@ -33,8 +33,8 @@ def finish(
     *,
     error_class: str | None = None,
     error_message: str | None = None,
-) -> None:
-    """Close this worker's open attempt on the job (no-op if the job is gone)."""
+) -> JobAttempt | None:
+    """Close this worker's open attempt on the job; None if there was none (the job is gone)."""
     stmt = (
         sa.update(JobAttempt)
         .where(
@@ -48,8 +48,9 @@ def finish(
             error_class=error_class,
             error_message=error_message,
         )
+        .returning(JobAttempt)
     )
-    session.execute(stmt)
+    return session.execute(stmt).scalars().first()
 
 
 def close_abandoned(session: Session, job_id: uuid.UUID, outcome: str, error_message: str) -> None:

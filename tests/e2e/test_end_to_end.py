@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pika
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import BROKER_URL
 from tests.e2e.conftest import (
@@ -244,3 +245,38 @@ def test_a_worker_refuses_a_redirect_into_the_private_network(
         }
         assert canary.total_hits() == 0
     assert_invariants(stack)
+
+
+def _samples(stack: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"{stack.base_url}/metrics").text
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_metrics_count_what_happened(stack: Stack, media: MediaServer) -> None:
+    def delta(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    # Given the metrics as they stand
+    before = _samples(stack)
+    with stack.http() as http:
+        # When one job succeeds and one fails for good
+        good = submit(http, media.url("/media/a.mp4"))
+        bad = submit(http, media.url("/missing.mp4"))
+        for job_id in (good, bad):
+            wait_status(http, job_id, TERMINAL)
+        wait_for(
+            lambda: http.get(f"/v1/jobs/{bad}").json()["dead_lettered_at"],
+            timeout=10,
+            what="the dead letter to be recorded",
+        )
+    after = _samples(stack)
+    # Then the counters moved by exactly that
+    assert delta("haul_jobs_submitted_total") == 2
+    assert delta("haul_attempts_total", step="download", outcome="succeeded", error_class="") == 1
+    assert delta("haul_attempts_total", step="probe", outcome="failed", error_class="http_404") == 1
+    assert delta("haul_dead_letters_total", error_class="http_404") == 1

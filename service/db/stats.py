@@ -1,0 +1,40 @@
+"""Counts over the rows, for the metrics endpoint: the truth, not a process's memory."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from service.db.models import Job, JobAttempt
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+
+def jobs_by_state(session: Session) -> list[tuple[str, str, int]]:
+    """(status, step, count) of every job."""
+    stmt = sa.select(Job.status, Job.step, sa.func.count()).group_by(Job.status, Job.step)
+    return [(status, step, int(n)) for status, step, n in session.execute(stmt)]
+
+
+def attempts_by_outcome(session: Session) -> list[tuple[str, str, str, int]]:
+    """(step, outcome, error class or "", count) of every finished attempt."""
+    error_class = sa.func.coalesce(JobAttempt.error_class, "")
+    stmt = (
+        sa.select(JobAttempt.step, JobAttempt.outcome, error_class, sa.func.count())
+        .where(JobAttempt.outcome.is_not(None))
+        .group_by(JobAttempt.step, JobAttempt.outcome, error_class)
+    )
+    return [(step, outcome, cls, int(n)) for step, outcome, cls, n in session.execute(stmt)]
+
+
+def dead_letters_by_class(session: Session) -> list[tuple[str, int]]:
+    """(error class, count) of jobs whose message went to ``.XQ``."""
+    error_class = sa.func.coalesce(Job.error_class, "")
+    stmt = (
+        sa.select(error_class, sa.func.count())
+        .where(Job.dead_lettered_at.is_not(None))
+        .group_by(error_class)
+    )
+    return [(cls, int(n)) for cls, n in session.execute(stmt)]

@@ -1,0 +1,82 @@
+"""Prometheus metrics of haul: counted from the rows at scrape time, plus the API's own.
+
+Jobs by state, attempts by outcome and error class, and dead letters are read from
+PostgreSQL when Prometheus scrapes, so any API process reports the whole fleet's
+truth and nothing is lost when a worker dies. Request counts and latencies come
+from Litestar's Prometheus middleware.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import structlog
+from prometheus_client import REGISTRY, Counter
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from service.db import stats
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client.metrics_core import Metric
+
+    from service.db.engine import Database
+
+log = structlog.get_logger(__name__)
+
+SUBMITTED = Counter("haul_jobs_submitted", "Jobs accepted by this API process (202).")
+
+
+class RowStats(Collector):
+    """Reads the job tables on each scrape; reports nothing when the database is down."""
+
+    def __init__(self) -> None:
+        self.db: Database | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.db is None:
+            return
+        try:
+            with self.db.session() as session:
+                jobs = stats.jobs_by_state(session)
+                attempts = stats.attempts_by_outcome(session)
+                dead = stats.dead_letters_by_class(session)
+        except Exception:
+            log.warning("metrics: could not read the job tables", exc_info=True)
+            return
+        by_state = GaugeMetricFamily(
+            "haul_jobs",
+            "Jobs by status and step (probe or download queue).",
+            labels=["status", "step"],
+        )
+        for status, step, n in jobs:
+            by_state.add_metric([status, step], n)
+        yield by_state
+        finished = CounterMetricFamily(
+            "haul_attempts",
+            "Finished attempts by step, outcome (succeeded, retry, failed, abandoned, handed_back) "
+            "and error class.",
+            labels=["step", "outcome", "error_class"],
+        )
+        for step, outcome, error_class, n in attempts:
+            finished.add_metric([step, outcome, error_class], n)
+        yield finished
+        dead_letters = CounterMetricFamily(
+            "haul_dead_letters",
+            "Jobs whose message went to .XQ, by error class.",
+            labels=["error_class"],
+        )
+        for error_class, n in dead:
+            dead_letters.add_metric([error_class], n)
+        yield dead_letters
+
+
+ROW_STATS = RowStats()
+REGISTRY.register(ROW_STATS)
+
+
+def watch(db: Database) -> None:
+    """Report the rows of this database (the API app calls it once it is built)."""
+    ROW_STATS.db = db
