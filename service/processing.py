@@ -39,7 +39,6 @@ from service.media.probe import probe
 if TYPE_CHECKING:
     import uuid
 
-    from sqlmodel import Session
     from structlog.stdlib import BoundLogger
 
     from service.media.download import Downloaded
@@ -260,7 +259,7 @@ def _store_and_finish(
 
 
 def _close_attempt(
-    session: Session,
+    session: Any,  # a db session; only service/db names its type
     job_id: uuid.UUID,
     owner: str,
     outcome: str,
