@@ -114,18 +114,6 @@ def test_a_feed_becomes_a_parent_with_one_child_per_entry(stack: Stack, media: M
     assert_invariants(stack)
 
 
-def test_a_missing_url_fails_with_the_reason_and_is_not_retried(
-    stack: Stack, media: MediaServer
-) -> None:
-    with stack.http() as http:
-        job_id = submit(http, media.url("/missing.mp4"))
-        job = wait_status(http, job_id, TERMINAL)
-        assert job["status"] == "failed"
-        assert job["error"]["error_class"] == "http_404"
-        assert "404" in job["error"]["message"]
-        assert job["attempts"] == 1
-
-
 def test_a_flaky_source_is_retried_then_succeeds(stack: Stack, media: MediaServer) -> None:
     with stack.http() as http:
         job_id = submit(http, media.url(f"/flaky/{uuid.uuid4().hex}/clip.mp4?fail=1"))
