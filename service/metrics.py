@@ -43,6 +43,7 @@ class RowStats(Collector):
                 jobs = stats.jobs_by_state(session)
                 attempts = stats.attempts_by_outcome(session)
                 dead = stats.dead_letters_by_class(session)
+                deliveries = stats.deliveries_by_status(session)
         except Exception:
             log.warning("metrics: could not read the job tables", exc_info=True)
             return
@@ -71,6 +72,14 @@ class RowStats(Collector):
         for error_class, n in dead:
             dead_letters.add_metric([error_class], n)
         yield dead_letters
+        webhooks = GaugeMetricFamily(
+            "haul_webhook_deliveries",
+            "Webhook deliveries by status (pending, delivered, failed).",
+            labels=["status"],
+        )
+        for status, n in deliveries:
+            webhooks.add_metric([status], n)
+        yield webhooks
 
 
 ROW_STATS = RowStats()

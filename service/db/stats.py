@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from service.db.models import Job, JobAttempt
+from service.db.models import Job, JobAttempt, WebhookDelivery
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -38,3 +38,9 @@ def dead_letters_by_class(session: Session) -> list[tuple[str, int]]:
         .group_by(error_class)
     )
     return [(cls, int(n)) for cls, n in session.execute(stmt)]
+
+
+def deliveries_by_status(session: Session) -> list[tuple[str, int]]:
+    """(status, count) of webhook deliveries: pending, delivered, failed."""
+    stmt = sa.select(WebhookDelivery.status, sa.func.count()).group_by(WebhookDelivery.status)
+    return [(status, int(n)) for status, n in session.execute(stmt)]

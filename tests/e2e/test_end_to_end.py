@@ -268,3 +268,38 @@ def test_metrics_count_what_happened(stack: Stack, media: MediaServer) -> None:
     assert delta("haul_attempts_total", step="download", outcome="succeeded", error_class="") == 1
     assert delta("haul_attempts_total", step="probe", outcome="failed", error_class="http_404") == 1
     assert delta("haul_dead_letters_total", error_class="http_404") == 1
+
+
+def test_every_log_line_of_a_jobs_work_names_the_job(stack: Stack, media: MediaServer) -> None:
+    with stack.http() as http:
+        # Given the worker's log so far
+        before = len(stack.log("worker").splitlines())
+        # When one job runs
+        job_id = submit(http, media.url("/media/b.mp4"))
+        job = wait_status(http, job_id, TERMINAL)
+        assert job["status"] == "succeeded"
+        wait_for(
+            lambda: (
+                stack.log("worker").count(f'"job_id": "{job_id}"')
+                and "attempt finished" in stack.log("worker")
+            ),
+            timeout=10,
+            what="the attempt's summary line",
+        )
+    # Then every line logged while its messages were processed carries its job_id
+    lines = [
+        json.loads(line)
+        for line in stack.log("worker").splitlines()[before:]
+        if line.startswith("{")
+    ]
+    work = [line for line in lines if str(line.get("queue", "")).endswith((".probe", ".download"))]
+    assert work, "no log line of the job's work"
+    assert all(line.get("job_id") == job_id for line in work), work
+    # and each attempt ends with one summary line saying who, which, how and how long
+    summaries = [line for line in work if line["event"] == "attempt finished"]
+    assert [(s["step"], s["outcome"]) for s in summaries] == [
+        ("probe", "succeeded"),
+        ("download", "succeeded"),
+    ]
+    for summary in summaries:
+        assert summary["client_id"] and summary["attempt"] == 1 and summary["duration_s"] >= 0
