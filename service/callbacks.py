@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -31,6 +31,7 @@ from service import webhook_http, webhooks
 from service.clients import signing_secrets
 from service.db import artifacts as artifact_rows
 from service.db import clients as client_rows
+from service.db import control as control_rows
 from service.db import deliveries as delivery_rows
 from service.db import jobs as job_rows
 from service.db.engine import wait_out_outage
@@ -38,6 +39,7 @@ from service.db.models import WebhookAttempt
 from service.domain.states import DeliveryStatus, Status, is_terminal
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
 from service.errors import Conflict, InvalidInput, NotFound
+from service.queue import CALLBACKS
 
 if TYPE_CHECKING:
     import uuid
@@ -115,6 +117,8 @@ def announce(rt: Runtime, *job_ids: uuid.UUID | None) -> int:
         return 0
     try:
         with rt.db.session() as session:
+            if _paused(session):
+                return 0  # sent when the callbacks queue is resumed
             pending = delivery_rows.unpublished_for_jobs(session, wanted)
             sent = _publish(rt, pending)
             delivery_rows.mark_published(session, sent)
@@ -130,10 +134,33 @@ def republish_stale(rt: Runtime) -> int:
     worker died mid-attempt). A duplicate is harmless: the claim lets one through."""
     older_than = timedelta(seconds=rt.settings.republish_after_s)
     with rt.db.session() as session:
+        if _paused(session):
+            return 0
         stale = delivery_rows.stale(session, older_than, BATCH)
         sent = _publish(rt, stale)
         delivery_rows.mark_published(session, sent)
     return len(sent)
+
+
+def publish_unsent(rt: Runtime) -> int:
+    """After the callbacks queue is resumed: send every pending delivery without a message."""
+    older_than = timedelta(seconds=rt.settings.republish_after_s)
+    total = 0
+    while True:
+        with rt.db.session() as session:
+            if _paused(session):
+                return total
+            unsent = delivery_rows.stale(session, older_than, BATCH, settle=timedelta(0))
+            sent = _publish(rt, unsent)
+            delivery_rows.mark_published(session, sent)
+        total += len(sent)
+        if len(sent) < BATCH:
+            return total
+
+
+def _paused(session: Any) -> bool:
+    """Whether an admin paused the callbacks queue (read shared: a resume waits for us)."""
+    return control_rows.queue_state(session, CALLBACKS).paused_at is not None
 
 
 def _publish(rt: Runtime, deliveries: list[WebhookDelivery]) -> list[uuid.UUID]:
@@ -201,6 +228,10 @@ def _claim(rt: Runtime, delivery_id: uuid.UUID, owner: str) -> _Claimed | Outcom
     settings = rt.settings
     limit = settings.webhook_max_attempts
     with rt.db.session() as session:
+        if _paused(session):
+            delivery_rows.unpublish(session, delivery_id)
+            log.info("webhook held: callbacks are paused", delivery_id=str(delivery_id))
+            return Outcome(Next.DROPPED)
         delivery = delivery_rows.claim(session, delivery_id, owner, delivery_lease(settings), limit)
         if delivery is None:
             if delivery_rows.fail_exhausted(session, delivery_id, limit) is not None:

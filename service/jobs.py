@@ -18,9 +18,11 @@ import structlog
 from service import callbacks, storage
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
+from service.db import control as control_rows
 from service.db import deliveries as delivery_rows
 from service.db import jobs as job_rows
 from service.db.models import Artifact, Job, JobAttempt
+from service.domain.control import tier_max_priority
 from service.domain.options import JobOptions, Preset, normalize
 from service.domain.states import Status, Step, is_terminal
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
@@ -33,8 +35,6 @@ if TYPE_CHECKING:
     from service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-
-MAX_PRIORITY = 9
 
 
 @dataclass(frozen=True)
@@ -72,8 +72,11 @@ def submit(
     except UrlRejected as exc:
         raise InvalidInput(str(exc)) from exc
     clean_callback = callbacks.check_url(rt, callback_url) if callback_url is not None else None
-    if not 0 <= priority <= MAX_PRIORITY:
-        raise InvalidInput(f"priority must be between 0 and {MAX_PRIORITY}")
+    highest = tier_max_priority(client.tier, rt.settings.tier_priorities)
+    if not 0 <= priority <= highest:
+        raise InvalidInput(
+            f"priority must be between 0 and {highest} for a client of tier {client.tier!r}"
+        )
     job = Job(
         client_id=client.id,
         url=clean_url,
@@ -92,7 +95,15 @@ def submit(
 
 
 def publish_or_record(rt: Runtime, job: Job) -> bool:
-    """Publish a committed queued job; on failure write why on the row (the sweep retries)."""
+    """Publish a committed queued job; on failure write why on the row (the sweep retries).
+
+    A job whose queue or client is paused is held in its row instead, and published
+    when resumed: nothing waits in the broker during a pause.
+    """
+    with rt.db.session() as session:
+        reason = control_rows.pause_reason(session, job.step, job.client_id)
+        if reason is not None and control_rows.hold(session, job.id, reason) is not None:
+            return False
     try:
         rt.publish(Step(job.step), job.id, priority=job.priority)
     except Exception as exc:

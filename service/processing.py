@@ -21,11 +21,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from service import callbacks, storage
+from service.control import release_quietly
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
+from service.db import control as control_rows
 from service.db import jobs as job_rows
 from service.db.engine import wait_out_outage
 from service.db.models import Artifact, Job
+from service.domain.control import Hold
 from service.domain.options import NormalizedOptions
 from service.domain.states import Phase, Status, Step
 from service.domain.urls import UrlRejected, normalize_url
@@ -60,7 +63,13 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
     claimed = _claim(rt, job_id, Step.PROBE, Phase.PROBING)
     if claimed is None:
         return
-    job, owner, bound = claimed
+    try:
+        _probe(rt, *claimed)
+    finally:
+        release_quietly(rt)  # this attempt's slot is free: a held job may start
+
+
+def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
     try:
         found = probe(
             job.url, max_entries=rt.settings.playlist_max_entries, limits=_limits(rt, job)
@@ -143,7 +152,20 @@ def run_download(
     claimed = _claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING)
     if claimed is None:
         return
-    job, owner, bound = claimed
+    try:
+        _download(rt, *claimed, hand_back_on=hand_back_on)
+    finally:
+        release_quietly(rt)  # this attempt's slot is free: a held job may start
+
+
+def _download(
+    rt: Runtime,
+    job: Job,
+    owner: str,
+    bound: BoundLogger,
+    *,
+    hand_back_on: tuple[type[BaseException], ...],
+) -> None:
     options = NormalizedOptions.model_validate(job.options)
     lease = timedelta(seconds=rt.settings.lease_seconds)
     try:
@@ -289,10 +311,14 @@ def _claim(
 ) -> tuple[Job, str, BoundLogger] | None:
     """Claim the row for one attempt: the job, the lease owner and a logger bound to both."""
     owner = _owner(rt)
-    job, exhausted = wait_out_outage(
+    outcome = wait_out_outage(
         lambda: _claim_or_give_up(rt, job_id, step, owner, phase),
         patience=rt.settings.database_wait_s,
     )
+    if isinstance(outcome, Hold):
+        log.info("job held", job_id=str(job_id), step=step.value, held=outcome.value)
+        return None
+    job, exhausted = outcome
     if job is not None:
         # Every line of this attempt's work (lease keeper, yt-dlp) carries who and which.
         structlog.contextvars.bind_contextvars(
@@ -312,10 +338,14 @@ def _claim(
 
 def _claim_or_give_up(
     rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase
-) -> tuple[Job | None, Job | None]:
-    """One transaction: the claimed job, or else the job failed for having no attempts left."""
+) -> tuple[Job | None, Job | None] | Hold:
+    """One transaction: the claimed job, or the job failed for having no attempts left,
+    or why it is held instead (paused, or no free slot: no attempt is spent)."""
     lease = timedelta(seconds=rt.settings.lease_seconds)
     with rt.db.session() as session:
+        reason = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
+        if reason is not None and control_rows.hold(session, job_id, reason) is not None:
+            return reason
         job = job_rows.claim(session, job_id, step, owner, lease, phase)
         if job is not None:
             attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)

@@ -86,6 +86,18 @@ class Settings(BaseSettings):
         gt=0,
         description="Delete ended jobs and their files this many days after; unset keeps all.",
     )
+    # Control and fairness (see docs/operations.md, "Pausing, limits and priorities")
+    site_max_running: int | None = Field(
+        None,
+        ge=1,
+        description="Default fleet-wide limit of running jobs per site (media host); a limit "
+        "set for a site through the API overrides it. Unset: no default limit.",
+    )
+    tier_priorities: dict[str, int] = Field(
+        default_factory=lambda: {"standard": 5, "premium": 9},
+        description="Highest job priority (0-9) per client tier, as JSON, e.g. "
+        '{"standard": 5, "premium": 9}; a tier not listed gets the lowest bound.',
+    )
     # Webhooks (see the README's "Webhooks" and docs/operations.md)
     webhook_max_attempts: int = Field(
         12, ge=1, description="HTTP attempts of one webhook delivery before it is failed."
@@ -147,6 +159,8 @@ class Settings(BaseSettings):
             )
         if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError("HAUL_HEARTBEAT_SECONDS must be shorter than HAUL_LEASE_SECONDS")
+        if any(not 0 <= p <= 9 for p in self.tier_priorities.values()):
+            raise ValueError("HAUL_TIER_PRIORITIES bounds must be between 0 and 9")
         EgressPolicy.parse(self.egress_allow)  # a typo fails at start, not at the first job
         return self
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from service import callbacks, storage
+from service import callbacks, control, storage
 from service.db import attempts as attempt_rows
 from service.db import jobs as job_rows
 from service.domain.states import Status
@@ -38,6 +38,7 @@ class SweepReport:
     parents_closed: int = 0
     pruned: int = 0
     callbacks_republished: int = 0
+    released: int = 0
 
 
 def expired_leases(rt: Runtime) -> tuple[int, int]:
@@ -120,6 +121,8 @@ def run_all(rt: Runtime) -> SweepReport:
         parents_closed=stranded_parents(rt),
         pruned=prune(rt),
         callbacks_republished=callbacks.republish_stale(rt),
+        # A backstop: workers release held jobs after every attempt, unless one died first.
+        released=control.release_held(rt),
     )
     log.info("sweep", **report.__dict__)
     return report

@@ -14,6 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Stream
 
 from service import metrics as metrics_of_rows
+from service.api.control import ControlController
 from service.api.deps import provide_client, provide_hub, provide_runtime
 from service.api.events import EventController
 from service.api.health import live, ready
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             JobController,
             EventController,
             WebhookController,
+            ControlController,
             live,
             ready,
             MetricsController,

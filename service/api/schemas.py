@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from service.domain.control import Hold
 from service.domain.options import JobOptions, Preset
 from service.domain.states import DeliveryStatus, Phase, Status
 
 if TYPE_CHECKING:
     from service.callbacks import DeliveryView
+    from service.control import QueueView, SiteView
     from service.db.models import Artifact, Client, JobAttempt, WebhookAttempt
     from service.jobs import JobView
 
@@ -118,6 +120,11 @@ class JobOut(BaseModel):
     last_error: str | None
     next_attempt_at: datetime | None
     dead_lettered_at: datetime | None
+    held: Hold | None = Field(
+        None,
+        description="Why a waiting job may not start yet: its queue or client is paused, "
+        "or its queue or site is at its limit of running jobs.",
+    )
     children: dict[str, int] | None = Field(description="Counts by status, for a playlist.")
     file: FileOut | None
     callback_url: str | None = Field(None, description="Where this job's terminal event goes.")
@@ -160,6 +167,7 @@ class JobOut(BaseModel):
             last_error=job.last_error,
             next_attempt_at=job.next_attempt_at,
             dead_lettered_at=job.dead_lettered_at,
+            held=Hold(job.held) if job.held else None,
             children=view.children or None,
             file=_file(view.artifact) if view.artifact else None,
             callback_url=job.callback_url,
@@ -287,3 +295,80 @@ class EndpointOut(BaseModel):
     @classmethod
     def of(cls, client: Client) -> EndpointOut:
         return cls(url=client.default_callback_url, disabled_at=client.default_callback_disabled_at)
+
+
+class QueueOut(BaseModel):
+    """A queue as an admin controls it (``GET /v1/queues``)."""
+
+    name: str = Field(description="probe, download or callbacks.")
+    paused: bool
+    paused_at: datetime | None
+    max_running: int | None = Field(description="Fleet-wide limit of running jobs; null: none.")
+    running: int = Field(description="Jobs (or webhook attempts) running now, fleet-wide.")
+    waiting: int = Field(description="Jobs (or deliveries) waiting to start.")
+    depth: dict[str, int] = Field(
+        description="Waiting work by state (queued, retrying) and by hold reason "
+        "(queue_paused, client_paused, queue_full, site_full), and running."
+    )
+
+    @classmethod
+    def of(cls, view: QueueView) -> QueueOut:
+        running = view.depth.get("running", 0)
+        return cls(
+            name=view.name,
+            paused=view.paused_at is not None,
+            paused_at=view.paused_at,
+            max_running=view.max_running,
+            running=running,
+            waiting=sum(view.depth.values()) - running,
+            depth=view.depth,
+        )
+
+
+class QueueList(BaseModel):
+    items: list[QueueOut]
+
+
+class QueueLimitIn(BaseModel):
+    """``PATCH /v1/queues/{name}``: the queue's fleet-wide limit of running jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_running: int | None = Field(
+        ge=1, le=100_000, description="At most this many run at once, fleet-wide; null: no limit."
+    )
+
+
+class SiteLimitIn(BaseModel):
+    """``PUT /v1/sites/{site}``: the site's fleet-wide limit of running jobs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_running: int = Field(ge=1, le=100_000)
+
+
+class SiteOut(BaseModel):
+    site: str = Field(description="A media host, lower-cased, without www.")
+    max_running: int
+    running: int
+
+    @classmethod
+    def of(cls, view: SiteView) -> SiteOut:
+        return cls(site=view.site, max_running=view.max_running, running=view.running)
+
+
+class SiteList(BaseModel):
+    items: list[SiteOut]
+
+
+class ClientStateOut(BaseModel):
+    """A client as queue control sees it."""
+
+    id: uuid.UUID
+    name: str
+    tier: str
+    paused_at: datetime | None
+
+    @classmethod
+    def of(cls, client: Client) -> ClientStateOut:
+        return cls(id=client.id, name=client.name, tier=client.tier, paused_at=client.paused_at)

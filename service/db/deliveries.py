@@ -94,13 +94,16 @@ def unpublished_for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[Web
     return list(session.execute(stmt).scalars())
 
 
-def stale(session: Session, older_than: timedelta, limit: int) -> list[WebhookDelivery]:
-    """Pending deliveries nobody is working on whose message was never sent, or whose
-    next attempt is long overdue (the message was lost, or its worker died)."""
+def stale(
+    session: Session, older_than: timedelta, limit: int, *, settle: timedelta = timedelta(seconds=5)
+) -> list[WebhookDelivery]:
+    """Pending deliveries nobody is working on whose message was never sent (for
+    ``settle``: the commit that made it publishes it), or whose next attempt is long
+    overdue (the message was lost, or its worker died)."""
     cutoff = _NOW() - older_than
     never_sent = sa.and_(
         WebhookDelivery.published_at.is_(None),
-        WebhookDelivery.created_at < _NOW() - timedelta(seconds=5),
+        WebhookDelivery.created_at < _NOW() - settle,
     )
     overdue = sa.and_(
         WebhookDelivery.published_at < cutoff,
@@ -118,6 +121,20 @@ def stale(session: Session, older_than: timedelta, limit: int) -> list[WebhookDe
         .with_for_update(skip_locked=True)
     )
     return list(session.execute(stmt).scalars())
+
+
+def unpublish(session: Session, delivery_id: uuid.UUID) -> None:
+    """Its message was spent while deliveries are paused: the resume sends it again."""
+    stmt = (
+        sa.update(WebhookDelivery)
+        .where(
+            WebhookDelivery.id == delivery_id,
+            WebhookDelivery.status == _PENDING,
+            sa.or_(WebhookDelivery.claimed_until.is_(None), WebhookDelivery.claimed_until < _NOW()),
+        )
+        .values(published_at=None, updated_at=_NOW())
+    )
+    session.execute(stmt)
 
 
 def mark_published(session: Session, delivery_ids: list[uuid.UUID]) -> None:

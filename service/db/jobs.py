@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from service.db.models import Job
+from service.domain.control import site_of
 from service.domain.states import ACTIVE, TERMINAL, TRANSITIONS, Phase, Status, Step, sources
 
 if TYPE_CHECKING:
@@ -31,12 +32,14 @@ def _returning_one(session: Session, stmt: Any) -> Job | None:
 
 
 def insert(session: Session, job: Job) -> Job:
-    session.add(job)
-    session.flush()
+    insert_many(session, [job])
     return job
 
 
 def insert_many(session: Session, jobs: list[Job]) -> None:
+    """Add jobs, each with its site (the host that per-site limits count) filled in."""
+    for job in jobs:
+        job.site = job.site or site_of(job.url)
     session.add_all(jobs)
     session.flush()
 
@@ -89,7 +92,7 @@ def move(
     stmt = sa.update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in allowed]))
     if owner is not None:
         stmt = stmt.where(Job.lease_owner == owner)
-    changes: dict[str, Any] = {"status": to.value, "updated_at": _NOW(), **values}
+    changes: dict[str, Any] = {"status": to.value, "held": None, "updated_at": _NOW(), **values}
     if to is not Status.RUNNING:
         changes.setdefault("lease_owner", None)
         changes.setdefault("lease_expires_at", None)
@@ -142,6 +145,7 @@ def claim(
         .values(
             status=Status.RUNNING.value,
             phase=phase.value,
+            held=None,
             lease_owner=owner,
             lease_expires_at=_NOW() + lease,
             attempts=Job.attempts + 1,
@@ -198,6 +202,7 @@ def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
         .values(
             status=Status.CANCELLED.value,
             phase=None,
+            held=None,
             lease_owner=None,
             lease_expires_at=None,
             finished_at=_NOW(),
@@ -287,7 +292,10 @@ def unpublished(session: Session, older_than: timedelta, limit: int) -> list[Job
     stmt = (
         sa.select(Job)
         .where(
-            Job.status == Status.QUEUED.value, Job.queued_at < _NOW() - timedelta(seconds=5), stale
+            Job.status == Status.QUEUED.value,
+            Job.held.is_(None),
+            Job.queued_at < _NOW() - timedelta(seconds=5),
+            stale,
         )
         .order_by(Job.queued_at)
         .limit(limit)
@@ -307,6 +315,7 @@ def overdue_retries(session: Session, older_than: timedelta, limit: int) -> list
         sa.select(Job)
         .where(
             Job.status == Status.RETRYING.value,
+            Job.held.is_(None),
             Job.updated_at < cutoff,
             sa.func.coalesce(Job.next_attempt_at, Job.updated_at) < cutoff,
             sa.or_(Job.published_at.is_(None), Job.published_at < cutoff),
@@ -368,6 +377,7 @@ def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
         .values(
             status=Status.FAILED.value,
             phase=None,
+            held=None,
             lease_owner=None,
             lease_expires_at=None,
             error_class="attempts_exhausted",
@@ -403,6 +413,7 @@ def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Jo
         .values(
             status=Status.FAILED.value,
             phase=None,
+            held=None,
             lease_owner=None,
             lease_expires_at=None,
             next_attempt_at=None,

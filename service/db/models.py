@@ -14,13 +14,17 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
+from service.domain.control import Hold
 from service.domain.states import DeliveryStatus, Phase, Status, Step
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
 
 
-def _in(column: str, values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus]) -> str:
+def _in(
+    column: str,
+    values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus] | type[Hold],
+) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
 
@@ -59,6 +63,8 @@ class Client(SQLModel, table=True):
     default_callback_url: str | None = Field(default=None, sa_type=sa.Text)
     #: Set when that endpoint answered 410 Gone: no more deliveries until it is set again.
     default_callback_disabled_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    #: Set by an admin: none of this client's jobs starts until it is cleared.
+    paused_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
 
 
 class Job(SQLModel, table=True):
@@ -69,6 +75,7 @@ class Job(SQLModel, table=True):
         sa.CheckConstraint(_in("status", Status), name="jobs_status_valid"),
         sa.CheckConstraint(f"phase IS NULL OR {_in('phase', Phase)}", name="jobs_phase_valid"),
         sa.CheckConstraint(_in("step", Step), name="jobs_step_valid"),
+        sa.CheckConstraint(f"held IS NULL OR {_in('held', Hold)}", name="jobs_held_valid"),
         # Newest-first keyset pages per client, with and without a status filter.
         sa.Index(
             "ix_jobs_client_created", "client_id", sa.text("created_at DESC"), sa.text("id DESC")
@@ -102,6 +109,26 @@ class Job(SQLModel, table=True):
             "updated_at",
             postgresql_where=sa.text("status = 'retrying'"),
         ),
+        # Fleet-wide limits: live claims per queue and per site, and held jobs to release.
+        sa.Index(
+            "ix_jobs_running_step",
+            "step",
+            "lease_expires_at",
+            postgresql_where=sa.text("status = 'running' AND lease_expires_at IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_jobs_running_site",
+            "site",
+            "lease_expires_at",
+            postgresql_where=sa.text("status = 'running' AND lease_expires_at IS NOT NULL"),
+        ),
+        sa.Index(
+            "ix_jobs_held",
+            "step",
+            sa.text("priority DESC"),
+            "queued_at",
+            postgresql_where=sa.text("held IS NOT NULL"),
+        ),
         # Playlist parents waiting for their children, and ended top-level jobs by age.
         sa.Index(
             "ix_jobs_awaiting_children",
@@ -131,6 +158,11 @@ class Job(SQLModel, table=True):
     phase: str | None = Field(default=None, sa_type=sa.String(24))
     step: str = Field(default=Step.PROBE.value, sa_type=sa.String(16))
     priority: int = Field(default=0, sa_type=sa.SmallInteger)
+    #: The media host (see ``site_of``), for per-site limits; set on insert.
+    site: str | None = Field(default=None, sa_type=sa.String(253))
+    #: Why a waiting job may not start now (a pause, a full queue or site); None otherwise.
+    #: A held job has no message in the broker: it is published again when released.
+    held: str | None = Field(default=None, sa_type=sa.String(16))
 
     progress: float | None = None
     bytes_done: int | None = Field(default=None, sa_type=sa.BigInteger)
@@ -156,6 +188,35 @@ class Job(SQLModel, table=True):
     published_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     started_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    updated_at: datetime | None = _now_column(nullable=False)
+
+
+class QueueControl(SQLModel, table=True):
+    """An admin's switches for one queue: paused or not, and its fleet-wide ``max_running``.
+
+    One row per queue, created by the migration. Claims read it ``FOR SHARE``, so a
+    pause or resume waits for claims in flight and every later claim sees it.
+    """
+
+    __tablename__ = "queue_controls"
+    __table_args__ = (
+        sa.CheckConstraint("max_running IS NULL OR max_running >= 1", name="queue_max_running"),
+    )
+
+    queue: str = Field(sa_type=sa.String(32), primary_key=True)
+    paused_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    max_running: int | None = None
+    updated_at: datetime | None = _now_column(nullable=False)
+
+
+class SiteLimit(SQLModel, table=True):
+    """A fleet-wide limit of running jobs for one site (media host), set by an admin."""
+
+    __tablename__ = "site_limits"
+    __table_args__ = (sa.CheckConstraint("max_running >= 1", name="site_max_running"),)
+
+    site: str = Field(sa_type=sa.String(253), primary_key=True)
+    max_running: int
     updated_at: datetime | None = _now_column(nullable=False)
 
 

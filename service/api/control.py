@@ -1,0 +1,145 @@
+"""Queue control for admins: pause and resume queues and clients, limits per queue and site."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+from litestar import Controller, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
+from litestar.status_codes import HTTP_200_OK
+
+from service import control
+from service.api.problems import documented
+from service.api.schemas import (
+    ClientStateOut,
+    QueueLimitIn,
+    QueueList,
+    QueueOut,
+    SiteLimitIn,
+    SiteList,
+    SiteOut,
+)
+
+if TYPE_CHECKING:
+    from service.db.models import Client
+    from service.runtime import Runtime
+
+
+class ControlController(Controller):
+    path = "/v1"
+    tags = ["control"]
+
+    @get("/queues", sync_to_thread=True, responses=documented(403))
+    def queues(
+        self, runtime: NamedDependency[Runtime], client: NamedDependency[Client]
+    ) -> QueueList:
+        """Every queue: paused or not, its limit, waiting work by state and hold, running count."""
+        return QueueList(items=[QueueOut.of(v) for v in control.queues(runtime, client)])
+
+    @get("/queues/{name:str}", sync_to_thread=True, responses=documented(403, 404))
+    def queue(
+        self,
+        name: FromPath[str],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> QueueOut:
+        return QueueOut.of(control.queue(runtime, client, name))
+
+    @post(
+        "/queues/{name:str}/pause",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        responses=documented(403, 404),
+    )
+    def pause(
+        self,
+        name: FromPath[str],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> QueueOut:
+        """Nothing new starts; running work finishes; submissions wait as ``queued``."""
+        return QueueOut.of(control.pause(runtime, client, name))
+
+    @post(
+        "/queues/{name:str}/resume",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        responses=documented(403, 404),
+    )
+    def resume(
+        self,
+        name: FromPath[str],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> QueueOut:
+        """Waiting work starts again, best priority first."""
+        return QueueOut.of(control.resume(runtime, client, name))
+
+    @patch("/queues/{name:str}", sync_to_thread=True, responses=documented(400, 403, 404, 422))
+    def limit(
+        self,
+        name: FromPath[str],
+        data: JSONBody[QueueLimitIn],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> QueueOut:
+        """Set the queue's fleet-wide ``max_running`` (null removes it); takes effect at once."""
+        return QueueOut.of(control.set_max_running(runtime, client, name, data.max_running))
+
+    @get("/sites", sync_to_thread=True, responses=documented(403))
+    def sites(self, runtime: NamedDependency[Runtime], client: NamedDependency[Client]) -> SiteList:
+        """Every site with its own limit, and how many of its jobs run now."""
+        return SiteList(items=[SiteOut.of(v) for v in control.sites(runtime, client)])
+
+    @put("/sites/{site:str}", sync_to_thread=True, responses=documented(400, 403, 422))
+    def set_site(
+        self,
+        site: FromPath[str],
+        data: JSONBody[SiteLimitIn],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> SiteOut:
+        """At most ``max_running`` jobs of this media host run at once, fleet-wide."""
+        return SiteOut.of(control.set_site_limit(runtime, client, site, data.max_running))
+
+    @delete("/sites/{site:str}", sync_to_thread=True, responses=documented(403, 404, 422))
+    def remove_site(
+        self,
+        site: FromPath[str],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> None:
+        """Remove the site's own limit (the default, ``HAUL_SITE_MAX_RUNNING``, applies again)."""
+        control.remove_site_limit(runtime, client, site)
+
+    @post(
+        "/clients/{client_id:uuid}/pause",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        responses=documented(403, 404),
+    )
+    def pause_client(
+        self,
+        client_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> ClientStateOut:
+        """None of the client's jobs starts until resumed; its running jobs finish."""
+        return ClientStateOut.of(control.pause_client(runtime, client, client_id, paused=True))
+
+    @post(
+        "/clients/{client_id:uuid}/resume",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        responses=documented(403, 404),
+    )
+    def resume_client(
+        self,
+        client_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> ClientStateOut:
+        """The client's waiting jobs start again, best priority first."""
+        return ClientStateOut.of(control.pause_client(runtime, client, client_id, paused=False))

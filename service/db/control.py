@@ -1,0 +1,288 @@
+"""Queries behind pausing and fleet-wide limits: ``queue_controls``, ``site_limits``, held jobs.
+
+The gate runs in the claim's own transaction, so what it decides and the claim it
+allows commit together:
+
+* the queue's row and the client's row are read ``FOR SHARE``: a pause or resume
+  (an ``UPDATE`` of that row) waits for claims in flight, and later claims see it;
+* a queue with ``max_running``, and a site with a limit, are counted under a
+  transaction-scoped advisory lock (queue first, then site), so claims on many
+  machines take the last slot one at a time;
+* only live leases count: a running job whose lease expired is a dead worker's.
+
+Releasing held jobs takes the same locks, so a job held while a slot frees is
+either seen by the release or was never held.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from service.db.models import Client, Job, QueueControl, SiteLimit, WebhookDelivery
+from service.domain.control import RELEASE_BATCH, Hold, free_slots
+from service.domain.states import ACTIVE, Phase, Status
+
+if TYPE_CHECKING:
+    import uuid
+    from datetime import datetime
+
+    from sqlmodel import Session
+
+_NOW = sa.func.now
+_WAITING = (Status.QUEUED.value, Status.RETRYING.value)
+
+
+@dataclass(frozen=True)
+class QueueState:
+    """A queue's switches as a claim sees them."""
+
+    paused_at: datetime | None
+    max_running: int | None
+
+
+def _lock(session: Session, key: str) -> None:
+    """A transaction-scoped lock on a name, shared by every process on this database."""
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+
+
+def queue_state(session: Session, queue: str) -> QueueState:
+    """The queue's switches, read ``FOR SHARE`` (a missing row means neither set)."""
+    stmt = (
+        sa.select(QueueControl.paused_at, QueueControl.max_running)
+        .where(QueueControl.queue == queue)
+        .with_for_update(read=True)
+    )
+    row = session.execute(stmt).first()
+    return QueueState(None, None) if row is None else QueueState(row[0], row[1])
+
+
+def client_paused(session: Session, client_id: uuid.UUID) -> bool:
+    stmt = sa.select(Client.paused_at).where(Client.id == client_id).with_for_update(read=True)
+    return session.execute(stmt).scalar() is not None
+
+
+def site_limit(session: Session, site: str | None, default: int | None) -> int | None:
+    """The limit of running jobs for a site: its own, else the default; None: no limit."""
+    if site is None:
+        return None
+    own = session.execute(sa.select(SiteLimit.max_running).where(SiteLimit.site == site)).scalar()
+    return own if own is not None else default
+
+
+def _live() -> Any:
+    return sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at > _NOW())
+
+
+def running_in_queue(session: Session, queue: str) -> int:
+    stmt = sa.select(sa.func.count()).where(_live(), Job.step == queue)
+    return int(session.execute(stmt).scalar_one())
+
+
+def running_on_site(session: Session, site: str) -> int:
+    stmt = sa.select(sa.func.count()).where(_live(), Job.site == site)
+    return int(session.execute(stmt).scalar_one())
+
+
+def pause_reason(session: Session, queue: str, client_id: uuid.UUID) -> Hold | None:
+    """Why nothing of this client may start on this queue now, if paused; takes the share locks."""
+    if queue_state(session, queue).paused_at is not None:
+        return Hold.QUEUE_PAUSED
+    if client_paused(session, client_id):
+        return Hold.CLIENT_PAUSED
+    return None
+
+
+def gate(
+    session: Session, job_id: uuid.UUID, queue: str, default_site_limit: int | None
+) -> Hold | None:
+    """Whether the job may start now; None lets the claim go ahead in this transaction."""
+    row = session.execute(sa.select(Job.client_id, Job.site).where(Job.id == job_id)).first()
+    if row is None:
+        return None  # gone: the claim finds nothing either
+    client_id, site = row
+    state = queue_state(session, queue)
+    if state.paused_at is not None:
+        return Hold.QUEUE_PAUSED
+    if client_paused(session, client_id):
+        return Hold.CLIENT_PAUSED
+    if state.max_running is not None:
+        _lock(session, f"haul.queue:{queue}")
+        if running_in_queue(session, queue) >= state.max_running:
+            return Hold.QUEUE_FULL
+    limit = site_limit(session, site, default_site_limit)
+    if site is not None and limit is not None:
+        _lock(session, f"haul.site:{site}")
+        if running_on_site(session, site) >= limit:
+            return Hold.SITE_FULL
+    return None
+
+
+def hold(session: Session, job_id: uuid.UUID, reason: Hold) -> Job | None:
+    """Keep a waiting job in its row, saying why; its message is spent (no ``published_at``)."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status.in_(_WAITING))
+        .values(held=reason.value, published_at=None, updated_at=_NOW())
+        .returning(Job)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def any_held(session: Session) -> bool:
+    stmt = sa.select(sa.exists().where(Job.held.is_not(None), Job.status.in_(_WAITING)))
+    return bool(session.execute(stmt).scalar())
+
+
+_RELEASABLE = sa.text(
+    """
+    WITH waiting AS (
+        SELECT j.id, j.site, j.priority, j.queued_at,
+               row_number() OVER (PARTITION BY j.site ORDER BY j.priority DESC, j.queued_at) AS n
+        FROM jobs j JOIN clients c ON c.id = j.client_id
+        WHERE j.held IS NOT NULL AND j.step = :queue AND j.status IN ('queued', 'retrying')
+          AND c.paused_at IS NULL
+    ), room AS (
+        SELECT s.site,
+               COALESCE(l.max_running, CAST(:default_site_limit AS integer)) AS site_limit,
+               (SELECT count(*) FROM jobs r
+                WHERE r.site = s.site AND r.status = 'running' AND r.lease_expires_at > now())
+                   AS running
+        FROM (SELECT DISTINCT site FROM waiting WHERE site IS NOT NULL) s
+        LEFT JOIN site_limits l ON l.site = s.site
+    )
+    SELECT w.id FROM waiting w LEFT JOIN room ON room.site = w.site
+    WHERE room.site_limit IS NULL OR w.n <= room.site_limit - room.running
+    ORDER BY w.priority DESC, w.queued_at
+    LIMIT :room
+    """
+)
+
+
+def release(session: Session, queue: str, default_site_limit: int | None) -> list[Job]:
+    """Clear ``held`` on the waiting jobs of a queue that may start now, best priority first.
+
+    At most as many as the queue has free slots, and per site as many as the site has;
+    the caller publishes them after the commit.
+    """
+    state = queue_state(session, queue)
+    if state.paused_at is not None:
+        return []
+    room: int | None = RELEASE_BATCH
+    if state.max_running is not None:
+        _lock(session, f"haul.queue:{queue}")
+        room = free_slots(state.max_running, running_in_queue(session, queue))
+    if not room:
+        return []
+    params = {"queue": queue, "default_site_limit": default_site_limit, "room": room}
+    ids = list(session.execute(_RELEASABLE, params).scalars())
+    if not ids:
+        return []
+    stmt = (
+        sa.update(Job)
+        .where(Job.id.in_(ids), Job.held.is_not(None), Job.status.in_(_WAITING))
+        .values(held=None, updated_at=_NOW())
+        .returning(Job)
+        .execution_options(synchronize_session=False)
+    )
+    released = list(session.execute(stmt).scalars())
+    return sorted(released, key=lambda j: (-j.priority, j.queued_at))
+
+
+# --- the admin's switches -----------------------------------------------------------------------
+
+
+def set_paused(session: Session, queue: str, paused: bool) -> QueueControl | None:
+    """Pause or resume a queue; waits for claims in flight on it (they hold the row shared)."""
+    stmt = (
+        sa.update(QueueControl)
+        .where(QueueControl.queue == queue)
+        .values(
+            paused_at=sa.func.coalesce(QueueControl.paused_at, _NOW()) if paused else None,
+            updated_at=_NOW(),
+        )
+        .returning(QueueControl)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def set_max_running(session: Session, queue: str, max_running: int | None) -> QueueControl | None:
+    stmt = (
+        sa.update(QueueControl)
+        .where(QueueControl.queue == queue)
+        .values(max_running=max_running, updated_at=_NOW())
+        .returning(QueueControl)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def controls(session: Session) -> list[QueueControl]:
+    return list(session.execute(sa.select(QueueControl).order_by(QueueControl.queue)).scalars())
+
+
+def set_client_paused(session: Session, client_id: uuid.UUID, paused: bool) -> Client | None:
+    stmt = (
+        sa.update(Client)
+        .where(Client.id == client_id)
+        .values(paused_at=sa.func.coalesce(Client.paused_at, _NOW()) if paused else None)
+        .returning(Client)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalars().first()
+
+
+def put_site_limit(session: Session, site: str, max_running: int) -> SiteLimit:
+    insert = postgresql.insert(SiteLimit).values(site=site, max_running=max_running)
+    stmt = insert.on_conflict_do_update(
+        index_elements=[SiteLimit.site],
+        set_={"max_running": insert.excluded.max_running, "updated_at": _NOW()},
+    ).returning(SiteLimit)
+    return session.execute(stmt.execution_options(synchronize_session=False)).scalars().one()
+
+
+def delete_site_limit(session: Session, site: str) -> bool:
+    return session.execute(sa.delete(SiteLimit).where(SiteLimit.site == site)).rowcount == 1
+
+
+def site_limits(session: Session) -> list[tuple[SiteLimit, int]]:
+    """Every site limit with the site's running count now."""
+    rows = session.execute(sa.select(SiteLimit).order_by(SiteLimit.site)).scalars()
+    return [(limit, running_on_site(session, limit.site)) for limit in rows]
+
+
+# --- what an operator sees ----------------------------------------------------------------------
+
+
+def job_depths(session: Session) -> dict[str, dict[str, int]]:
+    """Per queue: waiting jobs by status and by hold, and live claims (``running``)."""
+    waiting = sa.func.coalesce(Job.held, Job.status)
+    stmt = (
+        sa.select(Job.step, waiting, sa.func.count())
+        .where(
+            Job.status.in_([s.value for s in ACTIVE]),
+            Job.phase.is_distinct_from(Phase.AWAITING_CHILDREN.value),
+        )
+        .group_by(Job.step, waiting)
+    )
+    depths: dict[str, dict[str, int]] = {}
+    for step, state, n in session.execute(stmt):
+        depths.setdefault(step, {})[state] = int(n)
+    return depths
+
+
+def delivery_depths(session: Session) -> dict[str, int]:
+    """Pending webhook deliveries: waiting for a worker, or in an attempt now."""
+    in_attempt = sa.and_(
+        WebhookDelivery.claimed_until.is_not(None), WebhookDelivery.claimed_until > _NOW()
+    )
+    state = sa.case((in_attempt, "running"), else_="queued")
+    stmt = (
+        sa.select(state, sa.func.count()).where(WebhookDelivery.status == "pending").group_by(state)
+    )
+    return {s: int(n) for s, n in session.execute(stmt)}

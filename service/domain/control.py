@@ -1,0 +1,57 @@
+"""Who may start work, and at what priority: the pure rules behind pausing, limits and tiers.
+
+A job that may not start yet is *held*: it stays ``queued`` (or ``retrying``) in
+its row, with the reason in ``held``, and no message for it waits in the broker.
+When the reason goes away (a resume, a slot freeing), it is released in priority
+order and published again. Nothing here touches the database.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+
+class Hold(StrEnum):
+    """Why a waiting job may not start now."""
+
+    #: Its queue is paused by an admin.
+    QUEUE_PAUSED = "queue_paused"
+    #: Its client is paused by an admin.
+    CLIENT_PAUSED = "client_paused"
+    #: Its queue already runs ``max_running`` jobs, fleet-wide.
+    QUEUE_FULL = "queue_full"
+    #: Its site (the media host) already runs its limit of jobs, fleet-wide.
+    SITE_FULL = "site_full"
+
+
+#: The queues an admin can pause; ``max_running`` applies to the two job queues only.
+PAUSABLE_QUEUES = ("probe", "download", "callbacks")
+LIMITED_QUEUES = ("probe", "download")
+
+#: Most jobs one release publishes at once when no limit bounds it.
+RELEASE_BATCH = 500
+
+
+def site_of(url: str) -> str:
+    """The site a URL downloads from: its host, lower-cased, without a leading ``www.``.
+
+    Site limits are per host, so ``www.example.com`` and ``example.com`` share one,
+    while ``media.example.com`` is a site of its own.
+    """
+    host = (urlsplit(url).hostname or "").lower().rstrip(".")
+    return host.removeprefix("www.") if host.count(".") > 1 else host
+
+
+def tier_max_priority(tier: str, bounds: dict[str, int]) -> int:
+    """The highest priority a client of ``tier`` may ask for; unknown tiers get the lowest bound."""
+    if tier in bounds:
+        return bounds[tier]
+    return min(bounds.values(), default=0)
+
+
+def free_slots(max_running: int | None, running: int) -> int | None:
+    """How many more may start under a limit; None when there is no limit."""
+    if max_running is None:
+        return None
+    return max(0, max_running - running)
