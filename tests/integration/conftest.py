@@ -56,13 +56,19 @@ def queue_depth(queue: str) -> int:
 
 
 def take_messages(queue: str) -> list[tuple[dict[str, Any], int | None]]:
-    """Consume every ready message of ``queue``: each decoded body with its AMQP priority."""
+    """Consume every ready message of ``queue``: each decoded body with its AMQP priority.
+
+    A queue nothing was ever published to does not exist yet: it holds nothing.
+    """
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
     taken: list[tuple[dict[str, Any], int | None]] = []
     try:
         channel = connection.channel()
         while True:
-            method, properties, body = channel.basic_get(queue, auto_ack=True)
+            try:
+                method, properties, body = channel.basic_get(queue, auto_ack=True)
+            except pika.exceptions.ChannelClosedByBroker:
+                return taken
             if method is None:
                 return taken
             taken.append((json.loads(body), properties.priority))
