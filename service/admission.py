@@ -110,26 +110,37 @@ def _holder_job(
     return earlier
 
 
-def _check_quotas(session: Any, limits: ClientLimits, client: Client) -> None:
-    most = limits.max_active_jobs
-    if most is not None:
-        active = job_rows.count_active(session, client.id)
-        if active >= most:
+def _check_quotas(
+    session: Any,  # a db session; only service/db names its type
+    limits: ClientLimits,
+    client: Client,
+) -> None:
+    """Refuse a new job when the client is at one of its quotas."""
+    for name, usage, message in _QUOTAS:
+        most = getattr(limits, name)
+        if most is None:
+            continue
+        used = usage(session, client.id)
+        if used >= most:
             raise QuotaExceeded(
-                f"you have {active} jobs queued, retrying or running; the limit is {most} "
-                "(max_active_jobs): wait for some to end, or cancel some",
-                limit="max_active_jobs",
+                message.format(used=used, most=most, name=name),
+                limit=name,
                 value=most,
-                current=active,
-            )
-    quota = limits.storage_quota_bytes
-    if quota is not None:
-        used = artifact_rows.bytes_stored(session, client.id)
-        if used >= quota:
-            raise QuotaExceeded(
-                f"your files take {used} bytes; the limit is {quota} (storage_quota_bytes): "
-                "delete some jobs to make room",
-                limit="storage_quota_bytes",
-                value=quota,
                 current=used,
             )
+
+
+#: Each quota checked at submit: its name in ClientLimits, how to count its use, what to say.
+_QUOTAS = (
+    (
+        "max_active_jobs",
+        job_rows.count_active,
+        "you have {used} jobs queued, retrying or running; the limit is {most} ({name}): "
+        "wait for some to end, or cancel some",
+    ),
+    (
+        "storage_quota_bytes",
+        artifact_rows.bytes_stored,
+        "your files take {used} bytes; the limit is {most} ({name}): delete some jobs to make room",
+    ),
+)

@@ -8,7 +8,6 @@ stopped first, so no job ends while a test counts active ones.
 from __future__ import annotations
 
 import json
-import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
@@ -17,8 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
-from tests.e2e.conftest import BIN, REPO
-from tests.support.waiting import wait_for
+from tests.e2e.conftest import BIN, haul, wait_api_ready
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -40,29 +38,14 @@ def two_apis(stack: Stack) -> Iterator[list[str]]:
         [str(BIN / "uvicorn"), "service.api.app:app", "--host", "127.0.0.1", "--port", str(port)],
     )
     second = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{second}/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(ready, timeout=30, what="the second API to be ready")
+    wait_api_ready(second)
     yield [stack.base_url, second]
     stack.stop("api2")
 
 
 def limits(stack: Stack, name: str, *flags: str) -> dict[str, object]:
     """`haul clients limits NAME …` as an operator runs it; the limits that hold now."""
-    out = subprocess.run(
-        [str(BIN / "haul"), "clients", "limits", name, *flags, "--json"],
-        env=stack.env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return dict(json.loads(out))
+    return dict(json.loads(haul(stack.env, "clients", "limits", name, *flags, "--json")))
 
 
 def at_once(calls: list[Callable[[], httpx.Response]]) -> list[httpx.Response]:
