@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 from service.settings import get_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.runtime import Runtime
 
 
@@ -95,17 +97,23 @@ def _rotate_secret(args: argparse.Namespace) -> int:
     return 0
 
 
-LIMITS = ("max_active_jobs", "storage_quota_bytes", "requests_per_minute")
+#: Each limit `haul clients limits` sets, with its smallest value (a rate of 0 means nothing).
+LIMITS = {"max_active_jobs": 0, "storage_quota_bytes": 0, "requests_per_minute": 1}
 
 
-def _limit_value(text: str) -> int | None:
+def _limit_value(minimum: int) -> Callable[[str], int | None]:
     """A limit on the command line: a whole number, or ``default`` for the HAUL_CLIENT_* one."""
-    if text == "default":
-        return None
-    value = int(text)
-    if value < 0:
-        raise ValueError(text)
-    return value
+
+    def parse(text: str) -> int | None:
+        if text == "default":
+            return None
+        value = int(text)
+        if value < minimum:
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = f"number ≥ {minimum} or 'default'"
+    return parse
 
 
 def _limits(args: argparse.Namespace) -> int:
@@ -195,10 +203,10 @@ def parser() -> argparse.ArgumentParser:
         "HAUL_CLIENT_* setting)",
     )
     limits.add_argument("client", help="the client's name or id")
-    for name in LIMITS:
+    for name, minimum in LIMITS.items():
         limits.add_argument(
             f"--{name.replace('_', '-')}",
-            type=_limit_value,
+            type=_limit_value(minimum),
             default=argparse.SUPPRESS,
             metavar="N|default",
         )

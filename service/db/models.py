@@ -33,6 +33,14 @@ class Client(SQLModel, table=True):
     """A caller of the API: one per key. Keys are stored as a SHA-256 hash only."""
 
     __tablename__ = "clients"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(max_active_jobs IS NULL OR max_active_jobs >= 0) AND "
+            "(storage_quota_bytes IS NULL OR storage_quota_bytes >= 0) AND "
+            "(requests_per_minute IS NULL OR requests_per_minute >= 1)",
+            name="clients_limits_valid",
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(sa_type=sa.String(200))

@@ -18,12 +18,18 @@ branch_labels = None
 depends_on = None
 
 SUCCEEDED = "status = 'succeeded'"
+LIMITS_VALID = (
+    "(max_active_jobs IS NULL OR max_active_jobs >= 0) AND "
+    "(storage_quota_bytes IS NULL OR storage_quota_bytes >= 0) AND "
+    "(requests_per_minute IS NULL OR requests_per_minute >= 1)"
+)
 
 
 def upgrade() -> None:
     op.add_column("clients", sa.Column("max_active_jobs", sa.Integer(), nullable=True))
     op.add_column("clients", sa.Column("storage_quota_bytes", sa.BigInteger(), nullable=True))
     op.add_column("clients", sa.Column("requests_per_minute", sa.Integer(), nullable=True))
+    op.create_check_constraint("clients_limits_valid", "clients", LIMITS_VALID)
 
     op.create_table(
         "idempotency_keys",
@@ -71,6 +77,7 @@ def downgrade() -> None:
     op.drop_index("ix_idempotency_keys_job", table_name="idempotency_keys")
     op.drop_index("ix_idempotency_keys_expires", table_name="idempotency_keys")
     op.drop_table("idempotency_keys")
+    op.drop_constraint("clients_limits_valid", "clients", type_="check")
     op.drop_column("clients", "requests_per_minute")
     op.drop_column("clients", "storage_quota_bytes")
     op.drop_column("clients", "max_active_jobs")
