@@ -3,9 +3,10 @@
 The theoretical arrival time ``tat`` moves ``PERIOD_S / limit`` ahead with each request
 (from now, if it lies in the past), and a request is allowed while ``tat`` stays within
 one period of now. A client that was idle may spend its whole minute at once, then one
-request every ``PERIOD_S / limit``; idle time refills it. Unlike a fixed window, no
-boundary lets through twice the limit. The database moves ``tat`` in one statement
-(``db/ratelimits.py``); this module turns it into what the client is told.
+request every ``PERIOD_S / limit``; idle time refills it. That is a bucket of ``limit``
+refilled continuously: over any ``s`` seconds at most ``limit * (1 + s / PERIOD_S)``
+requests pass. The database moves ``tat`` in one statement (``db/ratelimits.py``);
+this module turns it into what the client is told.
 """
 
 from __future__ import annotations
