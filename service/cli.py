@@ -1,5 +1,5 @@
 """The ``haul`` command: ``haul migrate``, ``haul clients create NAME [--admin]``, list, revoke,
-rotate-secret.
+rotate-secret, limits.
 
 What a script needs goes to stdout, one value per line (or one JSON object with
 ``--json``); what a person should read goes to stderr.
@@ -11,11 +11,14 @@ import argparse
 import json
 import sys
 import uuid
+from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 from service.settings import get_settings
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.runtime import Runtime
 
 
@@ -94,6 +97,53 @@ def _rotate_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Each limit `haul clients limits` sets, with its smallest value (a rate of 0 means nothing).
+LIMITS = {"max_active_jobs": 0, "storage_quota_bytes": 0, "requests_per_minute": 1}
+
+
+def _limit_value(minimum: int) -> Callable[[str], int | None]:
+    """A limit on the command line: a whole number, or ``default`` for the HAUL_CLIENT_* one."""
+
+    def parse(text: str) -> int | None:
+        if text == "default":
+            return None
+        value = int(text)
+        if value < minimum:
+            raise ValueError(text)
+        return value
+
+    parse.__name__ = f"number ≥ {minimum} or 'default'"
+    return parse
+
+
+def _limits(args: argparse.Namespace) -> int:
+    from service import clients
+    from service.errors import HaulError
+
+    changes = {name: getattr(args, name) for name in LIMITS if hasattr(args, name)}
+    rt = _runtime()
+    try:
+        if changes:
+            client = clients.set_limits(rt, args.client, **changes)
+        else:
+            client = clients.find_one(rt, args.client)
+    except HaulError as exc:
+        print(exc.message, file=sys.stderr)
+        return 1
+    own = clients.own_limits(client)
+    held = clients.limits_of(rt.settings, client)
+    if args.json:
+        print(json.dumps({"id": str(client.id), "name": client.name, **asdict(held)}))
+        return 0
+    print(f"limits of {client.name} ({client.id}):", file=sys.stderr)
+    for name in LIMITS:
+        value = getattr(held, name)
+        source = "own" if getattr(own, name) is not None else f"HAUL_CLIENT_{name.upper()}"
+        shown = "unlimited" if value is None else str(value)
+        print(f"{name:20} {shown:>14}  ({source})")
+    return 0
+
+
 def _list(_: argparse.Namespace) -> int:
     from service.db import clients as client_rows
 
@@ -147,6 +197,21 @@ def parser() -> argparse.ArgumentParser:
         help="stop signing with the old secret at once (it leaked)",
     )
     rotate.set_defaults(run=_rotate_secret)
+    limits = clients.add_parser(
+        "limits",
+        help="show a client's limits, or give it its own (a number, or 'default' for the "
+        "HAUL_CLIENT_* setting)",
+    )
+    limits.add_argument("client", help="the client's name or id")
+    for name, minimum in LIMITS.items():
+        limits.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=_limit_value(minimum),
+            default=argparse.SUPPRESS,
+            metavar="N|default",
+        )
+    limits.add_argument("--json", action="store_true", help="print the limits that hold as JSON")
+    limits.set_defaults(run=_limits)
     return p
 
 

@@ -18,11 +18,15 @@ from typing import TYPE_CHECKING
 
 from service.db import clients as client_rows
 from service.db.models import Client
+from service.domain.quotas import ClientLimits
 from service.errors import InvalidInput, NotFound, Unauthorized
 from service.webhooks import new_secret
 
 if TYPE_CHECKING:
+    import uuid
+
     from service.runtime import Runtime
+    from service.settings import Settings
 
 KEY_PREFIX = "haul_"
 _LOOKUP_LENGTH = len(KEY_PREFIX) + 10
@@ -77,6 +81,57 @@ def is_admin(client: Client) -> bool:
     return ADMIN in (client.scopes or [])
 
 
+def own_limits(client: Client) -> ClientLimits:
+    """The limits an operator set on this client alone (None: the default applies)."""
+    return ClientLimits(
+        max_active_jobs=client.max_active_jobs,
+        storage_quota_bytes=client.storage_quota_bytes,
+        requests_per_minute=client.requests_per_minute,
+    )
+
+
+def limits_of(settings: Settings, client: Client) -> ClientLimits:
+    """The limits that hold for this client: its own where set, else ``HAUL_CLIENT_*``."""
+    return own_limits(client).over(
+        ClientLimits(
+            max_active_jobs=settings.client_max_active_jobs,
+            storage_quota_bytes=settings.client_storage_quota_bytes,
+            requests_per_minute=settings.client_requests_per_minute,
+        )
+    )
+
+
+def storage_quota(rt: Runtime, client_id: uuid.UUID) -> int | None:
+    """The client's storage quota in bytes, as a worker needs it; None: no quota."""
+    with rt.db.session() as session:
+        client = client_rows.get(session, client_id)
+    if client is None:
+        return rt.settings.client_storage_quota_bytes
+    return limits_of(rt.settings, client).storage_quota_bytes
+
+
+def set_limits(rt: Runtime, name_or_id: str, **limits: int | None) -> Client:
+    """Give one client its own limits; a None value returns that one to the default."""
+    client_id = find_one(rt, name_or_id).id
+    with rt.db.session() as session:
+        client = client_rows.set_limits(session, client_id, **limits)
+    if client is None:
+        raise NotFound(f"no client with id {client_id}")
+    return client
+
+
+def find_one(rt: Runtime, name_or_id: str) -> Client:
+    """The one client with this id or name; a name shared by several must be given as an id."""
+    with rt.db.session() as session:
+        found = client_rows.by_name_or_id(session, name_or_id)
+    if not found:
+        raise NotFound(f"no client named or with id {name_or_id!r}")
+    if len(found) > 1:
+        ids = ", ".join(str(c.id) for c in found)
+        raise InvalidInput(f"{len(found)} clients are named {name_or_id!r}; give an id: {ids}")
+    return found[0]
+
+
 def rotate_secret(rt: Runtime, name_or_id: str, *, grace: bool = True) -> tuple[Client, str]:
     """Give a client a new webhook secret; returns it (shown once).
 
@@ -85,14 +140,9 @@ def rotate_secret(rt: Runtime, name_or_id: str, *, grace: bool = True) -> tuple[
     without it (a leaked secret), the old one stops signing at once.
     """
     secret = new_secret()
+    client_id = find_one(rt, name_or_id).id
     with rt.db.session() as session:
-        found = client_rows.by_name_or_id(session, name_or_id)
-        if not found:
-            raise NotFound(f"no client named or with id {name_or_id!r}")
-        if len(found) > 1:
-            ids = ", ".join(str(c.id) for c in found)
-            raise InvalidInput(f"{len(found)} clients are named {name_or_id!r}; give an id: {ids}")
-        client = client_rows.rotate_secret(session, found[0].id, secret, keep_previous=grace)
+        client = client_rows.rotate_secret(session, client_id, secret, keep_previous=grace)
     assert client is not None
     return client, secret
 

@@ -6,6 +6,11 @@ the workers decide retry or not by class (``Permanent`` vs ``Transient``).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from service.domain.ratelimit import RateState
+
 
 class HaulError(Exception):
     """Something went wrong."""
@@ -33,6 +38,35 @@ class Conflict(HaulError):
 
 class InvalidTransition(Conflict):
     """A job cannot move between these states."""
+
+
+class KeyReused(InvalidInput):
+    """This Idempotency-Key was already used with a different request."""
+
+
+class LimitExceeded(HaulError):
+    """A limit of this client is reached."""
+
+    def __init__(
+        self, message: str | None = None, *, limit: str, value: int, current: int | None = None
+    ) -> None:
+        super().__init__(message)
+        #: The limit's name as operators set it (``haul clients limits --max-active-jobs``).
+        self.limit = limit
+        self.value = value
+        self.current = current
+
+
+class QuotaExceeded(LimitExceeded):
+    """A quota of this client is used up; nothing was created."""
+
+
+class RateLimited(LimitExceeded):
+    """Too many requests from this client; slow down."""
+
+    def __init__(self, message: str | None = None, *, rate: RateState) -> None:
+        super().__init__(message, limit="requests_per_minute", value=rate.limit)
+        self.rate = rate
 
 
 class Unauthorized(HaulError):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service import callbacks, storage
+from service import admission, callbacks, storage
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
 from service.db import control as control_rows
@@ -64,8 +64,14 @@ def submit(
     priority: int = 0,
     metadata: dict[str, Any] | None = None,
     callback_url: str | None = None,
+    idempotency_key: str | None = None,
+    dedupe: bool = False,
 ) -> Job:
-    """Insert the job, commit, then publish; a failed publish leaves the row queued, saying so."""
+    """Insert the job, commit, then publish; a failed publish leaves the row queued, saying so.
+
+    Raises :class:`admission.AlreadyAccepted` instead when the Idempotency-Key or
+    ``dedupe`` names an earlier job (see ``service/admission.py``).
+    """
     try:
         clean_url = normalize_url(url)
         refuse_non_public_literal(clean_url, rt.settings.egress_policy)
@@ -87,8 +93,7 @@ def submit(
         max_attempts=rt.settings.max_retries + 1,
         callback_url=clean_callback,
     )
-    with rt.db.session() as session:
-        job_rows.insert(session, job)
+    admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
     publish_or_record(rt, job)
     with rt.db.session() as session:
         return job_rows.get(session, job.id) or job

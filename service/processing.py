@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service import callbacks, storage
+from service import callbacks, clients, storage
 from service.control import release_quietly
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
@@ -205,8 +205,8 @@ def _limits(rt: Runtime, job: Job, *, with_quota: bool = False) -> Limits:
     """This job's bounds from the settings; a download also stays within its client's quota."""
     settings = rt.settings
     max_bytes, name = settings.max_file_bytes, "HAUL_MAX_FILE_BYTES"
-    quota = settings.client_storage_quota_bytes
-    if with_quota and quota is not None:
+    quota = clients.storage_quota(rt, job.client_id) if with_quota else None
+    if quota is not None:
         with rt.db.session() as session:
             room = quota - artifact_rows.bytes_stored(session, job.client_id)
         if room <= 0:

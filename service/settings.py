@@ -130,8 +130,28 @@ class Settings(BaseSettings):
     max_duration_s: float = Field(
         6 * 3600, gt=0, description="Longest media one job may download, in seconds."
     )
+    # Per-client limits (see docs/operations.md, "Quotas, rate limits and idempotent
+    # submission"); `haul clients limits` overrides each one for a single client.
     client_storage_quota_bytes: int | None = Field(
         None, ge=0, description="Bytes of stored files per client; unset means no quota."
+    )
+    client_max_active_jobs: int | None = Field(
+        None,
+        ge=0,
+        description="Jobs a client may have queued, retrying or running at once (playlist "
+        "entries count); a submission past it is refused. Unset means no limit.",
+    )
+    client_requests_per_minute: int | None = Field(
+        None,
+        ge=1,
+        description="API requests per minute per client, with bursts up to that many; past it "
+        "the API answers 429. Unset means no limit.",
+    )
+    idempotency_ttl_s: int = Field(
+        86_400,
+        ge=1,
+        description="How long an Idempotency-Key names the job it created; after that the key "
+        "may be used again.",
     )
     generic_extractor: bool = Field(
         True,

@@ -15,6 +15,7 @@ import structlog
 
 from service import callbacks, control, storage
 from service.db import attempts as attempt_rows
+from service.db import idempotency as key_rows
 from service.db import jobs as job_rows
 from service.domain.states import Status
 from service.jobs import publish_or_record
@@ -39,6 +40,7 @@ class SweepReport:
     pruned: int = 0
     callbacks_republished: int = 0
     released: int = 0
+    keys_pruned: int = 0
 
 
 def expired_leases(rt: Runtime) -> tuple[int, int]:
@@ -112,6 +114,12 @@ def prune(rt: Runtime) -> int:
     return len(gone)
 
 
+def expired_keys(rt: Runtime) -> int:
+    """Idempotency keys past ``HAUL_IDEMPOTENCY_TTL_S``: deleted (a claim takes one over anyway)."""
+    with rt.db.session() as session:
+        return key_rows.prune_expired(session, BATCH)
+
+
 def run_all(rt: Runtime) -> SweepReport:
     requeued, failed = expired_leases(rt)
     report = SweepReport(
@@ -123,6 +131,7 @@ def run_all(rt: Runtime) -> SweepReport:
         callbacks_republished=callbacks.republish_stale(rt),
         # A backstop: workers release held jobs after every attempt, unless one died first.
         released=control.release_held(rt),
+        keys_pruned=expired_keys(rt),
     )
     log.info("sweep", **report.__dict__)
     return report

@@ -20,6 +20,7 @@ from service.api.events import EventController
 from service.api.health import live, ready
 from service.api.jobs import JobController
 from service.api.problems import EXCEPTION_HANDLERS
+from service.api.ratelimits import add_headers
 from service.api.webhooks import WebhookController
 from service.db.models import Client
 from service.events import EventHub
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "hub": Provide(provide_hub, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[add_headers],
         request_max_body_size=settings.max_body_bytes,
         state=State({"runtime": runtime, "hub": hub}),
         # Handlers import these for type checking only; Litestar resolves them here.

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
+from service import ratelimit
+from service.api.ratelimits import remember
 from service.clients import authenticate
 
 if TYPE_CHECKING:
@@ -19,8 +21,12 @@ def provide_runtime(request: Request[Any, Any, Any]) -> Runtime:
 
 
 def provide_client(request: Request[Any, Any, Any]) -> Client:
-    """The client whose key is in ``Authorization: Bearer``; 401 otherwise."""
-    return authenticate(provide_runtime(request), request.headers.get("authorization"))
+    """The client whose key is in ``Authorization: Bearer``; 401 otherwise, and 429 past
+    its request rate (every authenticated request counts)."""
+    runtime = provide_runtime(request)
+    client = authenticate(runtime, request.headers.get("authorization"))
+    remember(request, ratelimit.spend(runtime, client))
+    return client
 
 
 def provide_hub(request: Request[Any, Any, Any]) -> EventHub:

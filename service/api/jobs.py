@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
-from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from service import jobs, replay
+from service.admission import AlreadyAccepted
 from service.api.files import RangeNotSatisfiable, file_response
 from service.api.problems import documented, problem
 from service.api.schemas import (
@@ -32,34 +34,64 @@ if TYPE_CHECKING:
     from service.runtime import Runtime
 
 
+IDEMPOTENCY_KEY = HeaderParameter(
+    name="Idempotency-Key",
+    required=False,
+    description="Up to 255 visible ASCII characters, yours to choose per request (a UUID): the "
+    "same key with the same request answers 200 with the job the first one made, with another "
+    "request 422. Keys are yours alone and expire after HAUL_IDEMPOTENCY_TTL_S (a day).",
+)
+
+EARLIER_JOB = {
+    HTTP_200_OK: ResponseSpec(
+        data_container=JobOut,
+        description="A job accepted before: this Idempotency-Key's, or a succeeded twin (dedupe)",
+    )
+}
+
+
 class JobController(Controller):
     path = "/v1/jobs"
     tags = ["jobs"]
 
     @post(
-        "/", status_code=HTTP_202_ACCEPTED, sync_to_thread=True, responses=documented(400, 413, 422)
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        sync_to_thread=True,
+        responses={**EARLIER_JOB, **documented(400, 403, 413, 422)},
     )
     def submit(
         self,
         data: JSONBody[SubmitJob],
         runtime: NamedDependency[Runtime],
         client: NamedDependency[Client],
+        idempotency_key: Annotated[str | None, IDEMPOTENCY_KEY] = None,
     ) -> Response[JobOut]:
-        """Accept a URL: the job is stored, then announced to the workers."""
-        job = jobs.submit(
-            runtime,
-            client,
-            url=data.url,
-            preset=data.preset,
-            options=data.options,
-            priority=data.priority,
-            metadata=data.metadata,
-            callback_url=data.callback_url,
-        )
-        SUBMITTED.inc()
+        """Accept a URL: the job is stored, then announced to the workers.
+
+        With an ``Idempotency-Key``, sending the same request again answers 200 with the
+        job the first one made; ``dedupe`` answers 200 with a succeeded twin.
+        """
+        status = HTTP_202_ACCEPTED
+        try:
+            job = jobs.submit(
+                runtime,
+                client,
+                url=data.url,
+                preset=data.preset,
+                options=data.options,
+                priority=data.priority,
+                metadata=data.metadata,
+                callback_url=data.callback_url,
+                idempotency_key=idempotency_key,
+                dedupe=data.dedupe,
+            )
+            SUBMITTED.inc()
+        except AlreadyAccepted as earlier:
+            job, status = earlier.job, HTTP_200_OK
         return Response(
             JobOut.of(jobs.JobView(job=job)),
-            status_code=HTTP_202_ACCEPTED,
+            status_code=status,
             headers={"Location": f"/v1/jobs/{job.id}"},
         )
 

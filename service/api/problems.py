@@ -19,18 +19,24 @@ from litestar.status_codes import (
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
     HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
     HTTP_503_SERVICE_UNAVAILABLE,
 )
 from pydantic import BaseModel, ConfigDict
 
+from service.api.ratelimits import headers as rate_headers
 from service.errors import (
     BadRequest,
     Conflict,
     Forbidden,
     HaulError,
     InvalidInput,
+    KeyReused,
+    LimitExceeded,
     NotFound,
+    QuotaExceeded,
+    RateLimited,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -42,8 +48,13 @@ log = structlog.get_logger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
+#: First match wins: subclasses before their bases.
 _STATUS: list[tuple[type[HaulError], int, str]] = [
+    (KeyReused, HTTP_422_UNPROCESSABLE_ENTITY, "idempotency-key-reused"),
     (InvalidInput, HTTP_422_UNPROCESSABLE_ENTITY, "invalid-input"),
+    # A quota is not cleared by waiting a known time, so no 429 and no Retry-After.
+    (QuotaExceeded, HTTP_403_FORBIDDEN, "quota-exceeded"),
+    (RateLimited, HTTP_429_TOO_MANY_REQUESTS, "rate-limited"),
     (BadRequest, HTTP_400_BAD_REQUEST, "bad-request"),
     (NotFound, HTTP_404_NOT_FOUND, "not-found"),
     (Conflict, HTTP_409_CONFLICT, "conflict"),
@@ -88,7 +99,8 @@ class Problem(BaseModel):
 
 def documented(*statuses: int) -> dict[int, ResponseSpec]:
     """OpenAPI entries for the problems a route may answer; every route that takes a key
-    may also answer 401, and every route that needs the database 503."""
+    may also answer 401 and 429 (its request rate), and every route that needs the
+    database 503."""
     return {
         status: ResponseSpec(
             data_container=Problem,
@@ -96,7 +108,7 @@ def documented(*statuses: int) -> dict[int, ResponseSpec]:
             media_type=PROBLEM_JSON,
             generate_examples=False,
         )
-        for status in sorted({401, 503, *statuses})
+        for status in sorted({401, 429, 503, *statuses})
     }
 
 
@@ -124,8 +136,20 @@ def handle_haul_error(request: Request[Any, Any, Any], exc: HaulError) -> Respon
     for kind, status, slug in _STATUS:
         if isinstance(exc, kind):
             headers = _HEADERS.get(status)
-            return problem(request, status, exc.message, slug=slug, headers=headers)
+            if isinstance(exc, RateLimited):
+                headers = rate_headers(exc.rate)
+            return problem(request, status, exc.message, slug=slug, headers=headers, **_limit(exc))
     return handle_unexpected(request, exc)
+
+
+def _limit(exc: HaulError) -> dict[str, Any]:
+    """Which limit a refusal is about, its value and (for a quota) the client's usage."""
+    if not isinstance(exc, LimitExceeded):
+        return {}
+    found: dict[str, Any] = {"limit": exc.limit, "value": exc.value}
+    if exc.current is not None:
+        found["current"] = exc.current
+    return found
 
 
 def handle_validation(

@@ -40,6 +40,11 @@ class SubmitJob(BaseModel):
         description="An http(s) URL on a public address that receives the job's signed "
         "terminal event (Standard Webhooks); unset uses your default endpoint, if any.",
     )
+    dedupe: bool = Field(
+        False,
+        description="If one of your jobs already succeeded for the same URL and options "
+        "(after normalization), answer 200 with it instead of downloading again.",
+    )
 
     @field_validator("metadata")
     @classmethod

@@ -94,3 +94,27 @@ def disable_default_callback(session: Session, client_id: uuid.UUID, url: str) -
         .values(default_callback_disabled_at=sa.func.now())
     )
     return session.execute(stmt).rowcount == 1
+
+
+def lock(session: Session, client_id: uuid.UUID) -> None:
+    """Hold the client's row until the transaction ends, so that counting its jobs and
+    inserting one cannot interleave with another API process doing the same.
+
+    ``FOR NO KEY UPDATE`` leaves ``FOR KEY SHARE`` free: inserting rows that reference
+    the client (a worker's playlist entries) does not wait for it.
+    """
+    session.execute(
+        sa.select(Client.id).where(Client.id == client_id).with_for_update(key_share=True)
+    )
+
+
+def set_limits(session: Session, client_id: uuid.UUID, **limits: int | None) -> Client | None:
+    """Set the named limit columns (None returns one to the deployment's default)."""
+    stmt = (
+        sa.update(Client)
+        .where(Client.id == client_id)
+        .values(**limits)
+        .returning(Client)
+        .execution_options(synchronize_session=False)
+    )
+    return session.execute(stmt).scalars().first()

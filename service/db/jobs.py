@@ -512,3 +512,30 @@ def prune_ended(
     gone = [(client_id, job_id) for client_id, job_id in session.execute(doomed)]
     session.execute(sa.delete(Job).where(Job.id.in_(ids)))
     return gone
+
+
+def count_active(session: Session, client_id: uuid.UUID) -> int:
+    """A client's jobs that are queued, retrying or running, playlist entries included."""
+    stmt = sa.select(sa.func.count()).where(
+        Job.client_id == client_id, Job.status.in_([s.value for s in ACTIVE])
+    )
+    return int(session.execute(stmt).scalar_one())
+
+
+def succeeded_twin(
+    session: Session, client_id: uuid.UUID, url: str, options: dict[str, Any]
+) -> Job | None:
+    """The client's newest succeeded job for this normalized URL and these normalized options."""
+    stmt = (
+        sa.select(Job)
+        .where(
+            Job.client_id == client_id,
+            Job.status == Status.SUCCEEDED.value,
+            sa.func.md5(Job.url) == sa.func.md5(url),
+            Job.url == url,
+            Job.options == options,
+        )
+        .order_by(sa.desc(Job.finished_at), sa.desc(Job.id))
+        .limit(1)
+    )
+    return session.execute(stmt).scalars().first()

@@ -37,6 +37,14 @@ class Client(SQLModel, table=True):
     """A caller of the API: one per key. Keys are stored as a SHA-256 hash only."""
 
     __tablename__ = "clients"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "(max_active_jobs IS NULL OR max_active_jobs >= 0) AND "
+            "(storage_quota_bytes IS NULL OR storage_quota_bytes >= 0) AND "
+            "(requests_per_minute IS NULL OR requests_per_minute >= 1)",
+            name="clients_limits_valid",
+        ),
+    )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     name: str = Field(sa_type=sa.String(200))
@@ -65,6 +73,11 @@ class Client(SQLModel, table=True):
     default_callback_disabled_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     #: Set by an admin: none of this client's jobs starts until it is cleared.
     paused_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    #: This client's own limits (``haul clients limits``); None means the deployment's
+    #: ``HAUL_CLIENT_*`` default.
+    max_active_jobs: int | None = None
+    storage_quota_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
+    requests_per_minute: int | None = None
 
 
 class Job(SQLModel, table=True):
@@ -139,6 +152,13 @@ class Job(SQLModel, table=True):
             "ix_jobs_top_finished",
             "finished_at",
             postgresql_where=sa.text("parent_id IS NULL AND finished_at IS NOT NULL"),
+        ),
+        # Dedupe: a client's succeeded job for a URL (hashed: a URL may outgrow a btree entry).
+        sa.Index(
+            "ix_jobs_client_succeeded_url",
+            "client_id",
+            sa.text("md5(url)"),
+            postgresql_where=sa.text("status = 'succeeded'"),
         ),
     )
 
@@ -349,3 +369,46 @@ class WebhookAttempt(SQLModel, table=True):
     latency_ms: int | None = None
     outcome: str = Field(sa_type=sa.String(16))
     error: str | None = Field(default=None, sa_type=sa.Text)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An ``Idempotency-Key`` a client used, and the job its request made (or found).
+
+    The primary key makes concurrent claims of one key wait for each other, so exactly
+    one creates a job. The job reference is checked at commit (deferred): the key is
+    claimed before the job row it names is inserted, in the same transaction.
+    """
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        sa.Index("ix_idempotency_keys_expires", "expires_at"),
+        sa.Index("ix_idempotency_keys_job", "job_id"),
+    )
+
+    client_id: uuid.UUID = Field(
+        primary_key=True, sa_column_args=[sa.ForeignKey("clients.id", ondelete="CASCADE")]
+    )
+    key: str = Field(primary_key=True, sa_type=sa.String(255))
+    #: SHA-256 of the request's meaning (``domain/idempotency.py: fingerprint``).
+    request_hash: str = Field(sa_type=sa.String(64))
+    job_id: uuid.UUID = Field(
+        sa_column_args=[
+            sa.ForeignKey("jobs.id", ondelete="CASCADE", deferrable=True, initially="DEFERRED")
+        ],
+        nullable=False,
+    )
+    created_at: datetime | None = _now_column(nullable=False)
+    expires_at: datetime = Field(sa_type=TIMESTAMP)
+
+
+class ClientRate(SQLModel, table=True):
+    """A client's request rate: one GCRA timestamp (``domain/ratelimit.py``), shared by every
+    API process."""
+
+    __tablename__ = "client_rates"
+
+    client_id: uuid.UUID = Field(
+        primary_key=True, sa_column_args=[sa.ForeignKey("clients.id", ondelete="CASCADE")]
+    )
+    #: The theoretical arrival time: the quota is whole again once it lies in the past.
+    tat: datetime = Field(sa_type=TIMESTAMP)

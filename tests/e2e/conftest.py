@@ -45,17 +45,17 @@ TERMINAL = {"succeeded", "failed", "cancelled"}
 _READY = "Worker process is ready"
 
 
+def haul(env: dict[str, str], *args: str) -> str:
+    """`haul ARGS` as an operator runs it; what it printed on stdout."""
+    return subprocess.run(
+        [str(BIN / "haul"), *args], env=env, cwd=REPO, check=True, capture_output=True, text=True
+    ).stdout
+
+
 def create_client(env: dict[str, str], name: str, *flags: str) -> tuple[str, str]:
     """`haul clients create NAME`, as an operator runs it: the key on stdout's first line,
     the webhook signing secret on its second, nothing else."""
-    out = subprocess.run(
-        [str(BIN / "haul"), "clients", "create", name, *flags],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
+    out = haul(env, "clients", "create", name, *flags)
     lines = out.splitlines()
     assert len(lines) == 2, out
     assert lines[0].startswith("haul_") and lines[1].startswith("whsec_"), out
@@ -148,6 +148,18 @@ class Stack:
             return conn.execute(sql, params).fetchall()  # type: ignore[arg-type]
 
 
+def wait_api_ready(base_url: str) -> None:
+    """Until the API at ``base_url`` answers ``/health/ready`` with 200."""
+
+    def ready() -> bool:
+        try:
+            return httpx.get(f"{base_url}/health/ready", timeout=2).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(ready, timeout=30, what=f"the API at {base_url} to be ready")
+
+
 @pytest.fixture(scope="module")
 def stack(
     request: pytest.FixtureRequest,
@@ -196,14 +208,8 @@ def stack(
     )
     stack.start_worker()
 
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{stack.base_url}/health/ready", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(ready, timeout=30, what="the API to be ready")
+        wait_api_ready(stack.base_url)
         yield stack
     finally:
         for name in list(stack.processes):

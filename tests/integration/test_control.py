@@ -7,9 +7,11 @@ ten workers on five machines look like to PostgreSQL.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,6 +22,7 @@ from service.clients import create_client
 from service.db import control as control_rows
 from service.db import jobs as job_rows
 from service.db.models import Job
+from service.domain.control import site_of
 from service.domain.states import Phase, Status, Step
 from tests.integration.conftest import client_of, take_messages
 from tests.integration.test_api_jobs import problem, row, submit
@@ -298,3 +301,30 @@ def test_priority_is_bounded_by_the_client_tier(
     job = submit(api, {"Authorization": f"Bearer {premium}"}, priority=9)
     messages = take_messages(f"{settings.queue_prefix}.probe")
     assert [(m["args"][0], p) for m, p in messages] == [(job["id"], 9)]
+
+
+def test_the_migration_fills_in_sites_as_new_jobs_get_them(runtime: Runtime) -> None:
+    """Jobs that existed before migration 0006 get the site that ``site_of`` gives new ones."""
+    path = Path(__file__).parents[2] / "infra/migrations/versions/0006_queue_control.py"
+    spec = importlib.util.spec_from_file_location("migration_0006", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    urls = [
+        "https://www.YouTube.com/watch?v=1",
+        "http://127.0.0.1:8080/a.mp4",
+        "http://[::1]:8080/a",
+        "http://www.com/",
+        "https://m.example.com/x",
+        "http://example.com./x",
+    ]
+    client, _ = create_client(runtime, "old-rows")
+    with runtime.db.session() as session:
+        for url in urls:
+            session.add(Job(client_id=client.id, url=url, site="unset"))
+        session.flush()
+        session.execute(sa.text(migration.FILL_SITES))
+        filled = dict(
+            session.execute(sa.select(Job.url, Job.site).where(Job.client_id == client.id)).all()
+        )
+    assert filled == {url: site_of(url) for url in urls}

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 
 from service import jobs, processing
-from service.clients import create_client
+from service.clients import create_client, set_limits
 from service.db import artifacts as artifact_rows
 from service.db import jobs as job_rows
 from service.db.models import Job
@@ -276,6 +276,24 @@ def test_a_client_past_its_storage_quota_is_refused_naming_the_quota(
     )
     other = create_client(limited, "modest")[0]
     assert _download(limited, other, media.url("/media/c.mp4")).status == "succeeded"
+
+
+def test_a_clients_own_storage_quota_holds_in_the_worker_too(
+    runtime: Runtime, media: MediaServer
+) -> None:
+    # Given a deployment without a storage quota, and a client given 10 kB of its own
+    small = create_client(runtime, "small")[0]
+    set_limits(runtime, str(small.id), storage_quota_bytes=10_000)
+    # When it downloads a file of about 46 kB (submitted before its quota was set, say)
+    job = _insert(runtime, small, media.url("/media/a.mp4"), step=Step.DOWNLOAD)
+    with pytest.raises(Permanent):
+        processing.run_download(runtime, job.id)
+    # Then the download fails naming the client's quota, and a client without one is not affected
+    failed = must(runtime, job.id)
+    assert failed.error_class == "too_large"
+    assert "the client's storage quota (10000 bytes)" in (failed.error_message or "")
+    other = create_client(runtime, "roomy")[0]
+    assert _download(runtime, other, media.url("/media/a.mp4")).status == "succeeded"
 
 
 def test_with_the_generic_extractor_off_a_plain_link_is_unsupported(

@@ -25,8 +25,9 @@ HOLDS = "'queue_paused', 'client_paused', 'queue_full', 'site_full'"
 QUEUES = ("probe", "download", "callbacks")
 # The host of an http(s) URL, lower-cased, without a leading "www." when more dots follow:
 # the same as service.domain.control.site_of, for rows that existed before this migration.
-SITE_OF_URL = (
-    "regexp_replace(lower(substring(url from '^[a-zA-Z]+://(\\[[^]]*\\]|[^:/?#]*)')), "
+FILL_SITES = (
+    "UPDATE jobs SET site = regexp_replace(rtrim(btrim(lower("
+    "substring(url from '^[a-zA-Z]+://(\\[[^]]*\\]|[^:/?#]*)')), '[]'), '.'), "
     "'^www\\.(.*\\..*)$', '\\1')"
 )
 
@@ -52,7 +53,7 @@ def upgrade() -> None:
     op.add_column("jobs", sa.Column("site", sa.String(253), nullable=True))
     op.add_column("jobs", sa.Column("held", sa.String(16), nullable=True))
     op.create_check_constraint("jobs_held_valid", "jobs", f"held IS NULL OR held IN ({HOLDS})")
-    op.execute(f"UPDATE jobs SET site = {SITE_OF_URL}")
+    op.execute(FILL_SITES)
     op.create_index(
         "ix_jobs_running_step", "jobs", ["step", "lease_expires_at"], postgresql_where=sa.text(LIVE)
     )

@@ -1,0 +1,26 @@
+"""A client's limits: its own values where an operator set them, the deployment's elsewhere."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass
+
+
+@dataclass(frozen=True)
+class ClientLimits:
+    """How much one client may have or do; None means no limit."""
+
+    #: Jobs queued, retrying or running at once (playlist entries count).
+    max_active_jobs: int | None = None
+    #: Bytes of stored files.
+    storage_quota_bytes: int | None = None
+    #: API requests per minute (bursts of up to that many).
+    requests_per_minute: int | None = None
+
+    def over(self, defaults: ClientLimits) -> ClientLimits:
+        """These limits where set, ``defaults`` where not."""
+        return ClientLimits(
+            *(
+                own if own is not None else default
+                for own, default in zip(astuple(self), astuple(defaults), strict=True)
+            )
+        )
