@@ -45,6 +45,7 @@ class RowStats(Collector):
         try:
             with self.db.session() as session:
                 jobs = stats.jobs_by_state(session)
+                held = stats.held_by_reason(session)
                 attempts = stats.attempts_by_outcome(session)
                 dead = stats.dead_letters_by_class(session)
                 deliveries = stats.deliveries_by_status(session)
@@ -59,6 +60,15 @@ class RowStats(Collector):
         for status, step, n in jobs:
             by_state.add_metric([status, step], n)
         yield by_state
+        held_back = GaugeMetricFamily(
+            "haul_jobs_held",
+            "Waiting jobs held back, by step and reason (queue_paused, client_paused, "
+            "queue_full, site_full); they are counted in haul_jobs too.",
+            labels=["step", "reason"],
+        )
+        for step, reason, n in held:
+            held_back.add_metric([step, reason], n)
+        yield held_back
         finished = CounterMetricFamily(
             "haul_attempts",
             "Finished attempts by step, outcome (succeeded, retry, failed, abandoned, handed_back) "

@@ -98,7 +98,7 @@ def start(directory: Path) -> None:
         swept=prom.Counter(
             "haul_swept_rows",
             "What the sweeps repaired, by kind (requeued, failed, republished, parents_closed, "
-            "pruned, callbacks_republished).",
+            "pruned, callbacks_republished, released).",
             ["kind"],
         ),
         last_sweep=prom.Gauge(

@@ -20,6 +20,7 @@ from service import storage
 from service.api.app import create_app
 from service.clients import create_client
 from service.db import clients as client_rows
+from service.db import control as control_rows
 from service.db.models import Artifact, Job
 from service.domain.states import Step
 from service.queue import queue_names
@@ -737,6 +738,21 @@ def test_readiness_and_metrics_show_how_many_messages_wait_in_each_queue(
     assert ("haul_queue_messages_ready", (("queue", f"{settings.queue_prefix}.download"),)) not in (
         metrics
     )
+
+
+def test_metrics_count_held_jobs_by_reason(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
+) -> None:
+    # Given a paused probe queue
+    with runtime.db.session() as session:
+        control_rows.set_paused(session, "probe", True)
+    # When two jobs are submitted to it
+    for _ in range(2):
+        assert submit(api, auth)["held"] == "queue_paused"
+    # Then /metrics counts them as queued, and as held for that reason
+    metrics = samples(api.get("/metrics").text)
+    assert metrics[("haul_jobs", (("status", "queued"), ("step", "probe")))] == 2
+    assert metrics[("haul_jobs_held", (("reason", "queue_paused"), ("step", "probe")))] == 2
 
 
 def test_readiness_is_503_and_names_the_database_when_it_is_down(settings: Settings) -> None:
