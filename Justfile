@@ -9,6 +9,8 @@ host := env_var_or_default("HAUL_HOST", "127.0.0.1")
 port := env_var_or_default("HAUL_PORT", "8000")
 processes := env_var_or_default("HAUL_WORKER_PROCESSES", "2")
 threads := env_var_or_default("HAUL_WORKER_THREADS", "4")
+# a worker host's Prometheus endpoint (all its processes); 0 turns it off
+worker_metrics_port := env_var_or_default("HAUL_WORKER_METRICS_PORT", "9191")
 
 # list the recipes
 default:
@@ -31,8 +33,9 @@ run: _venv migrate
     set -euo pipefail
     trap 'trap - EXIT INT TERM; kill 0 2>/dev/null; wait' EXIT INT TERM
     echo "haul: API on http://{{host}}:{{port}} (OpenAPI at /schema); create a key with: just client NAME"
+    echo "haul: worker metrics on port {{worker_metrics_port}} (HAUL_WORKER_METRICS_PORT; 0: off)"
     {{bin}}/uvicorn service.api.app:app --host {{host}} --port {{port}} &
-    dramatiq_queue_prefetch={{threads}} {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}} &
+    HAUL_WORKER_METRICS_PORT={{worker_metrics_port}} dramatiq_queue_prefetch={{threads}} {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}} &
     {{bin}}/periodiq actors &
     wait -n
 
@@ -42,7 +45,7 @@ api: _venv
 
 # one worker host: `dramatiq actors` (prefetch = threads, so long downloads strand nothing)
 worker: _venv
-    dramatiq_queue_prefetch={{threads}} {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}}
+    HAUL_WORKER_METRICS_PORT={{worker_metrics_port}} dramatiq_queue_prefetch={{threads}} {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}}
 
 # the periodic sweeps; run exactly one in the whole deployment
 scheduler: _venv

@@ -12,6 +12,7 @@ from functools import lru_cache
 import dramatiq
 from periodiq import PeriodiqMiddleware
 
+from actors.metrics import WorkerMetrics
 from actors.middleware import JobRows, LogContext
 from service.logging import configure_logging
 from service.queue import build_broker
@@ -31,6 +32,8 @@ def runtime() -> Runtime:
 broker = build_broker(settings)
 broker.add_middleware(LogContext())
 broker.add_middleware(JobRows(runtime))
+if settings.worker_metrics_port:
+    broker.add_middleware(WorkerMetrics(settings))
 # Periodic messages that waited more than 30 s are dropped; the sweeps are state-based.
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 dramatiq.set_broker(broker)

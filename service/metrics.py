@@ -1,9 +1,11 @@
-"""Prometheus metrics of haul: counted from the rows at scrape time, plus the API's own.
+"""Prometheus metrics of the API: counted from the rows and the queues at scrape time, plus its own.
 
 Jobs by state, attempts by outcome and error class, and dead letters are read from
 PostgreSQL when Prometheus scrapes, so any API process reports the whole fleet's
-truth and nothing is lost when a worker dies. Request counts and latencies come
-from Litestar's Prometheus middleware.
+truth and nothing is lost when a worker dies; queue depths are asked of RabbitMQ
+the same way. Request counts and latencies come from Litestar's Prometheus
+middleware. What only a worker sees (durations, sizes, sweeps) is served by the
+workers (service/worker_metrics.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from service.db import stats
+from service.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -23,6 +26,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from service.db.engine import Database
+    from service.queue_depths import QueueDepths
 
 log = structlog.get_logger(__name__)
 
@@ -41,6 +45,7 @@ class RowStats(Collector):
         try:
             with self.db.session() as session:
                 jobs = stats.jobs_by_state(session)
+                held = stats.held_by_reason(session)
                 attempts = stats.attempts_by_outcome(session)
                 dead = stats.dead_letters_by_class(session)
                 deliveries = stats.deliveries_by_status(session)
@@ -55,6 +60,15 @@ class RowStats(Collector):
         for status, step, n in jobs:
             by_state.add_metric([status, step], n)
         yield by_state
+        held_back = GaugeMetricFamily(
+            "haul_jobs_held",
+            "Waiting jobs held back, by step and reason (queue_paused, client_paused, "
+            "queue_full, site_full); they are counted in haul_jobs too.",
+            labels=["step", "reason"],
+        )
+        for step, reason, n in held:
+            held_back.add_metric([step, reason], n)
+        yield held_back
         finished = CounterMetricFamily(
             "haul_attempts",
             "Finished attempts by step, outcome (succeeded, retry, failed, abandoned, handed_back) "
@@ -82,10 +96,44 @@ class RowStats(Collector):
         yield webhooks
 
 
+class QueueStats(Collector):
+    """Asks RabbitMQ for the queue depths on each scrape; reports nothing if it does not answer."""
+
+    def __init__(self) -> None:
+        self.queues: QueueDepths | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.queues is None:
+            return
+        try:
+            depths = self.queues.read()
+        except ServiceUnavailable as exc:
+            log.warning("metrics: could not read the queue depths", error=exc.message)
+            return
+        ready = GaugeMetricFamily(
+            "haul_queue_messages_ready",
+            "Messages waiting in each queue for a consumer (.DQ: retries waiting out their "
+            "backoff; .XQ: dead letters). Taken but unacknowledged messages are not included.",
+            labels=["queue"],
+        )
+        consumers = GaugeMetricFamily(
+            "haul_queue_consumers", "Consumers attached to each queue.", labels=["queue"]
+        )
+        for name, depth in depths.items():
+            if depth is not None:
+                ready.add_metric([name], depth.ready)
+                consumers.add_metric([name], depth.consumers)
+        yield ready
+        yield consumers
+
+
 ROW_STATS = RowStats()
 REGISTRY.register(ROW_STATS)
+QUEUE_STATS = QueueStats()
+REGISTRY.register(QUEUE_STATS)
 
 
-def watch(db: Database) -> None:
-    """Report the rows of this database (the API app calls it once it is built)."""
+def watch(db: Database, queues: QueueDepths | None = None) -> None:
+    """Report the rows of this database and these queues (the API app calls it once built)."""
     ROW_STATS.db = db
+    QUEUE_STATS.queues = queues

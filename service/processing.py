@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service import callbacks, clients, storage
+from service import callbacks, clients, storage, worker_metrics
 from service.control import release_quietly
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
@@ -179,7 +179,7 @@ def _download(
                 options,
                 workdir,
                 limits=limits,
-                on_progress=keeper.progress,
+                on_progress=worker_metrics.timing_first_byte(keeper.progress),
                 on_postprocess=keeper.postprocessing,
                 should_stop=keeper.lost.is_set,
             )
@@ -277,6 +277,7 @@ def _store_and_finish(
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
         raise LeaseLost()
     callbacks.announce(rt, job.id, job.parent_id)
+    worker_metrics.stored(stored.size)
     bound.info("succeeded", bytes=stored.size, title=result.title)
 
 
@@ -295,13 +296,15 @@ def _close_attempt(
     )
     if done is None or done.started_at is None or done.finished_at is None:
         return
+    seconds = (done.finished_at - done.started_at).total_seconds()
+    worker_metrics.attempt_finished(done.step, outcome, seconds)
     log.info(
         "attempt finished",
         job_id=str(job_id),
         attempt=done.number,
         step=done.step,
         outcome=outcome,
-        duration_s=round((done.finished_at - done.started_at).total_seconds(), 3),
+        duration_s=round(seconds, 3),
         error_class=error_class,
     )
 

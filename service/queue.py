@@ -27,6 +27,8 @@ SWEEPS = "sweeps"
 #: Webhook deliveries: ``deliver_callback(delivery_id)`` on ``<prefix>.callbacks``.
 CALLBACKS = "callbacks"
 CALLBACKS_ACTOR = "deliver_callback"
+#: Every step, so every queue: each with its delay (``.DQ``) and dead-letter (``.XQ``) queue.
+STEPS = (PROBE, DOWNLOAD, SWEEPS, CALLBACKS)
 
 #: pika waits 15 s for a silent broker and forever for a blocked one by default;
 #: a request that publishes should fail fast instead (the row then says so).
@@ -45,6 +47,15 @@ def route(step: str, settings: Settings) -> Route:
     """The actor and queue for a step (``probe``, ``download``, ``sweeps``, ``callbacks``)."""
     actor_name = CALLBACKS_ACTOR if step == CALLBACKS else step
     return Route(actor_name=actor_name, queue_name=f"{settings.queue_prefix}.{step}")
+
+
+def queue_names(settings: Settings) -> list[str]:
+    """Every queue of the deployment, in a stable order: ``haul.probe``, ``haul.probe.DQ``, …"""
+    return [
+        f"{route(step, settings).queue_name}{suffix}"
+        for step in STEPS
+        for suffix in ("", ".DQ", ".XQ")
+    ]
 
 
 def build_broker(

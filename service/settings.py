@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.egress import EgressPolicy
@@ -162,12 +163,33 @@ class Settings(BaseSettings):
     worker_name: str = Field(
         default_factory=_default_worker_name, description="Lease owner name of this process."
     )
+    # Worker metrics (see docs/operations.md, "Watching")
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=0,
+        le=65_535,
+        description="Port of a worker host's Prometheus endpoint, served by one process per "
+        "`dramatiq actors` run for all its worker processes; unset, empty or 0: no endpoint.",
+    )
+    worker_metrics_host: str = Field(
+        "127.0.0.1", description="Address the worker's Prometheus endpoint listens on."
+    )
+    worker_metrics_dir: Path = Field(
+        Path(tempfile.gettempdir()) / "haul-worker-metrics",
+        description="Local directory where worker processes keep their metric files "
+        "(prometheus-client's multiprocess mode); each `dramatiq` run uses a subdirectory.",
+    )
 
     # Logs
     log_level: str = Field("INFO", description="Python log level name.")
     log_json: bool | None = Field(
         None, description="JSON log lines; unset means JSON unless stderr is a terminal."
     )
+
+    @field_validator("worker_metrics_port", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if value in ("", 0, "0") else value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

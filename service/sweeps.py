@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from service import callbacks, control, storage
+from service import callbacks, control, storage, worker_metrics
 from service.db import attempts as attempt_rows
 from service.db import idempotency as key_rows
 from service.db import jobs as job_rows
@@ -134,4 +134,5 @@ def run_all(rt: Runtime) -> SweepReport:
         keys_pruned=expired_keys(rt),
     )
     log.info("sweep", **report.__dict__)
+    worker_metrics.swept(report.__dict__)
     return report

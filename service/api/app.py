@@ -15,7 +15,7 @@ from litestar.response import Stream
 
 from service import metrics as metrics_of_rows
 from service.api.control import ControlController
-from service.api.deps import provide_client, provide_hub, provide_runtime
+from service.api.deps import provide_client, provide_hub, provide_queues, provide_runtime
 from service.api.events import EventController
 from service.api.health import live, ready
 from service.api.jobs import JobController
@@ -25,6 +25,8 @@ from service.api.webhooks import WebhookController
 from service.db.models import Client
 from service.events import EventHub
 from service.logging import configure_logging
+from service.queue import queue_names, with_connection_defaults
+from service.queue_depths import QueueDepths
 from service.runtime import Runtime, build_runtime
 from service.settings import Settings, get_settings
 
@@ -41,9 +43,11 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     configure_logging(settings)
 
     hub = EventHub(settings.database_url)
-    metrics_of_rows.watch(runtime.db)
+    queues = QueueDepths(with_connection_defaults(settings.broker_url), queue_names(settings))
+    metrics_of_rows.watch(runtime.db, queues)
 
     def close() -> None:
+        queues.close()
         runtime.db.dispose()
 
     metrics = PrometheusConfig(
@@ -64,17 +68,19 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "runtime": Provide(provide_runtime, sync_to_thread=False),
             "client": Provide(provide_client, sync_to_thread=True),
             "hub": Provide(provide_hub, sync_to_thread=False),
+            "queues": Provide(provide_queues, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[add_headers],
         request_max_body_size=settings.max_body_bytes,
-        state=State({"runtime": runtime, "hub": hub}),
+        state=State({"runtime": runtime, "hub": hub, "queues": queues}),
         # Handlers import these for type checking only; Litestar resolves them here.
         signature_namespace={
             "Runtime": Runtime,
             "Client": Client,
             "Stream": Stream,
             "EventHub": EventHub,
+            "QueueDepths": QueueDepths,
         },
         on_startup=[hub.start],
         on_shutdown=[hub.stop, close],

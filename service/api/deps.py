@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
     from service.db.models import Client
     from service.events import EventHub
+    from service.queue_depths import QueueDepths
     from service.runtime import Runtime
 
 
@@ -31,3 +32,7 @@ def provide_client(request: Request[Any, Any, Any]) -> Client:
 
 def provide_hub(request: Request[Any, Any, Any]) -> EventHub:
     return cast("EventHub", request.app.state.hub)
+
+
+def provide_queues(request: Request[Any, Any, Any]) -> QueueDepths:
+    return cast("QueueDepths", request.app.state.queues)

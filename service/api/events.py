@@ -45,7 +45,9 @@ def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
 async def _messages(events: AsyncIterator[live.LiveEvent]) -> AsyncIterator[ServerSentEventMessage]:
     async for event in events:
         if event.kind is None:
-            yield ServerSentEventMessage(comment="keep-alive")
+            # A comment only: Litestar adds an empty ``data:`` line by default, which
+            # EventSource would deliver to ``onmessage`` as an empty message.
+            yield ServerSentEventMessage(comment="keep-alive", data=None)
         else:
             yield ServerSentEventMessage(
                 data=json.dumps(event.data, separators=(",", ":")), event=event.kind, id=event.id

@@ -228,6 +228,25 @@ class Health(BaseModel):
     checks: dict[str, str]
 
 
+class QueueDepth(BaseModel):
+    """One RabbitMQ queue as a passive declare sees it."""
+
+    ready: int = Field(description="Messages waiting for a consumer (not those being worked on).")
+    consumers: int = Field(description="Consumers attached: worker processes listening.")
+
+
+class Readiness(Health):
+    """``/health/ready``: the checks decide readiness; the queue depths are information."""
+
+    queues: dict[str, QueueDepth | None] | None = Field(
+        None,
+        description="Each haul queue (with its .DQ delay and .XQ dead-letter queue) by name; "
+        "null for a queue not declared yet. Null as a whole when RabbitMQ was not asked or "
+        "did not answer in time (see queues_error).",
+    )
+    queues_error: str | None = Field(None, description="Why the queue depths are missing.")
+
+
 class DeliveryAttemptOut(BaseModel):
     """One HTTP attempt of a webhook delivery."""
 

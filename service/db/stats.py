@@ -18,6 +18,16 @@ def jobs_by_state(session: Session) -> list[tuple[str, str, int]]:
     return [(status, step, int(n)) for status, step, n in session.execute(stmt)]
 
 
+def held_by_reason(session: Session) -> list[tuple[str, str, int]]:
+    """(step, reason, count) of jobs held back: paused, or their queue or site full."""
+    stmt = (
+        sa.select(Job.step, Job.held, sa.func.count())
+        .where(Job.held.is_not(None))
+        .group_by(Job.step, Job.held)
+    )
+    return [(step, reason, int(n)) for step, reason, n in session.execute(stmt)]
+
+
 def attempts_by_outcome(session: Session) -> list[tuple[str, str, str, int]]:
     """(step, outcome, error class or "", count) of every finished attempt."""
     error_class = sa.func.coalesce(JobAttempt.error_class, "")

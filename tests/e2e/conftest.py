@@ -102,6 +102,8 @@ class Stack:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     #: How many times each worker had booted before its latest start (its log is appended).
     boots: dict[str, int] = field(default_factory=dict)
+    #: Each worker's Prometheus endpoint port (a free one per start).
+    metrics_ports: dict[str, int] = field(default_factory=dict)
 
     def create_key(self, name: str) -> str:
         return create_key(self.env, name)
@@ -117,12 +119,24 @@ class Stack:
             timeout=10,
         )
 
-    def start(self, name: str, cmd: list[str]) -> None:
-        self.processes[name] = _start(cmd, self.env, self.logs / f"{name}.log")
+    def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
+        self.processes[name] = _start(cmd, env or self.env, self.logs / f"{name}.log")
 
-    def start_worker(self, name: str = "worker") -> None:
+    def start_worker(self, name: str = "worker", processes: int = 1) -> None:
+        """`dramatiq actors`, 4 threads per process, serving its metrics on a port of its own."""
         self.boots[name] = self.log(name).count(_READY)
-        self.start(name, [str(BIN / "dramatiq"), "actors", "--processes", "1", "--threads", "4"])
+        self.metrics_ports[name] = free_port()
+        env = {**self.env, "HAUL_WORKER_METRICS_PORT": str(self.metrics_ports[name])}
+        cmd = ["actors", "--processes", str(processes), "--threads", "4"]
+        self.start(name, [str(BIN / "dramatiq"), *cmd], env)
+
+    def worker_metrics(self, name: str = "worker") -> str | None:
+        """The worker's Prometheus text, or None while its endpoint does not answer."""
+        try:
+            response = httpx.get(f"http://127.0.0.1:{self.metrics_ports[name]}/metrics", timeout=5)
+        except httpx.HTTPError:
+            return None
+        return response.text if response.status_code == 200 else None
 
     def wait_worker_ready(self, name: str) -> None:
         """Until the worker's latest start has booted and consumes (Dramatiq logs it)."""
@@ -187,6 +201,7 @@ def stack(
         "HAUL_HEARTBEAT_SECONDS": "0.3",
         "HAUL_EGRESS_ALLOW": TEST_EGRESS_ALLOW,
         "HAUL_LOG_JSON": "true",
+        "HAUL_WORKER_METRICS_DIR": str(root / "metrics"),
         "dramatiq_queue_prefetch": "4",
         # Dramatiq's main process relays its workers' logs; tests read them as they come.
         "PYTHONUNBUFFERED": "1",

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pika
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import BROKER_URL
 from tests.e2e.conftest import (
@@ -25,6 +24,7 @@ from tests.e2e.conftest import (
     wait_status,
 )
 from tests.support.media_server import MediaServer
+from tests.support.prom import Samples, delta, samples
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -235,20 +235,11 @@ def test_a_worker_refuses_a_redirect_into_the_private_network(
     assert_invariants(stack)
 
 
-def _samples(stack: Stack) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = httpx.get(f"{stack.base_url}/metrics").text
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
+def _samples(stack: Stack) -> Samples:
+    return samples(httpx.get(f"{stack.base_url}/metrics").text)
 
 
 def test_metrics_count_what_happened(stack: Stack, media: MediaServer) -> None:
-    def delta(name: str, **labels: str) -> float:
-        key = (name, tuple(sorted(labels.items())))
-        return after.get(key, 0.0) - before.get(key, 0.0)
-
     # Given the metrics as they stand
     before = _samples(stack)
     with stack.http() as http:
@@ -264,10 +255,27 @@ def test_metrics_count_what_happened(stack: Stack, media: MediaServer) -> None:
         )
     after = _samples(stack)
     # Then the counters moved by exactly that
-    assert delta("haul_jobs_submitted_total") == 2
-    assert delta("haul_attempts_total", step="download", outcome="succeeded", error_class="") == 1
-    assert delta("haul_attempts_total", step="probe", outcome="failed", error_class="http_404") == 1
-    assert delta("haul_dead_letters_total", error_class="http_404") == 1
+    moved = {
+        "submitted": delta(before, after, "haul_jobs_submitted_total"),
+        "downloaded": delta(
+            before,
+            after,
+            "haul_attempts_total",
+            step="download",
+            outcome="succeeded",
+            error_class="",
+        ),
+        "not found": delta(
+            before,
+            after,
+            "haul_attempts_total",
+            step="probe",
+            outcome="failed",
+            error_class="http_404",
+        ),
+        "dead letters": delta(before, after, "haul_dead_letters_total", error_class="http_404"),
+    }
+    assert moved == {"submitted": 2, "downloaded": 1, "not found": 1, "dead letters": 1}
 
 
 def test_every_log_line_of_a_jobs_work_names_the_job(stack: Stack, media: MediaServer) -> None:

@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import threading
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import TERMINAL, Stack, submit, wait_status
-from tests.support.sse import Event, events
+from tests.support.sse import Event, events, parse
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -104,6 +108,54 @@ def test_reconnecting_with_last_event_id_misses_no_state_change(
     assert recorded[-1][1] == "succeeded"
 
 
+def _readme_curls() -> list[str]:
+    """The README's two `curl -N` commands for live events, as written there."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    return [line for line in readme.splitlines() if line.startswith("curl -N ")]
+
+
+def _curl(stack: Stack, command: str, job_id: str) -> list[Event]:
+    """Run a README command against this stack (its address for localhost:8000)."""
+    address = stack.base_url.removeprefix("http://")
+    out = subprocess.run(
+        ["bash", "-c", command.replace("localhost:8000", address)],
+        env={**os.environ, "ID": job_id, "KEY": stack.key},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return [e for e in parse(out.splitlines()) if e.kind is not None]
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_the_readme_curl_commands_watch_a_job_and_replay_after_an_id(
+    stack: Stack, media: MediaServer
+) -> None:
+    # Given the README's commands, and a download that takes a few seconds
+    watch, replay = _readme_curls()
+    assert "Last-Event-ID: 41" in replay
+    with stack.http() as http:
+        job_id = submit(http, media.url(SLOW))
+        # When a user runs the first: it ends by itself after the final state
+        seen = _curl(stack, watch, job_id)
+        # and the second, with the id of the first state change it saw
+        first = next(e for e in seen if e.kind == "state")
+        replayed = _curl(stack, replay.replace("41", str(first.id)), job_id)
+    # Then the output has the README's shape: state changes with ids, progress without,
+    # the final state last
+    assert {e.kind for e in seen} == {"state", "progress"}
+    assert all((e.id is not None) == (e.kind == "state") for e in seen)
+    assert (seen[-1].kind, seen[-1].data["status"]) == ("state", "succeeded")
+    # and the replay is every state change after that id
+    recorded = stack.query(
+        "SELECT id, status FROM job_events WHERE job_id = %s AND id > %s ORDER BY id",
+        uuid.UUID(job_id),
+        first.id,
+    )
+    assert [(e.id, e.data["status"]) for e in replayed] == recorded
+
+
 class Watcher(threading.Thread):
     """Reads ``/v1/events`` for one key in the background."""
 
@@ -149,6 +201,8 @@ def test_the_all_jobs_stream_carries_only_the_callers_jobs_and_keeps_alive(
     # Then the watcher saw its own job through, and nothing of the other client's
     assert watcher.states_of(my_job)[-1] == "succeeded"
     assert all(e.data.get("job_id") != their_job for e in watcher.seen)
+    # and the keep-alives were comments only, never an (empty) message
+    assert {e.kind for e in watcher.seen} <= {None, "state", "progress"}
 
 
 def test_many_clients_watch_at_once(stack: Stack, media: MediaServer) -> None:

@@ -20,11 +20,15 @@ from service import storage
 from service.api.app import create_app
 from service.clients import create_client
 from service.db import clients as client_rows
+from service.db import control as control_rows
 from service.db.models import Artifact, Job
 from service.domain.states import Step
+from service.queue import queue_names
 from service.runtime import build_runtime
 from tests.conftest import free_port
 from tests.integration.conftest import client_of, queue_depth, take_messages
+from tests.support.prom import samples
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -703,7 +707,52 @@ def test_liveness_and_readiness_answer_ok(api: TestClient[Litestar]) -> None:
     assert live.status_code == 200
     assert live.json()["status"] == "ok"
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ok", "checks": {"database": "ok", "broker": "ok"}}
+    assert ready.json()["status"] == "ok"
+    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
+    assert ready.json()["queues_error"] is None
+
+
+def test_readiness_and_metrics_show_how_many_messages_wait_in_each_queue(
+    api: TestClient[Litestar], runtime: Runtime, settings: Settings
+) -> None:
+    # Given three probe messages on this test's own queues, and no worker consuming them
+    for _ in range(3):
+        runtime.publish(Step.PROBE, uuid.uuid4())
+    probe = f"{settings.queue_prefix}.probe"
+
+    # When an operator asks for readiness
+    def depths() -> dict[str, Any] | None:
+        queues: dict[str, Any] = api.get("/health/ready").json()["queues"]
+        return queues if queues[probe] == {"ready": 3, "consumers": 0} else None
+
+    queues = wait_for(depths, timeout=10, what="the three messages in the probe queue")
+    # Then every queue of the deployment is listed: the probe queue and its delay and
+    # dead-letter queues (declared with it), and null for those nobody declared yet
+    assert list(queues) == queue_names(settings)
+    assert queues[f"{probe}.DQ"] == queues[f"{probe}.XQ"] == {"ready": 0, "consumers": 0}
+    assert queues[f"{settings.queue_prefix}.download"] is None
+    # and /metrics reports the same depths, for alerts
+    metrics = samples(api.get("/metrics").text)
+    assert metrics[("haul_queue_messages_ready", (("queue", probe),))] == 3
+    assert metrics[("haul_queue_consumers", (("queue", probe),))] == 0
+    assert ("haul_queue_messages_ready", (("queue", f"{settings.queue_prefix}.download"),)) not in (
+        metrics
+    )
+
+
+def test_metrics_count_held_jobs_by_reason(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
+) -> None:
+    # Given a paused probe queue
+    with runtime.db.session() as session:
+        control_rows.set_paused(session, "probe", True)
+    # When two jobs are submitted to it
+    for _ in range(2):
+        assert submit(api, auth)["held"] == "queue_paused"
+    # Then /metrics counts them as queued, and as held for that reason
+    metrics = samples(api.get("/metrics").text)
+    assert metrics[("haul_jobs", (("status", "queued"), ("step", "probe")))] == 2
+    assert metrics[("haul_jobs_held", (("reason", "queue_paused"), ("step", "probe")))] == 2
 
 
 def test_readiness_is_503_and_names_the_database_when_it_is_down(settings: Settings) -> None:
@@ -765,6 +814,9 @@ def test_readiness_is_503_and_names_the_broker_when_it_is_down(
     assert ready.status_code == 503
     assert ready.json()["checks"]["database"] == "ok"
     assert ready.json()["checks"]["broker"] != "ok"
+    # and the queue depths were not asked for
+    assert ready.json()["queues"] is None
+    assert ready.json()["queues_error"] == "not read: the broker is unreachable"
 
 
 def test_the_openapi_schema_is_served_and_lists_the_jobs_api(api: TestClient[Litestar]) -> None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     import httpx
 
@@ -25,10 +25,15 @@ class Event:
 
 def events(response: httpx.Response) -> Iterator[Event]:
     """Messages as they arrive; comments come through as ``Event(None, None)``."""
+    return parse(response.iter_lines())
+
+
+def parse(lines: Iterable[str]) -> Iterator[Event]:
+    """Messages of an event stream's lines (as ``curl -N`` prints them, say)."""
     kind: str | None = None
     event_id: int | None = None
     data: list[str] = []
-    for line in response.iter_lines():
+    for line in lines:
         if line == "":
             if data or kind:
                 yield Event(kind or "message", event_id, json.loads("\n".join(data) or "{}"))

@@ -106,3 +106,12 @@ def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, 
 
     with pytest.raises(ValidationError, match=name.removeprefix("HAUL_").lower()):
         load()
+
+
+@pytest.mark.parametrize(("value", "port"), [("", None), ("0", None), ("9191", 9191)])
+def test_the_worker_metrics_endpoint_is_off_unless_a_port_is_given(
+    monkeypatch: pytest.MonkeyPatch, value: str, port: int | None
+) -> None:
+    monkeypatch.setenv("HAUL_WORKER_METRICS_PORT", value)
+
+    assert load().worker_metrics_port == port

@@ -8,6 +8,8 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -137,3 +139,35 @@ def test_the_previous_secret_signs_only_during_the_grace_period() -> None:
 
     assert during == ["whsec_new", "whsec_old"]
     assert after == ["whsec_new"]
+
+
+def _readme_receiver(secret: str) -> dict[str, Any]:
+    """The README's "verify it in Python" snippet, run as a receiver would run it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    after = readme.split("Verify it with any Standard Webhooks library", 1)[1]
+    code = after.split("```python\n", 1)[1].split("```", 1)[0]
+    assert code.count('"whsec_…"') == 1, code
+    namespace: dict[str, Any] = {}
+    exec(code.replace('"whsec_…"', repr(secret)), namespace)
+    return namespace
+
+
+def test_the_readme_receiver_accepts_a_signed_event_once_and_refuses_a_forged_one(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the README's handler with a client's secret
+    secret = webhooks.new_secret()
+    handle = _readme_receiver(secret)["handle"]
+    job_id = str(uuid.uuid4())
+    body = json.dumps({"type": "job.succeeded", "data": {"id": job_id, "status": "succeeded"}})
+    headers = webhooks.headers("msg_1", int(time.time()), body, [secret])
+    # When haul delivers an event, then retries it (same webhook-id, a new timestamp)
+    first = handle(body.encode(), headers)
+    retry = handle(body.encode(), webhooks.headers("msg_1", int(time.time()), body, [secret]))
+    # Then the first is handled and the retry acknowledged without handling it again
+    assert (first, retry) == (204, 204)
+    assert capsys.readouterr().out == f"job.succeeded {job_id} succeeded\n"
+    # and a body signed with another secret, or altered, is refused
+    forged = webhooks.headers("msg_2", int(time.time()), body, [webhooks.new_secret()])
+    assert handle(body.encode(), forged) == 400
+    assert handle(body.replace("succeeded", "failed").encode(), headers) == 400
