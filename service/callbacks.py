@@ -243,7 +243,7 @@ def _claim(rt: Runtime, delivery_id: uuid.UUID, owner: str) -> _Claimed | Outcom
         body = delivery.body
         if body is None:
             artifact = artifact_rows.for_job(session, delivery.job_id)
-            children = job_rows.children_counts(session, [delivery.job_id]).get(delivery.job_id, {})
+            children = job_rows.children(session, [delivery.job_id]).get(delivery.job_id)
             body = webhooks.event_body(delivery, artifact, children)
             delivery_rows.set_body(session, delivery.id, owner, body)
     signing = signing_secrets(client, settings.webhook_secret_grace_s) if client else []

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from service.db.models import Client
+    from service.domain.playlists import Children
     from service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -43,7 +44,7 @@ class JobView:
 
     job: Job
     artifact: Artifact | None = None
-    children: dict[str, int] = field(default_factory=dict)
+    children: Children | None = None
     #: The status of its latest webhook delivery; None when none was made.
     callback_status: str | None = None
 
@@ -127,7 +128,7 @@ def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
         if job is None:
             raise NotFound("no such job")
         artifact = artifact_rows.for_job(session, job.id)
-        children = job_rows.children_counts(session, [job.id]).get(job.id, {})
+        children = job_rows.children(session, [job.id]).get(job.id)
         callback_status = delivery_rows.latest_status(session, [job.id]).get(job.id)
     return JobView(job=job, artifact=artifact, children=children, callback_status=callback_status)
 
@@ -149,7 +150,7 @@ def list_jobs(
             session, client.id, status=status, parent_id=parent_id, after=after, limit=limit + 1
         )
         page = rows[:limit]
-        counts = job_rows.children_counts(session, [j.id for j in page])
+        trees = job_rows.children(session, [j.id for j in page])
         files = {a.job_id: a for a in artifact_rows.for_jobs(session, [j.id for j in page])}
         hooks = delivery_rows.latest_status(session, [j.id for j in page])
     last = page[-1] if len(rows) > limit else None
@@ -158,7 +159,7 @@ def list_jobs(
             JobView(
                 job=j,
                 artifact=files.get(j.id),
-                children=counts.get(j.id, {}),
+                children=trees.get(j.id),
                 callback_status=hooks.get(j.id),
             )
             for j in page

@@ -2,16 +2,23 @@
 
 Rows are the source of replay, never the dead-letter queue: a replayed job goes
 back to ``queued`` with a fresh attempt budget and is published again.
+
+A playlist is replayed through its entries. Retrying an ended parent queues the
+entries its ending calls for (``domain/playlists.py: ENTRIES_RETRIED``); any
+entry queued again, that way or on its own, reopens its ended parent, which
+then waits for it and ends again by what its entries did. All of it happens in
+one transaction, entries first and parent last, as a finishing entry locks them.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from service.clients import is_admin
 from service.db import jobs as job_rows
+from service.db.jobs import EndedJobs
 from service.domain.states import Status
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.jobs import JobView, get, publish_or_record
@@ -29,7 +36,7 @@ REPLAYABLE = (Status.FAILED, Status.CANCELLED)
 
 
 def retry_one(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
-    """Queue a failed or cancelled job again."""
+    """Queue a failed or cancelled job again; for a playlist, the entries it calls for."""
     with rt.db.session() as session:
         job = job_rows.get_for_client(session, job_id, client.id)
         if job is None:
@@ -38,13 +45,21 @@ def retry_one(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
             raise Conflict(
                 f"only failed or cancelled jobs can be retried; this one is {job.status}"
             )
-        if job_rows.child_ids(session, job.id):
-            raise Conflict("a playlist is retried through its entries: retry the failed children")
-        moved = job_rows.replay(session, from_statuses=REPLAYABLE, job_id=job.id)
+        moved = _replay(session, EndedJobs(REPLAYABLE, job_id=job.id))
         if not moved:
-            raise Conflict("the job changed state meanwhile; read it again")
+            raise Conflict(_why_not(session, job))
     _publish(rt, moved)
     return get(rt, client, job_id)
+
+
+def _why_not(session: Any, job: Job) -> str:  # a db session; only service/db names its type
+    """Why a retry of an ended job queued nothing."""
+    parent = job_rows.get(session, job.parent_id) if job.parent_id is not None else None
+    if parent is not None and parent.status == Status.SUCCEEDED.value:
+        return "its playlist already succeeded; submit this entry's URL as a new job"
+    if job_rows.child_ids(session, job.id):
+        return "no entry of this playlist is left to retry"
+    return "the job changed state meanwhile; read it again"
 
 
 def retry_many(
@@ -62,17 +77,19 @@ def retry_many(
     if client_id is not None and client_id != client.id and not is_admin(client):
         raise Forbidden("only an admin key may retry another client's jobs")
     scope = client_id if client_id is not None else (None if is_admin(client) else client.id)
+    ended = EndedJobs((status,), client_id=scope, error_class=error_class, finished_since=since)
     with rt.db.session() as session:
-        moved = job_rows.replay(
-            session,
-            from_statuses=(status,),
-            client_id=scope,
-            error_class=error_class,
-            finished_since=since,
-        )
+        moved = _replay(session, ended)
     _publish(rt, moved)
     log.info("jobs replayed", count=len(moved), status=status.value, error_class=error_class)
     return len(moved)
+
+
+def _replay(session: Any, ended: EndedJobs) -> list[Job]:
+    """Queue the matching jobs and the entries of matching playlists; reopen their parents."""
+    moved = job_rows.replay(session, ended) + job_rows.replay_entries(session, ended)
+    job_rows.reopen_parents(session, {j.parent_id for j in moved if j.parent_id is not None})
+    return moved
 
 
 def _publish(rt: Runtime, jobs: list[Job]) -> None:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from service.db.models import Artifact, WebhookDelivery
+    from service.domain.playlists import Children
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the format's prefix, not a secret)
 SECRET_BYTES = 32
@@ -64,12 +65,12 @@ def headers(msg_id: str, timestamp: int, body: str, signing: Sequence[str]) -> d
 
 
 def event_body(
-    delivery: WebhookDelivery, artifact: Artifact | None, children: dict[str, int]
+    delivery: WebhookDelivery, artifact: Artifact | None, children: Children | None
 ) -> str:
     """The JSON event: ``{"type": "job.succeeded", "timestamp": …, "data": {the job}}``.
 
     ``data`` is the job as the terminal transition left it (the row snapshot the
-    trigger took), with its file and, for a playlist, its children's counts.
+    trigger took), with its file and, for a playlist, its children as the API shows them.
     """
     job = delivery.job_snapshot
     data: dict[str, Any] = {name: job.get(name) for name in _JOB_FIELDS}
@@ -78,7 +79,7 @@ def event_body(
         {"error_class": error_class, "message": message} if error_class or message else None
     )
     data["file"] = _file(artifact) if artifact is not None else None
-    data["children"] = children or None
+    data["children"] = children.as_dict() if children is not None else None
     data["links"] = {"job": f"/v1/jobs/{job.get('id')}"}
     event = {
         "type": delivery.event,

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from service.callbacks import DeliveryView
     from service.control import QueueView, SiteView
     from service.db.models import Artifact, Client, JobAttempt, WebhookAttempt
+    from service.domain.playlists import Children
     from service.jobs import JobView
 
 
@@ -105,6 +106,30 @@ class FileOut(BaseModel):
     url: str
 
 
+class ChildrenOut(BaseModel):
+    """A playlist's entries: how many stand in each state, and how far they have got."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    total: int = Field(ge=0, description="How many entries the playlist has.")
+    progress: float = Field(
+        ge=0,
+        le=1,
+        description="The playlist's overall progress: an ended entry (succeeded, failed or "
+        "cancelled) counts as done, a running one by its own progress, a waiting one as 0.",
+    )
+    queued: int = Field(ge=0)
+    running: int = Field(ge=0)
+    retrying: int = Field(ge=0)
+    succeeded: int = Field(ge=0)
+    failed: int = Field(ge=0)
+    cancelled: int = Field(ge=0)
+
+    @classmethod
+    def of(cls, children: Children) -> ChildrenOut:
+        return cls.model_validate(children.as_dict())
+
+
 class JobOut(BaseModel):
     """A job as its owner sees it."""
 
@@ -130,7 +155,9 @@ class JobOut(BaseModel):
         description="Why a waiting job may not start yet: its queue or client is paused, "
         "or its queue or site is at its limit of running jobs.",
     )
-    children: dict[str, int] | None = Field(description="Counts by status, for a playlist.")
+    children: ChildrenOut | None = Field(
+        description="For a playlist: its entries by status and its overall progress."
+    )
     file: FileOut | None
     callback_url: str | None = Field(None, description="Where this job's terminal event goes.")
     callback_status: DeliveryStatus | None = Field(
@@ -173,7 +200,7 @@ class JobOut(BaseModel):
             next_attempt_at=job.next_attempt_at,
             dead_lettered_at=job.dead_lettered_at,
             held=Hold(job.held) if job.held else None,
-            children=view.children or None,
+            children=ChildrenOut.of(view.children) if view.children is not None else None,
             file=_file(view.artifact) if view.artifact else None,
             callback_url=job.callback_url,
             callback_status=DeliveryStatus(view.callback_status) if view.callback_status else None,

@@ -7,6 +7,7 @@ learns that the job moved on (cancelled, deleted, taken over) and writes nothing
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 
 from service.db.models import Job
 from service.domain.control import site_of
+from service.domain.playlists import ENTRIES_RETRIED, REOPENABLE, Children
 from service.domain.states import ACTIVE, TERMINAL, TRANSITIONS, Phase, Status, Step, sources
 
 if TYPE_CHECKING:
@@ -26,9 +28,15 @@ _NOW = sa.func.now
 PUBLISH_FAILED = "publish failed:"
 
 
+def _returning_all(session: Session, stmt: Any) -> list[Job]:
+    """The rows as the UPDATE left them, also when the session had read them before."""
+    options = {"synchronize_session": False, "populate_existing": True}
+    return list(session.execute(stmt.returning(Job).execution_options(**options)).scalars())
+
+
 def _returning_one(session: Session, stmt: Any) -> Job | None:
-    result = session.execute(stmt.returning(Job).execution_options(synchronize_session=False))
-    return result.scalars().first()
+    found = _returning_all(session, stmt)
+    return found[0] if found else None
 
 
 def insert(session: Session, job: Job) -> Job:
@@ -212,21 +220,31 @@ def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
     return session.execute(stmt).rowcount
 
 
-def children_counts(
-    session: Session, parent_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, dict[str, int]]:
-    """Children by state, for each parent."""
+def children(session: Session, parent_ids: list[uuid.UUID]) -> dict[uuid.UUID, Children]:
+    """Each parent's entries by state, with the running ones' progress summed.
+
+    One grouped query for any number of parents (a page of a listing); parents
+    without children are absent.
+    """
     if not parent_ids:
         return {}
     stmt = (
-        sa.select(Job.parent_id, Job.status, sa.func.count())
+        sa.select(
+            Job.parent_id,
+            Job.status,
+            sa.func.count(),
+            sa.func.sum(sa.func.coalesce(Job.progress, 0.0)),
+        )
         .where(Job.parent_id.in_(parent_ids))
         .group_by(Job.parent_id, Job.status)
     )
-    counts: dict[uuid.UUID, dict[str, int]] = {}
-    for parent_id, status, n in session.execute(stmt):
-        counts.setdefault(parent_id, {})[status] = n
-    return counts
+    counts: dict[uuid.UUID, dict[Status, int]] = {}
+    running: dict[uuid.UUID, float] = {}
+    for parent_id, status, n, progress in session.execute(stmt):
+        counts.setdefault(parent_id, {})[Status(status)] = n
+        if status == Status.RUNNING.value:
+            running[parent_id] = float(progress)
+    return {p: Children(c, running.get(p, 0.0)) for p, c in counts.items()}
 
 
 def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
@@ -247,12 +265,12 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
     )
     if parent is None or parent.status != Status.RUNNING.value:
         return None
-    counts = children_counts(session, [parent_id]).get(parent_id, {})
-    if any(status in {s.value for s in ACTIVE} for status in counts):
+    entries = children(session, [parent_id]).get(parent_id, Children())
+    if entries.active:
         return None
-    total = sum(counts.values())
-    failed = counts.get(Status.FAILED.value, 0)
-    succeeded = counts.get(Status.SUCCEEDED.value, 0)
+    total = entries.total
+    failed = entries.counts.get(Status.FAILED, 0)
+    succeeded = entries.counts.get(Status.SUCCEEDED, 0)
     if failed:
         return move(
             session,
@@ -439,52 +457,129 @@ def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Jo
     return _returning_one(session, stamp)
 
 
-def replay(
-    session: Session,
-    *,
-    from_statuses: tuple[Status, ...],
-    job_id: uuid.UUID | None = None,
-    client_id: uuid.UUID | None = None,
-    error_class: str | None = None,
-    finished_since: datetime | None = None,
-) -> list[Job]:
-    """Put ended jobs back in the queue with a fresh attempt budget; parents are left alone.
+@dataclass(frozen=True)
+class EndedJobs:
+    """Which ended jobs a replay takes: one of these states, and the filter's other terms."""
 
-    One guarded UPDATE: a row that moved meanwhile (or a playlist parent) is not touched.
+    statuses: tuple[Status, ...]
+    job_id: uuid.UUID | None = None
+    client_id: uuid.UUID | None = None
+    error_class: str | None = None
+    finished_since: datetime | None = None
+
+    def terms(self, table: Any) -> list[Any]:
+        """The filter's terms on ``table`` (jobs, or an alias of it), its state aside."""
+        found = []
+        if self.job_id is not None:
+            found.append(table.id == self.job_id)
+        if self.client_id is not None:
+            found.append(table.client_id == self.client_id)
+        if self.error_class is not None:
+            found.append(table.error_class == self.error_class)
+        if self.finished_since is not None:
+            found.append(table.finished_at >= self.finished_since)
+        return found
+
+
+def _queued_afresh() -> dict[str, Any]:
+    """A replayed job's row: queued, with a fresh attempt budget and no trace of its end."""
+    return {
+        "status": Status.QUEUED.value,
+        "phase": None,
+        "attempts": 0,
+        "progress": None,
+        "bytes_done": None,
+        "speed": None,
+        "eta": None,
+        "error_class": None,
+        "error_message": None,
+        "last_error": None,
+        "next_attempt_at": None,
+        "dead_lettered_at": None,
+        "finished_at": None,
+        "queued_at": _NOW(),
+        "published_at": None,
+        "updated_at": _NOW(),
+    }
+
+
+def replay(session: Session, ended: EndedJobs) -> list[Job]:
+    """Put ended jobs back in the queue with a fresh attempt budget.
+
+    One guarded UPDATE: a row that moved meanwhile is not touched. A playlist
+    parent is not queued itself (see :func:`replay_entries`), and neither is an
+    entry of a playlist that succeeded: that parent cannot reopen, and would go
+    on saying succeeded whatever the entry did.
     """
-    allowed = [s.value for s in from_statuses if Status.QUEUED in TRANSITIONS[s]]
+    allowed = [s.value for s in ended.statuses if Status.QUEUED in TRANSITIONS[s]]
     child = sa.orm.aliased(Job)
+    parent = sa.orm.aliased(Job)
     stmt = sa.update(Job).where(
-        Job.status.in_(allowed), ~sa.exists().where(child.parent_id == Job.id)
+        Job.status.in_(allowed),
+        ~sa.exists().where(child.parent_id == Job.id),
+        ~sa.exists().where(parent.id == Job.parent_id, parent.status == Status.SUCCEEDED.value),
+        *ended.terms(Job),
     )
-    if job_id is not None:
-        stmt = stmt.where(Job.id == job_id)
-    if client_id is not None:
-        stmt = stmt.where(Job.client_id == client_id)
-    if error_class is not None:
-        stmt = stmt.where(Job.error_class == error_class)
-    if finished_since is not None:
-        stmt = stmt.where(Job.finished_at >= finished_since)
-    stmt = stmt.values(
-        status=Status.QUEUED.value,
-        phase=None,
-        attempts=0,
-        progress=None,
-        bytes_done=None,
-        speed=None,
-        eta=None,
-        error_class=None,
-        error_message=None,
-        last_error=None,
-        next_attempt_at=None,
-        dead_lettered_at=None,
-        finished_at=None,
-        queued_at=_NOW(),
-        published_at=None,
-        updated_at=_NOW(),
+    return _returning_all(session, stmt.values(**_queued_afresh()))
+
+
+def replay_entries(session: Session, ended: EndedJobs) -> list[Job]:
+    """Retry the ended playlists that match: queue again the entries each one's
+    ending calls for (``ENTRIES_RETRIED``), with a fresh attempt budget.
+
+    The caller reopens the parents in the same transaction (:func:`reopen_parents`).
+    One guarded UPDATE of the entries: an entry or a parent that moved meanwhile is
+    not touched, so two retries of one playlist queue its entries once.
+    """
+    parent = sa.orm.aliased(Job)
+    taken = [
+        sa.and_(parent.status == end.value, Job.status.in_([s.value for s in entries]))
+        for end, entries in ENTRIES_RETRIED.items()
+        if end in ended.statuses
+    ]
+    if not taken:
+        return []
+    retried = sa.exists().where(parent.id == Job.parent_id, sa.or_(*taken), *ended.terms(parent))
+    stmt = sa.update(Job).where(Job.parent_id.is_not(None), retried)
+    return _returning_all(session, stmt.values(**_queued_afresh()))
+
+
+def reopen_parents(session: Session, parent_ids: set[uuid.UUID]) -> list[Job]:
+    """Ended parents of entries just queued again go back to awaiting them.
+
+    Not probed again (that would make a second set of entries): ``running`` in
+    phase ``awaiting_children``, without a lease, its end cleared, as the probe
+    left it. A parent still running just waits for one more entry; a succeeded
+    one is not reopened (:func:`replay` leaves its entries alone).
+
+    Call it after queueing the entries, in their transaction. Every parent is
+    locked first, running or not, as :func:`finish_parent_if_done` does: an entry
+    finishing meanwhile either closed its parent before (then it is reopened
+    here) or counts the entries queued here once this commits, so a parent is
+    never left ended with an entry active, nor running with none.
+    """
+    if not parent_ids:
+        return []
+    lock = sa.select(Job.id).where(Job.id.in_(parent_ids)).order_by(Job.id).with_for_update()
+    session.execute(lock)
+    stmt = (
+        sa.update(Job)
+        .where(Job.id.in_(parent_ids), Job.status.in_([s.value for s in REOPENABLE]))
+        .values(
+            status=Status.RUNNING.value,
+            phase=Phase.AWAITING_CHILDREN.value,
+            lease_owner=None,
+            lease_expires_at=None,
+            progress=None,
+            error_class=None,
+            error_message=None,
+            last_error=None,
+            dead_lettered_at=None,
+            finished_at=None,
+            updated_at=_NOW(),
+        )
     )
-    result = session.execute(stmt.returning(Job).execution_options(synchronize_session=False))
-    return list(result.scalars())
+    return _returning_all(session, stmt)
 
 
 def prune_ended(

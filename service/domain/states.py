@@ -64,9 +64,11 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     # claimed again after the backoff; cancelled; failed when dead-lettered
     Status.RETRYING: frozenset({Status.RUNNING, Status.CANCELLED, Status.FAILED}),
     Status.SUCCEEDED: frozenset(),
-    # explicit retry by a user
-    Status.FAILED: frozenset({Status.QUEUED}),
-    Status.CANCELLED: frozenset({Status.QUEUED}),
+    # explicit retry by a user: a job goes back to the queue; a playlist parent goes
+    # straight back to running (awaiting its entries, which the retry queued again),
+    # because probing the playlist again would make a second set of entries
+    Status.FAILED: frozenset({Status.QUEUED, Status.RUNNING}),
+    Status.CANCELLED: frozenset({Status.QUEUED, Status.RUNNING}),
 }
 
 

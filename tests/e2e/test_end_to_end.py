@@ -107,7 +107,8 @@ def test_a_feed_becomes_a_parent_with_one_child_per_entry(stack: Stack, media: M
         parent_id = submit(http, media.url("/feed.rss"))
         parent = wait_status(http, parent_id, TERMINAL)
         assert parent["status"] == "succeeded", parent
-        assert parent["children"] == {"succeeded": 3}
+        assert parent["children"]["succeeded"] == parent["children"]["total"] == 3
+        assert parent["children"]["progress"] == 1.0
         children = http.get("/v1/jobs", params={"parent_id": parent_id}).json()["items"]
         assert len(children) == 3
         assert all(c["file"] is not None and c["parent_id"] == parent_id for c in children)

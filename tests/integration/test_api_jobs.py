@@ -263,7 +263,16 @@ def test_list_filters_by_parent_and_a_parent_counts_its_children(
     assert {item["id"] for item in response.json()["items"]} == {str(c) for c in children}
     assert all(item["parent_id"] == str(parent) for item in response.json()["items"])
     shown = api.get(f"/v1/jobs/{parent}", headers=auth).json()
-    assert shown["children"] == {"queued": 1, "succeeded": 1}
+    assert shown["children"] == {
+        "total": 2,
+        "progress": 0.5,
+        "queued": 1,
+        "running": 0,
+        "retrying": 0,
+        "succeeded": 1,
+        "failed": 0,
+        "cancelled": 0,
+    }
 
 
 # --- bad input ----------------------------------------------------------------------------------

@@ -69,16 +69,6 @@ def test_only_failed_or_cancelled_jobs_can_be_retried(
     assert row(runtime, job_id).status == status  # type: ignore[union-attr]
 
 
-def test_a_playlist_parent_is_not_retried_as_a_whole(
-    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
-) -> None:
-    owner = client_of(runtime, auth).id
-    parent = ended(owner, "failed", error_class="children_failed")
-    insert(runtime, parent)
-    insert(runtime, ended(owner, "failed", parent_id=parent.id))
-    problem(api.post(f"/v1/jobs/{parent.id}/retry", headers=auth), 409)
-
-
 def test_another_clients_job_cannot_be_retried(
     api: TestClient[Litestar], auth: dict[str, str], other_auth: dict[str, str], runtime: Runtime
 ) -> None:

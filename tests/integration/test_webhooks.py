@@ -21,6 +21,7 @@ from service.callbacks import Next
 from service.clients import create_client, rotate_secret
 from service.db import deliveries as delivery_rows
 from service.db import jobs as job_rows
+from service.db.jobs import EndedJobs
 from service.db.models import Client, Job, WebhookAttempt, WebhookDelivery
 from service.domain.states import Phase, Status, Step
 from service.runtime import build_runtime
@@ -431,7 +432,7 @@ def test_a_replayed_job_that_ends_again_is_a_second_event(
     drive(rt, first.id)
     # When it is retried and succeeds
     with rt.db.session() as session:
-        assert job_rows.replay(session, from_statuses=(Status.FAILED,), job_id=job.id)
+        assert job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=job.id))
     finish(rt, job.id, Status.SUCCEEDED)
     # Then a new delivery (a new webhook-id) carries the new event
     newest, oldest = deliveries_of(rt, job.id)

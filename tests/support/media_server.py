@@ -16,6 +16,8 @@ Routes (GET and HEAD):
 - ``/page.html``: an HTML page with a ``<video>`` pointing at ``/media/clip.mp4``.
 - ``/feed.rss``: an RSS feed whose three items enclose a.mp4, b.mp4 and c.mp4.
 - ``/feed-big.rss?n=N``: N items cycling over a/b/c, each with a distinct URL.
+- ``/feed-of.rss?entry=PATH&entry=…``: one item per server path given, any route
+  (``/slow/…``, ``/flaky/…``, a 404): a playlist whose entries behave differently.
 - ``/gone.mp4``: 410; anything else: 404.
 - ``/away?to=URL``: 302 to any URL (an allowed server sending the client elsewhere).
 - ``/hls.m3u8?base=URL``: an HLS media playlist whose segments are ``URL/media/a.mp4``…
@@ -148,8 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
             (rf"/redirect/({_NAME})", lambda m: self._redirect(f"/media/{m[1]}")),
             (r"/status/(\d{3})", lambda m: self._status(int(m[1]))),
             (r"/page\.html", lambda m: self._page()),
-            (r"/feed\.rss", lambda m: self._feed(["a.mp4", "b.mp4", "c.mp4"])),
+            (r"/feed\.rss", lambda m: self._feed(["/media/a.mp4", "/media/b.mp4", "/media/c.mp4"])),
             (r"/feed-big\.rss", lambda m: self._big_feed(_int(query, "n", 3))),
+            (r"/feed-of\.rss", lambda m: self._feed(parse_qs(url.query).get("entry", []))),
             (r"/gone\.mp4", lambda m: self._status(HTTPStatus.GONE)),
             (r"/away", lambda m: self._redirect_to(query.get("to", "/"))),
             (r"/hls\.m3u8", lambda m: self._hls(query.get("base", self.server.base_url))),
@@ -284,16 +287,16 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _big_feed(self, n: int) -> None:
         names = ["a.mp4", "b.mp4", "c.mp4"]
-        self._feed([f"{names[i % 3]}?i={i}" for i in range(n)])
+        self._feed([f"/media/{names[i % 3]}?i={i}" for i in range(n)])
 
     def _feed(self, targets: list[str]) -> None:
-        """An RSS 2.0 feed with one item per target; enclosure URLs are absolute,
+        """An RSS 2.0 feed with one item per server path; enclosure URLs are absolute,
         since yt-dlp does not resolve relative ones."""
         items = []
         for i, target in enumerate(targets):
-            path = self.server.media_dir / target.split("?")[0]
+            path = self.server.media_dir / urlsplit(target).path.rsplit("/", 1)[-1]
             size = path.stat().st_size if path.is_file() else 0
-            url = quoteattr(f"{self.server.base_url}/media/{target}")
+            url = quoteattr(f"{self.server.base_url}{target}")
             items.append(
                 f"<item><title>Item {i + 1}</title>"
                 f'<enclosure url={url} type="video/mp4" length="{size}"/></item>'

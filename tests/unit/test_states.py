@@ -17,8 +17,8 @@ queued          .        x        .          .        x        x
 running         x        .        x          x        x        x
 retrying        .        x        .          .        x        x
 succeeded       .        .        .          .        .        .
-failed          x        .        .          .        .        .
-cancelled       x        .        .          .        .        .
+failed          x        x        .          .        .        .
+cancelled       x        x        .          .        .        .
 """
 
 
@@ -67,9 +67,15 @@ def test_sources_agree_with_the_table(target: Status) -> None:
     assert {s.value for s in sources(target)} == expected
 
 
-def test_sources_of_running_are_the_claimable_states() -> None:
-    # A claim succeeds on queued or retrying; running is not a source of running
-    assert sources(Status.RUNNING) == (Status.QUEUED, Status.RETRYING)
+def test_sources_of_running_are_the_claimable_states_and_a_reopened_playlist() -> None:
+    # A claim succeeds on queued or retrying (running is not a source of running);
+    # a retried playlist parent goes from its end straight back to awaiting its entries
+    assert sources(Status.RUNNING) == (
+        Status.QUEUED,
+        Status.RETRYING,
+        Status.FAILED,
+        Status.CANCELLED,
+    )
 
 
 def test_succeeded_has_no_way_out() -> None:
@@ -78,10 +84,13 @@ def test_succeeded_has_no_way_out() -> None:
 
 
 @pytest.mark.parametrize("status", [Status.FAILED, Status.CANCELLED], ids=str)
-def test_failed_and_cancelled_only_go_back_to_queued(status: Status) -> None:
+def test_failed_and_cancelled_only_go_back_to_queued_or_to_awaiting_entries(
+    status: Status,
+) -> None:
+    # A retried job is queued again; a retried playlist parent runs again, not probed again
     allowed = {target for target in Status if can_move(status, target)}
 
-    assert allowed == {Status.QUEUED}
+    assert allowed == {Status.QUEUED, Status.RUNNING}
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,7 @@ def test_the_event_body_is_the_job_as_it_ended_with_its_file() -> None:
         mime="video/mp4",
     )
 
-    event = json.loads(webhooks.event_body(delivery, artifact, {}))
+    event = json.loads(webhooks.event_body(delivery, artifact, None))
 
     assert event["type"] == "job.succeeded"
     assert event["timestamp"] == created.isoformat()
