@@ -15,14 +15,14 @@ import os
 import shutil
 import tempfile
 import threading
-from contextlib import contextmanager
+import uuid
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import io
-    import uuid
     from collections.abc import Iterator
     from types import TracebackType
 
@@ -273,3 +273,66 @@ def resolve(storage_root: Path, relative: str) -> Path:
 def remove_job_files(storage_root: Path, client_id: uuid.UUID, job_id: uuid.UUID) -> None:
     """Delete a job's files; missing files are fine (idempotent)."""
     shutil.rmtree(job_dir(storage_root, client_id, job_id), ignore_errors=True)
+
+
+# --- what the orphan sweep walks ---------------------------------------------------------------
+
+
+def job_dirs(storage_root: Path) -> list[tuple[uuid.UUID, Path]]:
+    """Every ``<client>/<job>`` directory in storage, with its job's id; names that are
+    not ids are not haul's layout, and are left alone."""
+    found = []
+    for client in _subdirs(storage_root):
+        if _uuid(client.name) is not None:
+            found += [(job, path) for path in _subdirs(client) if (job := _uuid(path.name))]
+    return found
+
+
+def work_dirs(temp_root: Path) -> list[tuple[uuid.UUID, Path]]:
+    """Every attempt's work dir (``<job>-<random>``, made by :func:`workdir`), with its job's id."""
+    return [
+        (job, path)
+        for path in _subdirs(temp_root)
+        if path.name[36:37] == "-" and (job := _uuid(path.name[:36])) is not None
+    ]
+
+
+def files_in(directory: Path) -> list[Path]:
+    """The files of a job's storage dir, hidden ``.incoming`` copies included."""
+    try:
+        return [p for p in directory.iterdir() if p.is_file() and not p.is_symlink()]
+    except OSError:
+        return []
+
+
+def age_s(path: Path, now: float) -> float:
+    """Seconds since ``path`` last changed, in its bytes (mtime) or its name (ctime).
+
+    The mtime alone is not enough: yt-dlp sets it to the site's Last-Modified, so a file
+    moved into storage a moment ago may say it is years old; the rename sets its ctime.
+    """
+    try:
+        stat = path.lstat()
+    except OSError:
+        return 0.0
+    return now - max(stat.st_mtime, stat.st_ctime)
+
+
+def remove_if_empty(directory: Path) -> None:
+    """Remove a job's storage dir once nothing is left in it."""
+    with suppress(OSError):
+        directory.rmdir()
+
+
+def _subdirs(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.iterdir() if p.is_dir() and not p.is_symlink())
+    except OSError:
+        return []
+
+
+def _uuid(name: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(name)
+    except ValueError:
+        return None

@@ -7,17 +7,21 @@ and two schedulers running by mistake only do the same harmless work twice
 
 from __future__ import annotations
 
+import random
+import shutil
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
 from service import callbacks, control, storage, worker_metrics
+from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
 from service.db import idempotency as key_rows
 from service.db import jobs as job_rows
-from service.domain.states import Status
+from service.domain.states import ACTIVE, Status
 from service.jobs import publish_or_record
 
 if TYPE_CHECKING:
@@ -30,6 +34,8 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500
 
+_T = TypeVar("_T")
+
 
 @dataclass(frozen=True)
 class SweepReport:
@@ -41,6 +47,8 @@ class SweepReport:
     callbacks_republished: int = 0
     released: int = 0
     keys_pruned: int = 0
+    orphan_files: int = 0
+    orphan_workdirs: int = 0
 
 
 def expired_leases(rt: Runtime) -> tuple[int, int]:
@@ -120,6 +128,69 @@ def expired_keys(rt: Runtime) -> int:
         return key_rows.prune_expired(session, BATCH)
 
 
+def orphan_files(rt: Runtime, now: float | None = None) -> int:
+    """Files in storage that no artifact names: deleted once older than the lease plus
+    ``HAUL_ORPHAN_GRACE_S``, unless their job is queued, running or retrying.
+
+    A worker killed between the move into storage and its commit, or a crash, leaves
+    them. A file being moved in right now belongs to a running attempt of an active
+    job, and is fresh (a rename sets its ctime): both rules keep it. At most
+    :data:`BATCH` job dirs are looked at per run, from a random place in the list, so
+    a big storage dir is covered over several runs.
+    """
+    now, grace = _now_and_grace(rt, now)
+    dirs = _some(storage.job_dirs(rt.settings.storage_dir), BATCH)
+    with rt.db.session() as session:
+        owners = artifact_rows.owners(session, [job_id for job_id, _ in dirs])
+    removed = 0
+    for job_id, folder in dirs:
+        status, kept = owners.get(job_id, (None, None))
+        if status in ACTIVE:
+            continue
+        for path in storage.files_in(folder):
+            relative = str(path.relative_to(rt.settings.storage_dir))
+            if relative != kept and storage.age_s(path, now) > grace:
+                path.unlink(missing_ok=True)
+                removed += 1
+                log.info("orphan file removed", job_id=str(job_id), path=relative)
+        storage.remove_if_empty(folder)
+    return removed
+
+
+def orphan_workdirs(rt: Runtime, now: float | None = None) -> int:
+    """Attempts' work dirs in ``HAUL_TEMP_DIR`` whose job is not running (or is gone):
+    deleted once older than the lease plus ``HAUL_ORPHAN_GRACE_S``.
+
+    A running attempt removes its own work dir however it ends, unless its worker
+    was killed. Every attempt makes a new one, so an old dir is never taken up again.
+    """
+    now, grace = _now_and_grace(rt, now)
+    dirs = _some(storage.work_dirs(rt.settings.temp_dir), BATCH)
+    with rt.db.session() as session:
+        owners = artifact_rows.owners(session, [job_id for job_id, _ in dirs])
+    removed = 0
+    for job_id, folder in dirs:
+        status, _ = owners.get(job_id, (None, None))
+        if status != Status.RUNNING and storage.age_s(folder, now) > grace:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+            log.info("orphan work dir removed", job_id=str(job_id), path=str(folder))
+    return removed
+
+
+def _now_and_grace(rt: Runtime, now: float | None) -> tuple[float, float]:
+    grace = rt.settings.lease_seconds + rt.settings.orphan_grace_s
+    return (time.time() if now is None else now), float(grace)
+
+
+def _some(items: list[_T], n: int) -> list[_T]:
+    """At most ``n`` of ``items``, from a random place on (wrapping round)."""
+    if len(items) <= n:
+        return items
+    start = random.randrange(len(items))  # noqa: S311 (which part to look at, not a secret)
+    return (items[start:] + items[:start])[:n]
+
+
 def run_all(rt: Runtime) -> SweepReport:
     requeued, failed = expired_leases(rt)
     report = SweepReport(
@@ -132,6 +203,8 @@ def run_all(rt: Runtime) -> SweepReport:
         # A backstop: workers release held jobs after every attempt, unless one died first.
         released=control.release_held(rt),
         keys_pruned=expired_keys(rt),
+        orphan_files=orphan_files(rt),
+        orphan_workdirs=orphan_workdirs(rt),
     )
     log.info("sweep", **report.__dict__)
     worker_metrics.swept(report.__dict__)
