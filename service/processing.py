@@ -15,6 +15,7 @@ the row has moved on. Outcomes:
 from __future__ import annotations
 
 import secrets
+from contextlib import closing
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -173,7 +174,7 @@ def _download(
         with (
             storage.workdir(rt.settings.temp_dir, job.id) as workdir,
             LeaseKeeper(rt.db, job.id, owner, lease, rt.settings.heartbeat_seconds) as keeper,
-            storage.StreamHash() as streamed,
+            closing(storage.StreamHash()) as streamed,
         ):
             result = download(
                 job.url,

@@ -24,7 +24,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import io
     from collections.abc import Iterator
-    from types import TracebackType
 
 _MIME = {
     ".mp4": "video/mp4",
@@ -87,8 +86,7 @@ class StreamHash:
     was followed, grown by appends alone, read to its end after it was closed, and
     untouched since (same inode, size and mtime as at :meth:`finished`: a
     post-processor that rewrote it made another file). Otherwise it gives None and
-    the caller hashes the final file. Use as a context manager; leaving it stops
-    the side thread.
+    the caller hashes the final file. :meth:`close` stops the side thread.
     """
 
     def __init__(self) -> None:
@@ -161,15 +159,8 @@ class StreamHash:
             return None
         return self._digest.hexdigest()
 
-    def __enter__(self) -> StreamHash:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop following (a download that failed, or one done with)."""
         self.spoil()
         self._stop()
 

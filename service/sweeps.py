@@ -26,6 +26,7 @@ from service.jobs import publish_or_record
 
 if TYPE_CHECKING:
     import uuid
+    from pathlib import Path
 
     from service.db.models import Job
     from service.runtime import Runtime
@@ -138,18 +139,14 @@ def orphan_files(rt: Runtime, now: float | None = None) -> int:
     :data:`BATCH` job dirs are looked at per run, from a random place in the list, so
     a big storage dir is covered over several runs.
     """
-    now, grace = _now_and_grace(rt, now)
-    dirs = _some(storage.job_dirs(rt.settings.storage_dir), BATCH)
-    with rt.db.session() as session:
-        owners = artifact_rows.owners(session, [job_id for job_id, _ in dirs])
+    now = time.time() if now is None else now
     removed = 0
-    for job_id, folder in dirs:
-        status, kept = owners.get(job_id, (None, None))
+    for job_id, folder, status, kept in _owned(rt, storage.job_dirs(rt.settings.storage_dir)):
         if status in ACTIVE:
             continue
         for path in storage.files_in(folder):
             relative = str(path.relative_to(rt.settings.storage_dir))
-            if relative != kept and storage.age_s(path, now) > grace:
+            if relative != kept and storage.age_s(path, now) > _margin_s(rt):
                 path.unlink(missing_ok=True)
                 removed += 1
                 log.info("orphan file removed", job_id=str(job_id), path=relative)
@@ -164,23 +161,29 @@ def orphan_workdirs(rt: Runtime, now: float | None = None) -> int:
     A running attempt removes its own work dir however it ends, unless its worker
     was killed. Every attempt makes a new one, so an old dir is never taken up again.
     """
-    now, grace = _now_and_grace(rt, now)
-    dirs = _some(storage.work_dirs(rt.settings.temp_dir), BATCH)
-    with rt.db.session() as session:
-        owners = artifact_rows.owners(session, [job_id for job_id, _ in dirs])
+    now = time.time() if now is None else now
     removed = 0
-    for job_id, folder in dirs:
-        status, _ = owners.get(job_id, (None, None))
-        if status != Status.RUNNING and storage.age_s(folder, now) > grace:
+    for job_id, folder, status, _ in _owned(rt, storage.work_dirs(rt.settings.temp_dir)):
+        if status != Status.RUNNING and storage.age_s(folder, now) > _margin_s(rt):
             shutil.rmtree(folder, ignore_errors=True)
             removed += 1
             log.info("orphan work dir removed", job_id=str(job_id), path=str(folder))
     return removed
 
 
-def _now_and_grace(rt: Runtime, now: float | None) -> tuple[float, float]:
-    grace = rt.settings.lease_seconds + rt.settings.orphan_grace_s
-    return (time.time() if now is None else now), float(grace)
+def _margin_s(rt: Runtime) -> float:
+    """How old a leftover must be before it is taken for an orphan."""
+    return float(rt.settings.lease_seconds + rt.settings.orphan_grace_s)
+
+
+def _owned(
+    rt: Runtime, dirs: list[tuple[uuid.UUID, Path]]
+) -> list[tuple[uuid.UUID, Path, str | None, str | None]]:
+    """A batch of ``dirs``, each with its job's status and artifact path (None: no such job)."""
+    dirs = _some(dirs, BATCH)
+    with rt.db.session() as session:
+        owners = artifact_rows.owners(session, [job_id for job_id, _ in dirs])
+    return [(job_id, folder, *owners.get(job_id, (None, None))) for job_id, folder in dirs]
 
 
 def _some(items: list[_T], n: int) -> list[_T]:

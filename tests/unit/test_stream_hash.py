@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import closing
 from typing import TYPE_CHECKING
 
 from service import storage
@@ -32,7 +33,7 @@ def write_like_ytdlp(streamed: storage.StreamHash, part: Path, blocks: list[byte
 def test_a_file_written_once_is_hashed_while_it_is_written(tmp_path: Path) -> None:
     # Given a file written block by block, in another thread as a download would be
     part = tmp_path / "clip.mp4.part"
-    with storage.StreamHash() as streamed:
+    with closing(storage.StreamHash()) as streamed:
         done: list[Path] = []
         writer = threading.Thread(
             target=lambda: done.append(write_like_ytdlp(streamed, part, BLOCKS))
@@ -47,7 +48,7 @@ def test_a_file_written_once_is_hashed_while_it_is_written(tmp_path: Path) -> No
 
 def test_a_retry_gives_no_digest(tmp_path: Path) -> None:
     # Given a download that yt-dlp retried halfway
-    with storage.StreamHash() as streamed:
+    with closing(storage.StreamHash()) as streamed:
         final = write_like_ytdlp(streamed, tmp_path / "a.mp4.part", BLOCKS[:2])
         streamed.spoil()
         # Then no digest is given: the caller hashes the file itself
@@ -57,7 +58,7 @@ def test_a_retry_gives_no_digest(tmp_path: Path) -> None:
 def test_a_file_written_again_from_the_start_gives_no_digest(tmp_path: Path) -> None:
     # Given a file restarted from zero (its size goes back) before it was finished
     part = tmp_path / "a.mp4.part"
-    with storage.StreamHash() as streamed:
+    with closing(storage.StreamHash()) as streamed:
         part.write_bytes(b"x" * 4096)
         streamed.grew(part, 4096)
         final = write_like_ytdlp(streamed, part, [b"y" * 1024, b"z" * 10])
@@ -66,7 +67,7 @@ def test_a_file_written_again_from_the_start_gives_no_digest(tmp_path: Path) -> 
 
 def test_a_second_file_gives_no_digest(tmp_path: Path) -> None:
     # Given two files downloaded in one run (a subtitle, then the video)
-    with storage.StreamHash() as streamed:
+    with closing(storage.StreamHash()) as streamed:
         write_like_ytdlp(streamed, tmp_path / "a.vtt.part", BLOCKS[:1])
         final = write_like_ytdlp(streamed, tmp_path / "b.mp4.part", BLOCKS[:2])
         assert streamed.digest_of(final) is None
@@ -74,7 +75,7 @@ def test_a_second_file_gives_no_digest(tmp_path: Path) -> None:
 
 def test_a_file_a_post_processor_replaced_gives_no_digest(tmp_path: Path) -> None:
     # Given a finished file that ffmpeg then rewrote under the same name (another inode)
-    with storage.StreamHash() as streamed:
+    with closing(storage.StreamHash()) as streamed:
         final = write_like_ytdlp(streamed, tmp_path / "a.mp4.part", BLOCKS[:3])
         rewritten = tmp_path / "a.temp.mp4"
         rewritten.write_bytes(final.read_bytes())
@@ -84,7 +85,7 @@ def test_a_file_a_post_processor_replaced_gives_no_digest(tmp_path: Path) -> Non
 
 def test_a_file_changed_in_place_after_it_was_finished_gives_no_digest(tmp_path: Path) -> None:
     # Given a finished file that something appended to afterwards
-    with storage.StreamHash() as streamed:
+    with closing(storage.StreamHash()) as streamed:
         final = write_like_ytdlp(streamed, tmp_path / "a.mp4.part", BLOCKS[:3])
         with final.open("ab") as f:
             f.write(b"more")
@@ -93,7 +94,7 @@ def test_a_file_changed_in_place_after_it_was_finished_gives_no_digest(tmp_path:
 
 def test_another_final_file_gives_no_digest(tmp_path: Path) -> None:
     # Given a download remuxed into another file (another name)
-    with storage.StreamHash() as streamed:
+    with closing(storage.StreamHash()) as streamed:
         final = write_like_ytdlp(streamed, tmp_path / "a.webm.part", BLOCKS[:2])
         remuxed = final.with_suffix(".mp4")
         remuxed.write_bytes(final.read_bytes())
@@ -105,8 +106,9 @@ def test_a_download_that_never_finished_stops_the_side_thread(tmp_path: Path) ->
     part = tmp_path / "a.mp4.part"
     part.write_bytes(b"x" * 10)
     streamed = storage.StreamHash()
-    with streamed:
-        streamed.grew(part, 10)
-    # Then leaving the context stopped the thread, and no digest is given
+    streamed.grew(part, 10)
+    # When it is closed
+    streamed.close()
+    # Then the side thread stopped, and no digest is given
     assert not any(t.name == "stream-hash" and t.is_alive() for t in threading.enumerate())
     assert streamed.digest_of(part) is None
