@@ -95,9 +95,9 @@ def submit(
         callback_url=clean_callback,
     )
     admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
-    publish_or_record(rt, job)
-    with rt.db.session() as session:
-        return job_rows.get(session, job.id) or job
+    if job.held is not None:
+        return job
+    return _publish(rt, job)[1]
 
 
 def publish_or_record(rt: Runtime, job: Job) -> bool:
@@ -110,16 +110,21 @@ def publish_or_record(rt: Runtime, job: Job) -> bool:
         reason = control_rows.pause_reason(session, job.step, job.client_id)
         if reason is not None and control_rows.hold(session, job.id, reason) is not None:
             return False
+    return _publish(rt, job)[0]
+
+
+def _publish(rt: Runtime, job: Job) -> tuple[bool, Job]:
+    """Ring the doorbell and record it on the row: whether it rang, and the row as it is now."""
     try:
         rt.publish(Step(job.step), job.id, priority=job.priority)
     except Exception as exc:
         log.warning("publish failed", job_id=str(job.id), error=repr(exc))
+        reason = f"{type(exc).__name__}: {exc}"[:500]
         with rt.db.session() as session:
-            job_rows.mark_publish_failed(session, job.id, f"{type(exc).__name__}: {exc}"[:500])
-        return False
+            return False, job_rows.mark_publish_failed(session, job.id, reason) or job
     with rt.db.session() as session:
-        job_rows.mark_published(session, [job.id])
-    return True
+        published = job_rows.mark_published(session, [job.id])
+    return True, published[0] if published else job
 
 
 def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:

@@ -177,8 +177,8 @@ def heartbeat(
     return session.execute(stmt).rowcount == 1
 
 
-def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
-    """Record that the doorbell rang; clears a previous publish error."""
+def mark_published(session: Session, job_ids: list[uuid.UUID]) -> list[Job]:
+    """Record that the doorbell rang; clears a previous publish error. Returns the rows."""
     stmt = (
         sa.update(Job)
         .where(Job.id.in_(job_ids), Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
@@ -190,16 +190,16 @@ def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
             updated_at=_NOW(),
         )
     )
-    session.execute(stmt)
+    return _returning_all(session, stmt)
 
 
-def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> None:
+def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> Job | None:
     stmt = (
         sa.update(Job)
         .where(Job.id == job_id, Job.status == Status.QUEUED.value)
         .values(last_error=f"{PUBLISH_FAILED} {reason}", updated_at=_NOW())
     )
-    session.execute(stmt)
+    return _returning_one(session, stmt)
 
 
 def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
