@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
-from service import replay
+from service import jobs, replay
 from service.db import jobs as job_rows
 from service.db.jobs import EndedJobs
 from service.db.models import Job, JobEvent, WebhookDelivery
 from service.domain.states import Phase, Status, Step
-from service.errors import Conflict
+from service.errors import Conflict, NotFound
 from tests.integration.conftest import client_of, queue_depth, take_messages
 from tests.integration.test_api_jobs import insert, problem, row
 from tests.support.waiting import wait_for
@@ -438,3 +438,117 @@ def test_a_retry_after_an_entry_closed_the_playlist_reopens_it(
     assert row(runtime, parent).status == "running"  # type: ignore[union-attr]
     assert statuses(runtime, [running, failed]) == ["succeeded", "queued"]
     assert [s for s, _ in events_of(runtime, parent)] == ["running", "failed", "running"]
+
+
+# --- a cancel or a delete meeting a retry or a finish -------------------------------------------
+
+
+def _outcome(work: Callable[[], object]) -> Callable[[], object]:
+    """``work`` as a thread runs it: its result, or the error it raised."""
+
+    def run() -> object:
+        try:
+            return work()
+        except Exception as exc:
+            return exc
+
+    return run
+
+
+def test_a_cancel_during_a_retry_of_an_entry_waits_and_cancels_that_entry_too(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: a running entry and a failed one
+    client = client_of(runtime, auth)
+    parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
+    # When a retry of the failed entry has queued it, not yet reached the playlist
+    with runtime.db.session() as session:
+        assert job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=failed))
+        # and its owner cancels the playlist meanwhile
+        thread, cancelled = _in_thread(_outcome(lambda: jobs.cancel(runtime, client, parent)))
+        # Then the cancel waits for the retry (it locks the entries first)
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the cancel to wait")
+        job_rows.reopen_parents(session, {parent})
+    thread.join(timeout=10)
+    # and then cancels the entry the retry queued: nothing is left live under it
+    assert len(cancelled) == 1 and isinstance(cancelled[0], jobs.JobView), cancelled
+    assert statuses(runtime, [parent, running, failed]) == ["cancelled"] * 3
+
+
+def test_a_retry_of_an_entry_during_a_cancel_waits_and_reopens_the_playlist(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: a running entry and a failed one
+    client = client_of(runtime, auth)
+    parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
+    # When a cancel of the playlist has run, not committed yet
+    with runtime.db.session() as session:
+        assert job_rows.cancel_tree(session, parent) is not None
+        # and its owner retries the failed entry meanwhile
+        thread, retried = _in_thread(_outcome(lambda: replay.retry_one(runtime, client, failed)))
+        # Then the retry waits for the cancel
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the retry to wait")
+    thread.join(timeout=10)
+    # and then queues the entry and reopens the playlist for it
+    assert len(retried) == 1 and isinstance(retried[0], jobs.JobView), retried
+    assert statuses(runtime, [parent, running, failed]) == ["running", "cancelled", "queued"]
+
+
+def test_a_cancel_during_an_entry_finish_waits_and_finds_the_playlist_ended(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: its last running entry and a failed one
+    client = client_of(runtime, auth)
+    parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
+    # When the running entry's worker has moved it to succeeded, not yet closed the playlist
+    with runtime.db.session() as session:
+        assert job_rows.move(session, running, Status.SUCCEEDED, owner=OWNER) is not None
+        # and its owner cancels the playlist meanwhile
+        thread, cancelled = _in_thread(_outcome(lambda: jobs.cancel(runtime, client, parent)))
+        # Then the cancel waits for the finish, which closes the playlist (no deadlock)
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the cancel to wait")
+        closed = job_rows.finish_parent_if_done(session, parent)
+        assert closed is not None and closed.status == "failed"
+    thread.join(timeout=10)
+    # and the cancel is told the playlist ended meanwhile
+    assert len(cancelled) == 1 and isinstance(cancelled[0], Conflict), cancelled
+    assert statuses(runtime, [parent, running, failed]) == ["failed", "succeeded", "failed"]
+
+
+def test_a_delete_during_a_retry_of_an_entry_waits_and_deletes_the_playlist(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a failed playlist with a failed entry
+    client = client_of(runtime, auth)
+    parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
+    # When a retry of the entry has queued it, not yet reopened the playlist
+    with runtime.db.session() as session:
+        assert job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=failed))
+        # and its owner deletes the playlist meanwhile
+        thread, deleted = _in_thread(_outcome(lambda: jobs.delete(runtime, client, parent)))
+        # Then the delete waits for the retry, which reopens the playlist (no deadlock)
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the delete to wait")
+        assert job_rows.reopen_parents(session, {parent})
+    thread.join(timeout=10)
+    # and then deletes the playlist with its entries
+    assert deleted == [None]
+    assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
+
+
+def test_a_retry_of_an_entry_during_a_delete_waits_and_finds_it_gone(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a failed playlist with a failed entry
+    client = client_of(runtime, auth)
+    parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
+    # When a delete of the playlist has run, not committed yet
+    with runtime.db.session() as session:
+        assert job_rows.delete_tree(session, parent) == sorted([done, failed])
+        # and its owner retries the entry meanwhile
+        thread, retried = _in_thread(_outcome(lambda: replay.retry_one(runtime, client, failed)))
+        # Then the retry waits for the delete
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the retry to wait")
+    thread.join(timeout=10)
+    # and then answers that there is no such job (a 404, not a deadlock's 500)
+    assert len(retried) == 1 and isinstance(retried[0], NotFound), retried
+    assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
