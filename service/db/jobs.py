@@ -296,6 +296,7 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
         return None
     entries = children(session, [parent_id]).get(parent_id, Children())
     if entries.active:
+        _show_progress(session, parent, entries)
         return None
     total = entries.total
     failed = entries.counts.get(Status.FAILED, 0)
@@ -311,6 +312,41 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
     if succeeded == 0 and total > 0:
         return move(session, parent_id, Status.CANCELLED)
     return move(session, parent_id, Status.SUCCEEDED, progress=1.0)
+
+
+def spread_progress(session: Session, parent_id: uuid.UUID, every: timedelta) -> None:
+    """Write a waiting parent's own progress from its entries, at most once per ``every``.
+
+    Called by an entry's heartbeat after it renewed its lease (the entry, then
+    the parent: the one lock order). The parent is taken ``SKIP LOCKED`` and only
+    when its row is older than ``every``, so sibling heartbeats never wait on it
+    and a playlist gets one such write per ``every`` however many entries run.
+    """
+    stale = (
+        sa.select(Job)
+        .where(
+            Job.id == parent_id,
+            Job.status == Status.RUNNING.value,
+            Job.phase == Phase.AWAITING_CHILDREN.value,
+            Job.updated_at < _NOW() - every,
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    parent = session.execute(stale).scalars().first()
+    if parent is not None:
+        _show_progress(session, parent, children(session, [parent_id]).get(parent_id, Children()))
+
+
+def _show_progress(session: Session, parent: Job, entries: Children) -> None:
+    """Put the playlist's overall progress on the (locked) parent row, when it moved.
+
+    The row's trigger announces it, so a watcher of the parent sees it move.
+    """
+    if parent.progress == entries.progress:
+        return
+    stmt = sa.update(Job).where(Job.id == parent.id).values(progress=entries.progress)
+    session.execute(stmt.values(updated_at=_NOW()))
 
 
 def child_ids(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:

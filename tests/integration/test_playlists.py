@@ -552,3 +552,27 @@ def test_a_retry_of_an_entry_during_a_delete_waits_and_finds_it_gone(
     # and then answers that there is no such job (a 404, not a deadlock's 500)
     assert len(retried) == 1 and isinstance(retried[0], NotFound), retried
     assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
+
+
+# --- a parent's own progress --------------------------------------------------------------------
+
+
+def test_a_parent_s_own_progress_moves_as_entries_end_and_at_most_once_per_interval_between(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: two entries queued, one half-way
+    owner = client_of(runtime, auth).id
+    parent, (first, _, running) = playlist(
+        runtime, owner, "running", "queued", "queued", "running", progress=0.5
+    )
+    # When the first entry ends, its finish writes the playlist's progress on the parent
+    assert finish_entry(runtime, first, Status.SUCCEEDED) is None
+    assert row(runtime, parent).progress == (1 + 0.5) / 3  # type: ignore[union-attr]
+    # and a heartbeat of the running one moves it only once the parent's row is old enough
+    with runtime.db.session() as session:
+        assert job_rows.heartbeat(session, running, OWNER, timedelta(minutes=1), progress=0.8)
+        job_rows.spread_progress(session, parent, timedelta(minutes=5))
+    assert row(runtime, parent).progress == (1 + 0.5) / 3  # type: ignore[union-attr]
+    with runtime.db.session() as session:
+        job_rows.spread_progress(session, parent, timedelta(0))
+    assert row(runtime, parent).progress == (1 + 0.8) / 3  # type: ignore[union-attr]
