@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
     from litestar.testing import TestClient
+    from sqlmodel import Session
 
     from service.runtime import Runtime
     from service.settings import Settings
@@ -443,16 +444,45 @@ def test_a_retry_after_an_entry_closed_the_playlist_reopens_it(
 # --- a cancel or a delete meeting a retry or a finish -------------------------------------------
 
 
-def _outcome(work: Callable[[], object]) -> Callable[[], object]:
-    """``work`` as a thread runs it: its result, or the error it raised."""
+def _second_waits_for_first(
+    runtime: Runtime,
+    first: Callable[[Session], object],
+    second: Callable[[], object],
+    then: Callable[[Session], object] = lambda _: None,
+) -> object:
+    """Run ``first`` in a transaction and ``second`` in a thread meanwhile; check that the
+    second waits on a lock, finish the first with ``then`` and commit; return what the
+    second returned or raised."""
+    outcome: list[object] = []
 
-    def run() -> object:
+    def run() -> None:
         try:
-            return work()
+            outcome.append(second())
         except Exception as exc:
-            return exc
+            outcome.append(exc)
 
-    return run
+    with runtime.db.session() as session:
+        first(session)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the second to wait")
+        then(session)
+    thread.join(timeout=10)
+    assert len(outcome) == 1, "the second did not end after the first committed"
+    return outcome[0]
+
+
+def _during_a_retry(
+    runtime: Runtime, entry: uuid.UUID, parent: uuid.UUID, second: Callable[[], object]
+) -> object:
+    """``second`` run while a retry of ``entry`` has queued it and not yet locked its
+    playlist; the retry then reopens the playlist and commits."""
+    return _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=entry)),
+        second,
+        then=lambda session: job_rows.reopen_parents(session, {parent}),
+    )
 
 
 def test_a_cancel_during_a_retry_of_an_entry_waits_and_cancels_that_entry_too(
@@ -461,17 +491,14 @@ def test_a_cancel_during_a_retry_of_an_entry_waits_and_cancels_that_entry_too(
     # Given a running playlist: a running entry and a failed one
     client = client_of(runtime, auth)
     parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
-    # When a retry of the failed entry has queued it, not yet reached the playlist
-    with runtime.db.session() as session:
-        assert job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=failed))
-        # and its owner cancels the playlist meanwhile
-        thread, cancelled = _in_thread(_outcome(lambda: jobs.cancel(runtime, client, parent)))
-        # Then the cancel waits for the retry (it locks the entries first)
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the cancel to wait")
-        job_rows.reopen_parents(session, {parent})
-    thread.join(timeout=10)
-    # and then cancels the entry the retry queued: nothing is left live under it
-    assert len(cancelled) == 1 and isinstance(cancelled[0], jobs.JobView), cancelled
+    # When a retry of the failed entry has queued it, not yet reached the playlist,
+    # and its owner cancels the playlist meanwhile
+    cancelled = _during_a_retry(
+        runtime, failed, parent, lambda: jobs.cancel(runtime, client, parent)
+    )
+    # Then the cancel waited for the retry (it locks the entries first) and then
+    # cancelled the entry the retry queued: nothing is left live under it
+    assert isinstance(cancelled, jobs.JobView), cancelled
     assert statuses(runtime, [parent, running, failed]) == ["cancelled"] * 3
 
 
@@ -481,16 +508,14 @@ def test_a_retry_of_an_entry_during_a_cancel_waits_and_reopens_the_playlist(
     # Given a running playlist: a running entry and a failed one
     client = client_of(runtime, auth)
     parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
-    # When a cancel of the playlist has run, not committed yet
-    with runtime.db.session() as session:
-        assert job_rows.cancel_tree(session, parent) is not None
-        # and its owner retries the failed entry meanwhile
-        thread, retried = _in_thread(_outcome(lambda: replay.retry_one(runtime, client, failed)))
-        # Then the retry waits for the cancel
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the retry to wait")
-    thread.join(timeout=10)
-    # and then queues the entry and reopens the playlist for it
-    assert len(retried) == 1 and isinstance(retried[0], jobs.JobView), retried
+    # When a cancel of the playlist has run, not committed, and the failed entry is retried
+    retried = _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.cancel_tree(session, parent),
+        lambda: replay.retry_one(runtime, client, failed),
+    )
+    # Then the retry waited, then queued the entry and reopened the playlist for it
+    assert isinstance(retried, jobs.JobView), retried
     assert statuses(runtime, [parent, running, failed]) == ["running", "cancelled", "queued"]
 
 
@@ -500,18 +525,17 @@ def test_a_cancel_during_an_entry_finish_waits_and_finds_the_playlist_ended(
     # Given a running playlist: its last running entry and a failed one
     client = client_of(runtime, auth)
     parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
-    # When the running entry's worker has moved it to succeeded, not yet closed the playlist
-    with runtime.db.session() as session:
-        assert job_rows.move(session, running, Status.SUCCEEDED, owner=OWNER) is not None
-        # and its owner cancels the playlist meanwhile
-        thread, cancelled = _in_thread(_outcome(lambda: jobs.cancel(runtime, client, parent)))
-        # Then the cancel waits for the finish, which closes the playlist (no deadlock)
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the cancel to wait")
-        closed = job_rows.finish_parent_if_done(session, parent)
-        assert closed is not None and closed.status == "failed"
-    thread.join(timeout=10)
-    # and the cancel is told the playlist ended meanwhile
-    assert len(cancelled) == 1 and isinstance(cancelled[0], Conflict), cancelled
+    # When the running entry's worker has moved it to succeeded, not yet closed the
+    # playlist, and its owner cancels the playlist meanwhile
+    cancelled = _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.move(session, running, Status.SUCCEEDED, owner=OWNER),
+        lambda: jobs.cancel(runtime, client, parent),
+        then=lambda session: job_rows.finish_parent_if_done(session, parent),
+    )
+    # Then the cancel waited for the finish, which closed the playlist (no deadlock),
+    # and is told the playlist ended meanwhile
+    assert isinstance(cancelled, Conflict), cancelled
     assert statuses(runtime, [parent, running, failed]) == ["failed", "succeeded", "failed"]
 
 
@@ -521,17 +545,11 @@ def test_a_delete_during_a_retry_of_an_entry_waits_and_deletes_the_playlist(
     # Given a failed playlist with a failed entry
     client = client_of(runtime, auth)
     parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
-    # When a retry of the entry has queued it, not yet reopened the playlist
-    with runtime.db.session() as session:
-        assert job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=failed))
-        # and its owner deletes the playlist meanwhile
-        thread, deleted = _in_thread(_outcome(lambda: jobs.delete(runtime, client, parent)))
-        # Then the delete waits for the retry, which reopens the playlist (no deadlock)
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the delete to wait")
-        assert job_rows.reopen_parents(session, {parent})
-    thread.join(timeout=10)
-    # and then deletes the playlist with its entries
-    assert deleted == [None]
+    # When a retry of the entry has queued it, not yet reopened the playlist, and its
+    # owner deletes the playlist meanwhile
+    deleted = _during_a_retry(runtime, failed, parent, lambda: jobs.delete(runtime, client, parent))
+    # Then the delete waited for the retry (no deadlock) and deleted the whole playlist
+    assert deleted is None
     assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
 
 
@@ -541,16 +559,14 @@ def test_a_retry_of_an_entry_during_a_delete_waits_and_finds_it_gone(
     # Given a failed playlist with a failed entry
     client = client_of(runtime, auth)
     parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
-    # When a delete of the playlist has run, not committed yet
-    with runtime.db.session() as session:
-        assert job_rows.delete_tree(session, parent) == sorted([done, failed])
-        # and its owner retries the entry meanwhile
-        thread, retried = _in_thread(_outcome(lambda: replay.retry_one(runtime, client, failed)))
-        # Then the retry waits for the delete
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the retry to wait")
-    thread.join(timeout=10)
-    # and then answers that there is no such job (a 404, not a deadlock's 500)
-    assert len(retried) == 1 and isinstance(retried[0], NotFound), retried
+    # When a delete of the playlist has run, not committed, and the entry is retried
+    retried = _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.delete_tree(session, parent),
+        lambda: replay.retry_one(runtime, client, failed),
+    )
+    # Then the retry waited and answers that there is no such job (a 404, not a 500)
+    assert isinstance(retried, NotFound), retried
     assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
 
 
