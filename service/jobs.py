@@ -181,10 +181,9 @@ def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
             raise NotFound("no such job")
         if is_terminal(Status(job.status)):
             raise Conflict(f"the job already ended ({job.status}); nothing to cancel")
-        moved = job_rows.move(session, job.id, Status.CANCELLED)
+        moved = job_rows.cancel_tree(session, job.id)
         if moved is None:
             raise Conflict("the job changed state meanwhile; read it again")
-        job_rows.cancel_children(session, job.id)
         if moved.parent_id is not None:
             job_rows.finish_parent_if_done(session, moved.parent_id)
     callbacks.announce(rt, job_id, moved.parent_id)
@@ -197,8 +196,7 @@ def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
         job = job_rows.get_for_client(session, job_id, client.id)
         if job is None:
             raise NotFound("no such job")
-        children = job_rows.child_ids(session, job.id)
-        job_rows.delete(session, job.id)
+        children = job_rows.delete_tree(session, job.id)
         if job.parent_id is not None:
             job_rows.finish_parent_if_done(session, job.parent_id)
     callbacks.announce(rt, job.parent_id)
