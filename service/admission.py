@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from service.clients import limits_of
 from service.db import artifacts as artifact_rows
 from service.db import clients as client_rows
+from service.db import control as control_rows
 from service.db import idempotency as key_rows
 from service.db import jobs as job_rows
 from service.domain.idempotency import KeyRejected, fingerprint, parse_key
@@ -40,7 +41,7 @@ def insert(
     rt: Runtime, client: Client, job: Job, *, idempotency_key: str | None, dedupe: bool
 ) -> None:
     """Insert ``job`` and commit, or raise :class:`AlreadyAccepted` with the earlier job
-    this request names.
+    this request names. A job inserted while its queue or client is paused is held.
 
     Raises :class:`KeyReused` for a live key sent with another request, and
     :class:`QuotaExceeded` when a new job would pass the client's quotas. A replay or
@@ -64,6 +65,9 @@ def insert(
                 earlier = _holder_job(session, client, key, request_hash)
         if earlier is None:
             _check_quotas(session, limits, client)
+            # A paused queue or client holds the job from the start: no message is sent.
+            held = control_rows.pause_reason(session, job.step, client.id)
+            job.held = held.value if held is not None else None
             job_rows.insert(session, job)
     if earlier is not None:
         raise AlreadyAccepted(earlier)

@@ -95,9 +95,9 @@ def submit(
         callback_url=clean_callback,
     )
     admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
-    publish_or_record(rt, job)
-    with rt.db.session() as session:
-        return job_rows.get(session, job.id) or job
+    if job.held is not None:
+        return job
+    return _publish(rt, job)[1]
 
 
 def publish_or_record(rt: Runtime, job: Job) -> bool:
@@ -110,16 +110,21 @@ def publish_or_record(rt: Runtime, job: Job) -> bool:
         reason = control_rows.pause_reason(session, job.step, job.client_id)
         if reason is not None and control_rows.hold(session, job.id, reason) is not None:
             return False
+    return _publish(rt, job)[0]
+
+
+def _publish(rt: Runtime, job: Job) -> tuple[bool, Job]:
+    """Ring the doorbell and record it on the row: whether it rang, and the row as it is now."""
     try:
         rt.publish(Step(job.step), job.id, priority=job.priority)
     except Exception as exc:
         log.warning("publish failed", job_id=str(job.id), error=repr(exc))
+        reason = f"{type(exc).__name__}: {exc}"[:500]
         with rt.db.session() as session:
-            job_rows.mark_publish_failed(session, job.id, f"{type(exc).__name__}: {exc}"[:500])
-        return False
+            return False, job_rows.mark_publish_failed(session, job.id, reason) or job
     with rt.db.session() as session:
-        job_rows.mark_published(session, [job.id])
-    return True
+        published = job_rows.mark_published(session, [job.id])
+    return True, published[0] if published else job
 
 
 def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
@@ -176,10 +181,9 @@ def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
             raise NotFound("no such job")
         if is_terminal(Status(job.status)):
             raise Conflict(f"the job already ended ({job.status}); nothing to cancel")
-        moved = job_rows.move(session, job.id, Status.CANCELLED)
+        moved = job_rows.cancel_tree(session, job.id)
         if moved is None:
             raise Conflict("the job changed state meanwhile; read it again")
-        job_rows.cancel_children(session, job.id)
         if moved.parent_id is not None:
             job_rows.finish_parent_if_done(session, moved.parent_id)
     callbacks.announce(rt, job_id, moved.parent_id)
@@ -192,8 +196,7 @@ def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
         job = job_rows.get_for_client(session, job_id, client.id)
         if job is None:
             raise NotFound("no such job")
-        children = job_rows.child_ids(session, job.id)
-        job_rows.delete(session, job.id)
+        children = job_rows.delete_tree(session, job.id)
         if job.parent_id is not None:
             job_rows.finish_parent_if_done(session, job.parent_id)
     callbacks.announce(rt, job.parent_id)

@@ -32,13 +32,24 @@ class LeaseKeeper:
     """Heartbeat thread for one claimed job; use as a context manager."""
 
     def __init__(
-        self, db: Database, job_id: uuid.UUID, owner: str, lease: timedelta, interval: float
+        self,
+        db: Database,
+        job_id: uuid.UUID,
+        owner: str,
+        lease: timedelta,
+        interval: float,
+        *,
+        parent_id: uuid.UUID | None = None,
+        parent_every: timedelta | None = None,
     ) -> None:
+        """``parent_id`` and ``parent_every``: a playlist entry also moves its
+        parent's own progress, at most once per ``parent_every``."""
         self.db = db
         self.job_id = job_id
         self.owner = owner
         self.lease = lease
         self.interval = interval
+        self.parent = (parent_id, parent_every) if parent_id and parent_every else None
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -67,6 +78,8 @@ class LeaseKeeper:
         try:
             with self.db.session() as session:
                 held = job_rows.heartbeat(session, self.job_id, self.owner, self.lease, **fields)
+                if held and self.parent is not None and "progress" in fields:
+                    job_rows.spread_progress(session, *self.parent)
         except Exception:
             # The database may be back before the lease runs out; the next beat tries again.
             log.warning("heartbeat failed", job_id=str(self.job_id), exc_info=True)

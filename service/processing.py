@@ -173,7 +173,15 @@ def _download(
         limits = _limits(rt, job, with_quota=True)
         with (
             storage.workdir(rt.settings.temp_dir, job.id) as workdir,
-            LeaseKeeper(rt.db, job.id, owner, lease, rt.settings.heartbeat_seconds) as keeper,
+            LeaseKeeper(
+                rt.db,
+                job.id,
+                owner,
+                lease,
+                rt.settings.heartbeat_seconds,
+                parent_id=job.parent_id,
+                parent_every=timedelta(seconds=rt.settings.playlist_progress_seconds),
+            ) as keeper,
             closing(storage.StreamHash()) as streamed,
         ):
             result = download(

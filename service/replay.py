@@ -46,6 +46,8 @@ def retry_one(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
                 f"only failed or cancelled jobs can be retried; this one is {job.status}"
             )
         moved = _replay(session, EndedJobs(REPLAYABLE, job_id=job.id))
+        if not moved and job_rows.get(session, job.id) is None:
+            raise NotFound("no such job")
         if not moved:
             raise Conflict(_why_not(session, job))
     _publish(rt, moved)
@@ -87,7 +89,7 @@ def retry_many(
 
 def _replay(session: Any, ended: EndedJobs) -> list[Job]:
     """Queue the matching jobs and the entries of matching playlists; reopen their parents."""
-    moved = job_rows.replay(session, ended) + job_rows.replay_entries(session, ended)
+    moved = job_rows.replay(session, ended)
     job_rows.reopen_parents(session, {j.parent_id for j in moved if j.parent_id is not None})
     return moved
 

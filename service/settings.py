@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         1.0, gt=0, description="How often a running download writes progress and renews its lease."
     )
+    playlist_progress_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Most often running entries' heartbeats write their playlist's progress.",
+    )
     playlist_max_entries: int = Field(
         200, ge=1, description="Most child jobs one playlist or feed expands into."
     )

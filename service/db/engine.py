@@ -13,7 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from service.errors import ServiceUnavailable
+from service.errors import Conflict, ServiceUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -36,11 +36,17 @@ class Database:
 
         A database that cannot be reached is a :class:`ServiceUnavailable`, so the
         API answers 503 and a worker retries, instead of either seeing a driver error.
+        A transaction PostgreSQL rolled back for a concurrent one (a deadlock, a
+        serialization failure) is a :class:`Conflict`: the caller may try again now.
         """
         try:
             with self.sessions() as session, session.begin():
                 yield session
         except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+            if _lost_to_concurrent_work(exc):
+                raise Conflict(
+                    "a concurrent change to the same rows went first; try again"
+                ) from exc
             if not _is_disconnect(exc):
                 raise
             raise ServiceUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
@@ -75,6 +81,11 @@ def wait_out_outage(work: Callable[[], T], *, patience: float) -> T:
             log.warning("database unavailable; waiting", retry_in_s=pause)
             time.sleep(pause)
             pause = min(pause * 2, 5.0)
+
+
+def _lost_to_concurrent_work(exc: sa.exc.DBAPIError) -> bool:
+    """PostgreSQL's class 40, transaction rollback: deadlock detected, serialization failure."""
+    return str(getattr(exc.orig, "sqlstate", None) or "").startswith("40")
 
 
 def _is_disconnect(exc: sa.exc.DBAPIError) -> bool:

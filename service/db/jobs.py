@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from service.db.models import Job
 from service.domain.control import site_of
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 #: The database's clock: the one clock the whole fleet shares.
 _NOW = sa.func.now
 PUBLISH_FAILED = "publish failed:"
+#: Ids bound as one array parameter, however many there are.
+_UUIDS = ARRAY(sa.Uuid)
 
 
 def _returning_all(session: Session, stmt: Any) -> list[Job]:
@@ -177,8 +180,8 @@ def heartbeat(
     return session.execute(stmt).rowcount == 1
 
 
-def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
-    """Record that the doorbell rang; clears a previous publish error."""
+def mark_published(session: Session, job_ids: list[uuid.UUID]) -> list[Job]:
+    """Record that the doorbell rang; clears a previous publish error. Returns the rows."""
     stmt = (
         sa.update(Job)
         .where(Job.id.in_(job_ids), Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
@@ -190,16 +193,42 @@ def mark_published(session: Session, job_ids: list[uuid.UUID]) -> None:
             updated_at=_NOW(),
         )
     )
-    session.execute(stmt)
+    return _returning_all(session, stmt)
 
 
-def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> None:
+def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> Job | None:
     stmt = (
         sa.update(Job)
         .where(Job.id == job_id, Job.status == Status.QUEUED.value)
         .values(last_error=f"{PUBLISH_FAILED} {reason}", updated_at=_NOW())
     )
-    session.execute(stmt)
+    return _returning_one(session, stmt)
+
+
+def lock_entries(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:
+    """Lock every entry of a parent, in id order, and return their ids.
+
+    The first step of anything that changes a whole playlist (cancel, delete): the
+    lock order is entries first, in id order, then their parent, as a finishing
+    entry and a retry take them, so none of these can deadlock with another.
+    """
+    stmt = sa.select(Job.id).where(Job.parent_id == parent_id).order_by(Job.id).with_for_update()
+    return list(session.execute(stmt).scalars())
+
+
+def cancel_tree(session: Session, job_id: uuid.UUID) -> Job | None:
+    """Cancel a job and every unfinished entry of it; None when it cannot be cancelled.
+
+    Its entries are locked before it (:func:`lock_entries`) and cancelled after it
+    moved: a retry of an entry that committed first is seen and cancelled too; one
+    that comes second finds the parent cancelled and reopens it. Either way, no
+    entry is left active under an ended parent.
+    """
+    lock_entries(session, job_id)
+    moved = move(session, job_id, Status.CANCELLED)
+    if moved is not None:
+        cancel_children(session, job_id)
+    return moved
 
 
 def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
@@ -267,6 +296,7 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
         return None
     entries = children(session, [parent_id]).get(parent_id, Children())
     if entries.active:
+        _show_progress(session, parent, entries)
         return None
     total = entries.total
     failed = entries.counts.get(Status.FAILED, 0)
@@ -284,12 +314,55 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
     return move(session, parent_id, Status.SUCCEEDED, progress=1.0)
 
 
+def spread_progress(session: Session, parent_id: uuid.UUID, every: timedelta) -> None:
+    """Write a waiting parent's own progress from its entries, at most once per ``every``.
+
+    Called by an entry's heartbeat after it renewed its lease (the entry, then
+    the parent: the one lock order). The parent is taken ``SKIP LOCKED`` and only
+    when its row is older than ``every``, so sibling heartbeats never wait on it
+    and a playlist gets one such write per ``every`` however many entries run.
+    """
+    stale = (
+        sa.select(Job)
+        .where(
+            Job.id == parent_id,
+            Job.status == Status.RUNNING.value,
+            Job.phase == Phase.AWAITING_CHILDREN.value,
+            Job.updated_at < _NOW() - every,
+        )
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    parent = session.execute(stale).scalars().first()
+    if parent is not None:
+        _show_progress(session, parent, children(session, [parent_id]).get(parent_id, Children()))
+
+
+def _show_progress(session: Session, parent: Job, entries: Children) -> None:
+    """Put the playlist's overall progress on the (locked) parent row, when it moved.
+
+    The row's trigger announces it, so a watcher of the parent sees it move.
+    """
+    if parent.progress == entries.progress:
+        return
+    stmt = sa.update(Job).where(Job.id == parent.id).values(progress=entries.progress)
+    session.execute(stmt.values(updated_at=_NOW()))
+
+
 def child_ids(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:
     return list(session.execute(sa.select(Job.id).where(Job.parent_id == parent_id)).scalars())
 
 
-def delete(session: Session, job_id: uuid.UUID) -> None:
+def delete_tree(session: Session, job_id: uuid.UUID) -> list[uuid.UUID]:
+    """Delete a job with its entries (by cascade); returns the entries' ids.
+
+    The entries are locked first (:func:`lock_entries`), so a retry or a finish
+    of one of them, which locks the entry and then the parent, is waited for
+    rather than deadlocked with.
+    """
+    entries = lock_entries(session, job_id)
     session.execute(sa.delete(Job).where(Job.id == job_id))
+    return entries
 
 
 def expired_leases(session: Session, limit: int) -> list[Job]:
@@ -504,33 +577,43 @@ def _queued_afresh() -> dict[str, Any]:
 
 
 def replay(session: Session, ended: EndedJobs) -> list[Job]:
-    """Put ended jobs back in the queue with a fresh attempt budget.
+    """Put ended jobs back in the queue with a fresh attempt budget: the matching jobs,
+    and the entries each matching ended playlist's ending calls for (``ENTRIES_RETRIED``).
 
-    One guarded UPDATE: a row that moved meanwhile is not touched. A playlist
-    parent is not queued itself (see :func:`replay_entries`), and neither is an
-    entry of a playlist that succeeded: that parent cannot reopen, and would go
-    on saying succeeded whatever the entry did.
+    A playlist parent is not queued itself (the caller reopens it in the same
+    transaction, :func:`reopen_parents`), and neither is an entry of a playlist
+    that succeeded: that parent cannot reopen, and would go on saying succeeded
+    whatever the entry did.
+
+    The rows are locked first, in id order, as :func:`lock_entries` locks a
+    playlist's; then one guarded UPDATE moves those still ended: a row or a
+    parent that moved meanwhile is not touched, so two retries of one playlist
+    queue its entries once.
     """
+    taken = sa.or_(_replayable(ended), _entries_retried(ended))
+    lock = sa.select(Job.id).where(taken).order_by(Job.id).with_for_update()
+    ids = list(session.execute(lock).scalars())
+    if not ids:
+        return []
+    stmt = sa.update(Job).where(Job.id == sa.any_(sa.literal(ids, _UUIDS)), taken)
+    return _returning_all(session, stmt.values(**_queued_afresh()))
+
+
+def _replayable(ended: EndedJobs) -> Any:
+    """Matching ended jobs that are neither a parent nor an entry of a succeeded playlist."""
     allowed = [s.value for s in ended.statuses if Status.QUEUED in TRANSITIONS[s]]
     child = sa.orm.aliased(Job)
     parent = sa.orm.aliased(Job)
-    stmt = sa.update(Job).where(
+    return sa.and_(
         Job.status.in_(allowed),
         ~sa.exists().where(child.parent_id == Job.id),
         ~sa.exists().where(parent.id == Job.parent_id, parent.status == Status.SUCCEEDED.value),
         *ended.terms(Job),
     )
-    return _returning_all(session, stmt.values(**_queued_afresh()))
 
 
-def replay_entries(session: Session, ended: EndedJobs) -> list[Job]:
-    """Retry the ended playlists that match: queue again the entries each one's
-    ending calls for (``ENTRIES_RETRIED``), with a fresh attempt budget.
-
-    The caller reopens the parents in the same transaction (:func:`reopen_parents`).
-    One guarded UPDATE of the entries: an entry or a parent that moved meanwhile is
-    not touched, so two retries of one playlist queue its entries once.
-    """
+def _entries_retried(ended: EndedJobs) -> Any:
+    """Entries of matching ended playlists in a state their parent's ending retries."""
     parent = sa.orm.aliased(Job)
     taken = [
         sa.and_(parent.status == end.value, Job.status.in_([s.value for s in entries]))
@@ -538,10 +621,11 @@ def replay_entries(session: Session, ended: EndedJobs) -> list[Job]:
         if end in ended.statuses
     ]
     if not taken:
-        return []
-    retried = sa.exists().where(parent.id == Job.parent_id, sa.or_(*taken), *ended.terms(parent))
-    stmt = sa.update(Job).where(Job.parent_id.is_not(None), retried)
-    return _returning_all(session, stmt.values(**_queued_afresh()))
+        return sa.false()
+    return sa.and_(
+        Job.parent_id.is_not(None),
+        sa.exists().where(parent.id == Job.parent_id, sa.or_(*taken), *ended.terms(parent)),
+    )
 
 
 def reopen_parents(session: Session, parent_ids: set[uuid.UUID]) -> list[Job]:

@@ -18,6 +18,7 @@ from tests.e2e.conftest import (
     wait_downloading,
     wait_status,
 )
+from tests.support.sse import events
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from tests.support.media_server import MediaServer
 
 pytestmark = pytest.mark.e2e
+
+#: A running entry moves its playlist's progress every half second at most.
+STACK_ENV = {"HAUL_PLAYLIST_PROGRESS_SECONDS": "0.5"}
 
 
 def feed_of(media: MediaServer, *paths: str) -> str:
@@ -147,4 +151,22 @@ def test_retrying_a_playlist_after_an_entry_failed_runs_only_that_entry_again(
         ("running", "awaiting_children"),
         ("succeeded", None),
     ]
+    assert_invariants(stack)
+
+
+def test_a_watcher_of_a_playlist_sees_its_own_progress_rise_before_it_ends(
+    stack: Stack, media: MediaServer
+) -> None:
+    with stack.http() as http:
+        # Given a playlist with a quick entry and one that takes a few seconds
+        parent_id = submit(http, feed_of(media, "/media/a.mp4", "/slow/long.mp4?bps=150000"))
+        # When its owner watches the playlist itself (not its entries)
+        with http.stream("GET", f"/v1/jobs/{parent_id}/events", timeout=30) as response:
+            assert response.status_code == 200, response.read()
+            seen = [e for e in events(response) if e.kind is not None]
+    # Then the parent's own progress rose while it ran, then it ended
+    fractions = [e.data["progress"] for e in seen if e.kind == "progress" and e.data["progress"]]
+    assert seen[-1].kind == "state" and seen[-1].data["status"] == "succeeded", seen
+    assert len({f for f in fractions if 0 < f < 1}) >= 2, seen
+    assert fractions == sorted(fractions), fractions
     assert_invariants(stack)

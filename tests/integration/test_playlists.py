@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
-from service import replay
+from service import jobs, replay
 from service.db import jobs as job_rows
 from service.db.jobs import EndedJobs
 from service.db.models import Job, JobEvent, WebhookDelivery
 from service.domain.states import Phase, Status, Step
-from service.errors import Conflict
+from service.errors import Conflict, NotFound
 from tests.integration.conftest import client_of, queue_depth, take_messages
 from tests.integration.test_api_jobs import insert, problem, row
 from tests.support.waiting import wait_for
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from litestar import Litestar
     from litestar.testing import TestClient
+    from sqlmodel import Session
 
     from service.runtime import Runtime
     from service.settings import Settings
@@ -438,3 +439,156 @@ def test_a_retry_after_an_entry_closed_the_playlist_reopens_it(
     assert row(runtime, parent).status == "running"  # type: ignore[union-attr]
     assert statuses(runtime, [running, failed]) == ["succeeded", "queued"]
     assert [s for s, _ in events_of(runtime, parent)] == ["running", "failed", "running"]
+
+
+# --- a cancel or a delete meeting a retry or a finish -------------------------------------------
+
+
+def _second_waits_for_first(
+    runtime: Runtime,
+    first: Callable[[Session], object],
+    second: Callable[[], object],
+    then: Callable[[Session], object] = lambda _: None,
+) -> object:
+    """Run ``first`` in a transaction and ``second`` in a thread meanwhile; check that the
+    second waits on a lock, finish the first with ``then`` and commit; return what the
+    second returned or raised."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(second())
+        except Exception as exc:
+            outcome.append(exc)
+
+    with runtime.db.session() as session:
+        first(session)
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the second to wait")
+        then(session)
+    thread.join(timeout=10)
+    assert len(outcome) == 1, "the second did not end after the first committed"
+    return outcome[0]
+
+
+def _during_a_retry(
+    runtime: Runtime, entry: uuid.UUID, parent: uuid.UUID, second: Callable[[], object]
+) -> object:
+    """``second`` run while a retry of ``entry`` has queued it and not yet locked its
+    playlist; the retry then reopens the playlist and commits."""
+    return _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=entry)),
+        second,
+        then=lambda session: job_rows.reopen_parents(session, {parent}),
+    )
+
+
+def test_a_cancel_during_a_retry_of_an_entry_waits_and_cancels_that_entry_too(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: a running entry and a failed one
+    client = client_of(runtime, auth)
+    parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
+    # When a retry of the failed entry has queued it, not yet reached the playlist,
+    # and its owner cancels the playlist meanwhile
+    cancelled = _during_a_retry(
+        runtime, failed, parent, lambda: jobs.cancel(runtime, client, parent)
+    )
+    # Then the cancel waited for the retry (it locks the entries first) and then
+    # cancelled the entry the retry queued: nothing is left live under it
+    assert isinstance(cancelled, jobs.JobView), cancelled
+    assert statuses(runtime, [parent, running, failed]) == ["cancelled"] * 3
+
+
+def test_a_retry_of_an_entry_during_a_cancel_waits_and_reopens_the_playlist(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: a running entry and a failed one
+    client = client_of(runtime, auth)
+    parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
+    # When a cancel of the playlist has run, not committed, and the failed entry is retried
+    retried = _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.cancel_tree(session, parent),
+        lambda: replay.retry_one(runtime, client, failed),
+    )
+    # Then the retry waited, then queued the entry and reopened the playlist for it
+    assert isinstance(retried, jobs.JobView), retried
+    assert statuses(runtime, [parent, running, failed]) == ["running", "cancelled", "queued"]
+
+
+def test_a_cancel_during_an_entry_finish_waits_and_finds_the_playlist_ended(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: its last running entry and a failed one
+    client = client_of(runtime, auth)
+    parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
+    # When the running entry's worker has moved it to succeeded, not yet closed the
+    # playlist, and its owner cancels the playlist meanwhile
+    cancelled = _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.move(session, running, Status.SUCCEEDED, owner=OWNER),
+        lambda: jobs.cancel(runtime, client, parent),
+        then=lambda session: job_rows.finish_parent_if_done(session, parent),
+    )
+    # Then the cancel waited for the finish, which closed the playlist (no deadlock),
+    # and is told the playlist ended meanwhile
+    assert isinstance(cancelled, Conflict), cancelled
+    assert statuses(runtime, [parent, running, failed]) == ["failed", "succeeded", "failed"]
+
+
+def test_a_delete_during_a_retry_of_an_entry_waits_and_deletes_the_playlist(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a failed playlist with a failed entry
+    client = client_of(runtime, auth)
+    parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
+    # When a retry of the entry has queued it, not yet reopened the playlist, and its
+    # owner deletes the playlist meanwhile
+    deleted = _during_a_retry(runtime, failed, parent, lambda: jobs.delete(runtime, client, parent))
+    # Then the delete waited for the retry (no deadlock) and deleted the whole playlist
+    assert deleted is None
+    assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
+
+
+def test_a_retry_of_an_entry_during_a_delete_waits_and_finds_it_gone(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a failed playlist with a failed entry
+    client = client_of(runtime, auth)
+    parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
+    # When a delete of the playlist has run, not committed, and the entry is retried
+    retried = _second_waits_for_first(
+        runtime,
+        lambda session: job_rows.delete_tree(session, parent),
+        lambda: replay.retry_one(runtime, client, failed),
+    )
+    # Then the retry waited and answers that there is no such job (a 404, not a 500)
+    assert isinstance(retried, NotFound), retried
+    assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
+
+
+# --- a parent's own progress --------------------------------------------------------------------
+
+
+def test_a_parent_s_own_progress_moves_as_entries_end_and_at_most_once_per_interval_between(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given a running playlist: two entries queued, one half-way
+    owner = client_of(runtime, auth).id
+    parent, (first, _, running) = playlist(
+        runtime, owner, "running", "queued", "queued", "running", progress=0.5
+    )
+    # When the first entry ends, its finish writes the playlist's progress on the parent
+    assert finish_entry(runtime, first, Status.SUCCEEDED) is None
+    assert row(runtime, parent).progress == (1 + 0.5) / 3  # type: ignore[union-attr]
+    # and a heartbeat of the running one moves it only once the parent's row is old enough
+    with runtime.db.session() as session:
+        assert job_rows.heartbeat(session, running, OWNER, timedelta(minutes=1), progress=0.8)
+        job_rows.spread_progress(session, parent, timedelta(minutes=5))
+    assert row(runtime, parent).progress == (1 + 0.5) / 3  # type: ignore[union-attr]
+    with runtime.db.session() as session:
+        job_rows.spread_progress(session, parent, timedelta(0))
+    assert row(runtime, parent).progress == (1 + 0.8) / 3  # type: ignore[union-attr]
