@@ -15,6 +15,7 @@ the row has moved on. Outcomes:
 from __future__ import annotations
 
 import secrets
+from contextlib import closing
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -181,6 +182,7 @@ def _download(
                 parent_id=job.parent_id,
                 parent_every=timedelta(seconds=rt.settings.playlist_progress_seconds),
             ) as keeper,
+            closing(storage.StreamHash()) as streamed,
         ):
             result = download(
                 job.url,
@@ -190,11 +192,13 @@ def _download(
                 on_progress=worker_metrics.timing_first_byte(keeper.progress),
                 on_postprocess=keeper.postprocessing,
                 should_stop=keeper.lost.is_set,
+                watch=streamed,
             )
             keeper.beat()  # a fresh lease covers the move and the final write
             if keeper.lost.is_set():
                 raise LeaseLost()
-            _store_and_finish(rt, job, owner, result, bound)
+            sha256 = streamed.digest_of(result.path)  # None when post-processing rewrote it
+            _store_and_finish(rt, job, owner, result, bound, sha256=sha256)
     except LeaseLost:
         with rt.db.session() as session:
             _close_attempt(session, job.id, owner, "abandoned", error_message=_GONE)
@@ -243,9 +247,17 @@ def _hand_back(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
 
 
 def _store_and_finish(
-    rt: Runtime, job: Job, owner: str, result: Downloaded, bound: BoundLogger
+    rt: Runtime,
+    job: Job,
+    owner: str,
+    result: Downloaded,
+    bound: BoundLogger,
+    *,
+    sha256: str | None,
 ) -> None:
-    stored = storage.store(rt.settings.storage_dir, job.client_id, job.id, result.path)
+    stored = storage.store(
+        rt.settings.storage_dir, job.client_id, job.id, result.path, sha256=sha256
+    )
     info = {**job.info, "title": result.title or job.info.get("title"), "duration": result.duration}
     with rt.db.session() as session:
         done = job_rows.move(

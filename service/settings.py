@@ -92,6 +92,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Delete ended jobs and their files this many days after; unset keeps all.",
     )
+    orphan_grace_s: int = Field(
+        600,
+        ge=0,
+        description="A file in storage that no artifact names, or an attempt's work dir whose "
+        "job is not running, is deleted once it is older than HAUL_LEASE_SECONDS plus this.",
+    )
     # Control and fairness (see docs/operations.md, "Pausing, limits and priorities")
     site_max_running: int | None = Field(
         None,

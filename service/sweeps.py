@@ -7,21 +7,26 @@ and two schedulers running by mistake only do the same harmless work twice
 
 from __future__ import annotations
 
+import random
+import shutil
+import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
 from service import callbacks, control, storage, worker_metrics
+from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
 from service.db import idempotency as key_rows
 from service.db import jobs as job_rows
-from service.domain.states import Status
+from service.domain.states import ACTIVE, Status
 from service.jobs import publish_or_record
 
 if TYPE_CHECKING:
     import uuid
+    from pathlib import Path
 
     from service.db.models import Job
     from service.runtime import Runtime
@@ -29,6 +34,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 BATCH = 500
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -41,6 +48,8 @@ class SweepReport:
     callbacks_republished: int = 0
     released: int = 0
     keys_pruned: int = 0
+    orphan_files: int = 0
+    orphan_workdirs: int = 0
 
 
 def expired_leases(rt: Runtime) -> tuple[int, int]:
@@ -120,6 +129,71 @@ def expired_keys(rt: Runtime) -> int:
         return key_rows.prune_expired(session, BATCH)
 
 
+def orphan_files(rt: Runtime, now: float | None = None) -> int:
+    """Files in storage that no artifact names: deleted once older than the lease plus
+    ``HAUL_ORPHAN_GRACE_S``, unless their job is queued, running or retrying.
+
+    A worker killed between the move into storage and its commit, or a crash, leaves
+    them. A file being moved in right now belongs to a running attempt of an active
+    job, and is fresh (a rename sets its ctime): both rules keep it. At most
+    :data:`BATCH` job dirs are looked at per run, from a random place in the list, so
+    a big storage dir is covered over several runs.
+    """
+    now = time.time() if now is None else now
+    removed = 0
+    for job_id, folder, status, kept in _owned(rt, storage.job_dirs(rt.settings.storage_dir)):
+        if status in ACTIVE:
+            continue
+        for path in storage.files_in(folder):
+            relative = str(path.relative_to(rt.settings.storage_dir))
+            if relative != kept and storage.age_s(path, now) > _margin_s(rt):
+                path.unlink(missing_ok=True)
+                removed += 1
+                log.info("orphan file removed", job_id=str(job_id), path=relative)
+        storage.remove_if_empty(folder)
+    return removed
+
+
+def orphan_workdirs(rt: Runtime, now: float | None = None) -> int:
+    """Attempts' work dirs in ``HAUL_TEMP_DIR`` whose job is not running (or is gone):
+    deleted once older than the lease plus ``HAUL_ORPHAN_GRACE_S``.
+
+    A running attempt removes its own work dir however it ends, unless its worker
+    was killed. Every attempt makes a new one, so an old dir is never taken up again.
+    """
+    now = time.time() if now is None else now
+    removed = 0
+    for job_id, folder, status, _ in _owned(rt, storage.work_dirs(rt.settings.temp_dir)):
+        if status != Status.RUNNING and storage.age_s(folder, now) > _margin_s(rt):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+            log.info("orphan work dir removed", job_id=str(job_id), path=str(folder))
+    return removed
+
+
+def _margin_s(rt: Runtime) -> float:
+    """How old a leftover must be before it is taken for an orphan."""
+    return float(rt.settings.lease_seconds + rt.settings.orphan_grace_s)
+
+
+def _owned(
+    rt: Runtime, dirs: list[tuple[uuid.UUID, Path]]
+) -> list[tuple[uuid.UUID, Path, str | None, str | None]]:
+    """A batch of ``dirs``, each with its job's status and artifact path (None: no such job)."""
+    dirs = _some(dirs, BATCH)
+    with rt.db.session() as session:
+        owners = artifact_rows.owners(session, [job_id for job_id, _ in dirs])
+    return [(job_id, folder, *owners.get(job_id, (None, None))) for job_id, folder in dirs]
+
+
+def _some(items: list[_T], n: int) -> list[_T]:
+    """At most ``n`` of ``items``, from a random place on (wrapping round)."""
+    if len(items) <= n:
+        return items
+    start = random.randrange(len(items))  # noqa: S311 (which part to look at, not a secret)
+    return (items[start:] + items[:start])[:n]
+
+
 def run_all(rt: Runtime) -> SweepReport:
     requeued, failed = expired_leases(rt)
     report = SweepReport(
@@ -132,6 +206,8 @@ def run_all(rt: Runtime) -> SweepReport:
         # A backstop: workers release held jobs after every attempt, unless one died first.
         released=control.release_held(rt),
         keys_pruned=expired_keys(rt),
+        orphan_files=orphan_files(rt),
+        orphan_workdirs=orphan_workdirs(rt),
     )
     log.info("sweep", **report.__dict__)
     worker_metrics.swept(report.__dict__)

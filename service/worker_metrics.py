@@ -98,7 +98,8 @@ def start(directory: Path) -> None:
         swept=prom.Counter(
             "haul_swept_rows",
             "What the sweeps repaired, by kind (requeued, failed, republished, parents_closed, "
-            "pruned, callbacks_republished, released).",
+            "pruned, callbacks_republished, released, keys_pruned, orphan_files, "
+            "orphan_workdirs).",
             ["kind"],
         ),
         last_sweep=prom.Gauge(

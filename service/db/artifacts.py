@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from service.db.models import Artifact
+from service.db.models import Artifact, Job
 
 if TYPE_CHECKING:
     import uuid
@@ -38,3 +38,15 @@ def bytes_stored(session: Session, client_id: uuid.UUID) -> int:
         Artifact.client_id == client_id
     )
     return int(session.execute(stmt).scalar_one())
+
+
+def owners(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
+    """Of ``job_ids``, each job that exists: its status and its artifact's path, if any."""
+    if not job_ids:
+        return {}
+    stmt = (
+        sa.select(Job.id, Job.status, Artifact.path)
+        .outerjoin(Artifact, Artifact.job_id == Job.id)
+        .where(Job.id.in_(job_ids))
+    )
+    return {job_id: (status, path) for job_id, status, path in session.execute(stmt)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import yt_dlp
 from yt_dlp.utils import DownloadCancelled
@@ -56,6 +56,19 @@ class Downloaded:
     extractor: str | None
 
 
+class Watch(Protocol):
+    """Told what yt-dlp writes while it writes it (``storage.StreamHash`` hashes the bytes)."""
+
+    def grew(self, path: Path, size: int) -> None:
+        """``path`` was appended to and now holds ``size`` bytes."""
+
+    def finished(self, path: Path) -> None:
+        """The file was closed and renamed to ``path``."""
+
+    def spoil(self) -> None:
+        """Bytes may have been written twice (a retry, fragments): what was watched is void."""
+
+
 class _Stopped(DownloadCancelled):  # type: ignore[misc]
     """Raised inside yt-dlp's hooks to abort; yt-dlp lets DownloadCancelled through."""
 
@@ -73,9 +86,11 @@ def download(
     on_progress: Callable[[Progress], None],
     on_postprocess: Callable[[], None],
     should_stop: Callable[[], bool],
+    watch: Watch | None = None,
 ) -> Downloaded:
     """Download and post-process ``url`` into ``workdir``, within ``limits``.
 
+    ``watch`` follows the bytes as they are written, in the hooks' thread.
     Raises :class:`LeaseLost` when ``should_stop`` turns true, else a
     :class:`Permanent` or :class:`Transient` error on failure. A limit passed
     (size, duration, egress) is permanent and names the limit.
@@ -99,6 +114,8 @@ def download(
                     eta=int(d["eta"]) if d.get("eta") is not None else None,
                 )
             )
+        if watch is not None:
+            _tell(watch, d)
 
     def postprocessor_hook(d: dict[str, Any]) -> None:
         if should_stop():
@@ -106,9 +123,15 @@ def download(
         if d.get("status") == "started":
             on_postprocess()
 
+    def retried(n: int) -> None:
+        """yt-dlp retries a download or a fragment; returning None waits no longer."""
+        if watch is not None:
+            watch.spoil()
+
     params = download_params(options, workdir, generic_extractor=limits.generic_extractor) | {
         "progress_hooks": [progress_hook],
         "postprocessor_hooks": [postprocessor_hook],
+        "retry_sleep_functions": {"http": retried, "fragment": retried},
     }
     with egress.guarded(limits.egress) as guard:
         try:
@@ -140,6 +163,21 @@ def download(
         uploader=info.get("uploader") or info.get("artist"),
         extractor=info.get("extractor_key") or info.get("extractor"),
     )
+
+
+def _tell(watch: Watch, d: dict[str, Any]) -> None:
+    """Pass one progress event on to ``watch``; anything but one file written once spoils it."""
+    status, name = d.get("status"), d.get("tmpfilename")
+    info = d.get("info_dict") or {}
+    chunked = (info.get("downloader_options") or {}).get("http_chunk_size")
+    if d.get("fragment_index") is not None or chunked:
+        watch.spoil()  # fragments and chunks are appended by ranges a retry may repeat
+    elif status == "downloading" and name and name != "-":
+        watch.grew(Path(name), int(d.get("downloaded_bytes") or 0))
+    elif status == "finished" and d.get("filename"):
+        watch.finished(Path(d["filename"]))
+    else:
+        watch.spoil()
 
 
 def _final_path(info: dict[str, Any], workdir: Path) -> Path:
