@@ -57,6 +57,7 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
     requeued: list[Job] = []
     failed = 0
     ended: list[uuid.UUID | None] = []
+    parents: set[uuid.UUID] = set()
     with rt.db.session() as session:
         for job in job_rows.expired_leases(session, BATCH):
             attempt_rows.close_abandoned(
@@ -75,13 +76,16 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
                 if gone is not None:
                     ended += [gone.id, gone.parent_id]
                 if gone is not None and gone.parent_id is not None:
-                    job_rows.finish_parent_if_done(session, gone.parent_id)
+                    parents.add(gone.parent_id)
                 continue
             moved = job_rows.requeue(
                 session, job.id, last_error="lease expired: the worker stopped renewing it"
             )
             if moved is not None:
                 requeued.append(moved)
+        # Entries first, then their parents in id order: the lock order of playlist trees.
+        for parent_id in sorted(parents):
+            job_rows.finish_parent_if_done(session, parent_id)
     callbacks.announce(rt, *ended)
     for job in requeued:
         publish_or_record(rt, job)

@@ -32,14 +32,16 @@ RATIO_TARGET = 0.5
 def load(url: str, headers: dict[str, str], **config: Any) -> dict[str, Any]:
     """One load run in a process of its own (so it never shares the bench's GIL)."""
     spec = json.dumps({"url": url, "headers": headers, "body": BODY, **config})
-    out = subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "bench.loadgen", spec],
         cwd=REPO,
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
-    ).stdout
-    result: dict[str, Any] = json.loads(out)
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the load generator failed on {url}:\n{done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
     if result["errors"]:
         raise RuntimeError(f"{url}: {result['errors']} failed requests: {result['statuses']}")
     return result

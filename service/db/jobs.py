@@ -671,20 +671,23 @@ def prune_ended(
 ) -> list[tuple[uuid.UUID, uuid.UUID]]:
     """Delete top-level jobs that ended long ago (children go with them by cascade).
 
-    Returns (client_id, job_id) of every deleted job, children included, so
-    their files can be removed after the commit.
+    Locks in the order of playlist trees: the entries of the chosen jobs first, in id
+    order, then the jobs, which are deleted only if they are still ended and old (a
+    retry may have reopened one meanwhile). Returns (client_id, job_id) of every
+    deleted job, children included, so their files can be removed after the commit.
     """
-    old = (
-        sa.select(Job.id)
-        .where(
-            Job.parent_id.is_(None),
-            Job.status.in_([s.value for s in TERMINAL]),
-            Job.finished_at < _NOW() - older_than,
-        )
-        .limit(limit)
-        .with_for_update(skip_locked=True)
+    old = sa.and_(
+        Job.parent_id.is_(None),
+        Job.status.in_([s.value for s in TERMINAL]),
+        Job.finished_at < _NOW() - older_than,
     )
-    ids = list(session.execute(old).scalars())
+    chosen = list(session.execute(sa.select(Job.id).where(old).limit(limit)).scalars())
+    if not chosen:
+        return []
+    entries = sa.select(Job.id).where(Job.parent_id.in_(chosen)).order_by(Job.id)
+    session.execute(entries.with_for_update())
+    still_old = sa.select(Job.id).where(Job.id.in_(chosen), old).order_by(Job.id)
+    ids = list(session.execute(still_old.with_for_update()).scalars())
     if not ids:
         return []
     doomed = sa.select(Job.client_id, Job.id).where(sa.or_(Job.id.in_(ids), Job.parent_id.in_(ids)))

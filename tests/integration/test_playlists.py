@@ -592,3 +592,23 @@ def test_a_parent_s_own_progress_moves_as_entries_end_and_at_most_once_per_inter
     with runtime.db.session() as session:
         job_rows.spread_progress(session, parent, timedelta(0))
     assert row(runtime, parent).progress == (1 + 0.8) / 3  # type: ignore[union-attr]
+
+
+def test_retention_during_a_retry_of_an_entry_waits_and_spares_the_reopened_playlist(
+    runtime: Runtime, auth: dict[str, str]
+) -> None:
+    # Given an ended playlist past its retention (any age counts here)
+    client = client_of(runtime, auth)
+    parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
+
+    def prune() -> object:
+        with runtime.db.session() as session:
+            return job_rows.prune_ended(session, timedelta(0), 10)
+
+    # When a retry of its failed entry has queued it, not yet reopened the playlist,
+    # and the retention sweep runs meanwhile
+    pruned = _during_a_retry(runtime, failed, parent, prune)
+    # Then the sweep waited for the retry (it locks entries first), found the playlist
+    # reopened, and deleted nothing
+    assert pruned == []
+    assert statuses(runtime, [parent, done, failed]) == ["running", "succeeded", "queued"]
