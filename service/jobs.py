@@ -97,7 +97,7 @@ def submit(
     admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
     if job.held is not None:
         return job
-    return _publish(rt, job)[1]
+    return publish_checked(rt, job)[1]
 
 
 def publish_or_record(rt: Runtime, job: Job) -> bool:
@@ -107,14 +107,14 @@ def publish_or_record(rt: Runtime, job: Job) -> bool:
     when resumed: nothing waits in the broker during a pause.
     """
     with rt.db.session() as session:
-        reason = control_rows.pause_reason(session, job.step, job.client_id)
-        if reason is not None and control_rows.hold(session, job.id, reason) is not None:
+        if control_rows.hold_if_paused(session, job).held is not None:
             return False
-    return _publish(rt, job)[0]
+    return publish_checked(rt, job)[0]
 
 
-def _publish(rt: Runtime, job: Job) -> tuple[bool, Job]:
-    """Ring the doorbell and record it on the row: whether it rang, and the row as it is now."""
+def publish_checked(rt: Runtime, job: Job) -> tuple[bool, Job]:
+    """Publish a job whose pause check was made in the transaction that queued it, and
+    record it on the row: whether the doorbell rang, and the row as it is now."""
     try:
         rt.publish(Step(job.step), job.id, priority=job.priority)
     except Exception as exc:

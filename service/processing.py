@@ -34,7 +34,7 @@ from service.domain.options import NormalizedOptions
 from service.domain.states import Phase, Status, Step
 from service.domain.urls import UrlRejected, normalize_url
 from service.errors import LeaseLost, Permanent
-from service.jobs import publish_or_record
+from service.jobs import publish_checked, publish_or_record
 from service.lease import LeaseKeeper
 from service.media.download import YTDLP_VERSION, download
 from service.media.limits import Limits
@@ -64,10 +64,12 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
     claimed = _claim(rt, job_id, Step.PROBE, Phase.PROBING)
     if claimed is None:
         return
+    job, owner, bound, limited = claimed
     try:
-        _probe(rt, *claimed)
+        _probe(rt, job, owner, bound)
     finally:
-        release_quietly(rt)  # this attempt's slot is free: a held job may start
+        if limited:
+            release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 
 def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
@@ -93,8 +95,12 @@ def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
                 last_error=None,
             )
             _close_attempt(session, job.id, owner, _outcome(moved))
+            # The download queue's pause is checked in this transaction, not another.
+            if moved is not None:
+                moved = control_rows.hold_if_paused(session, moved)
         if moved is not None:
-            publish_or_record(rt, moved)
+            if moved.held is None:
+                publish_checked(rt, moved)
             bound.info("probed", kind="single", title=found.title)
         return
     _expand(rt, job, owner, found.summary(), [e.url for e in found.entries], bound)
@@ -153,10 +159,12 @@ def run_download(
     claimed = _claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING)
     if claimed is None:
         return
+    job, owner, bound, limited = claimed
     try:
-        _download(rt, *claimed, hand_back_on=hand_back_on)
+        _download(rt, job, owner, bound, hand_back_on=hand_back_on)
     finally:
-        release_quietly(rt)  # this attempt's slot is free: a held job may start
+        if limited:
+            release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 
 def _download(
@@ -331,8 +339,9 @@ def _close_attempt(
 
 def _claim(
     rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase
-) -> tuple[Job, str, BoundLogger] | None:
-    """Claim the row for one attempt: the job, the lease owner and a logger bound to both."""
+) -> tuple[Job, str, BoundLogger, bool] | None:
+    """Claim the row for one attempt: the job, the lease owner, a logger bound to both,
+    and whether a queue or site limit applied (then its end frees a slot for a held job)."""
     owner = _owner(rt)
     outcome = wait_out_outage(
         lambda: _claim_or_give_up(rt, job_id, step, owner, phase),
@@ -341,7 +350,7 @@ def _claim(
     if isinstance(outcome, Hold):
         log.info("job held", job_id=str(job_id), step=step.value, held=outcome.value)
         return None
-    job, exhausted = outcome
+    job, exhausted, limited = outcome
     if job is not None:
         # Every line of this attempt's work (lease keeper, yt-dlp) carries who and which.
         structlog.contextvars.bind_contextvars(
@@ -350,7 +359,7 @@ def _claim(
         bound = log.bind(
             job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
         )
-        return job, owner, bound
+        return job, owner, bound, limited
     if exhausted is not None:
         log.warning("gave up", job_id=str(job_id), attempts=exhausted.attempts)
         _after_terminal(rt, exhausted)
@@ -361,19 +370,20 @@ def _claim(
 
 def _claim_or_give_up(
     rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase
-) -> tuple[Job | None, Job | None] | Hold:
+) -> tuple[Job | None, Job | None, bool] | Hold:
     """One transaction: the claimed job, or the job failed for having no attempts left,
     or why it is held instead (paused, or no free slot: no attempt is spent)."""
     lease = timedelta(seconds=rt.settings.lease_seconds)
     with rt.db.session() as session:
-        reason = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
-        if reason is not None and control_rows.hold(session, job_id, reason) is not None:
-            return reason
+        verdict = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
+        held = verdict.hold
+        if held is not None and control_rows.hold(session, job_id, held) is not None:
+            return held
         job = job_rows.claim(session, job_id, step, owner, lease, phase)
         if job is not None:
             attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
-            return job, None
-        return None, job_rows.fail_exhausted(session, job_id)
+            return job, None, verdict.limited
+        return None, job_rows.fail_exhausted(session, job_id), verdict.limited
 
 
 def _fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger) -> None:

@@ -123,7 +123,8 @@ def _operations(rt: Runtime, stack: HaulStack) -> dict[str, Callable[[], object]
     def claim() -> object:
         owner = f"bench:{secrets.token_hex(4)}"
         job_id = queued.pop()
-        got, _ = _claim_or_give_up(rt, job_id, Step.DOWNLOAD, owner, Phase.DOWNLOADING)
+        outcome = _claim_or_give_up(rt, job_id, Step.DOWNLOAD, owner, Phase.DOWNLOADING)
+        got = outcome[0] if isinstance(outcome, tuple) else None
         if got is None:
             raise RuntimeError(f"could not claim queued job {job_id}")
         claimed.append((job_id, owner))

@@ -96,29 +96,56 @@ def pause_reason(session: Session, queue: str, client_id: uuid.UUID) -> Hold | N
     return None
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What the gate decided for one claim."""
+
+    #: Why the job may not start now; None lets the claim go ahead.
+    hold: Hold | None
+    #: Whether a queue or site limit applied: then the attempt's end frees a slot.
+    limited: bool
+
+
+_SWITCHES = sa.text(
+    """
+    SELECT q.paused_at, q.max_running, c.paused_at, j.site, s.max_running
+    FROM jobs j
+    JOIN clients c ON c.id = j.client_id
+    JOIN queue_controls q ON q.queue = :queue
+    LEFT JOIN site_limits s ON s.site = j.site
+    WHERE j.id = :job_id
+    FOR SHARE OF q, c
+    """
+)
+
+
 def gate(
     session: Session, job_id: uuid.UUID, queue: str, default_site_limit: int | None
-) -> Hold | None:
-    """Whether the job may start now; None lets the claim go ahead in this transaction."""
-    row = session.execute(sa.select(Job.client_id, Job.site).where(Job.id == job_id)).first()
+) -> Verdict:
+    """Whether the job may start now, decided in the claim's transaction.
+
+    One statement reads every switch (the queue's and the client's rows ``FOR SHARE``);
+    only a limit costs more: a lock and a count.
+    """
+    row = session.execute(_SWITCHES, {"queue": queue, "job_id": job_id}).first()
     if row is None:
-        return None  # gone: the claim finds nothing either
-    client_id, site = row
-    state = queue_state(session, queue)
-    if state.paused_at is not None:
-        return Hold.QUEUE_PAUSED
-    if client_paused(session, client_id):
-        return Hold.CLIENT_PAUSED
-    if state.max_running is not None:
+        return Verdict(None, limited=False)  # the job is gone (the claim finds nothing)
+    queue_paused, max_running, client_paused_at, site, own_site_limit = row
+    site_max = own_site_limit if own_site_limit is not None else default_site_limit
+    limited = max_running is not None or (site is not None and site_max is not None)
+    if queue_paused is not None:
+        return Verdict(Hold.QUEUE_PAUSED, limited)
+    if client_paused_at is not None:
+        return Verdict(Hold.CLIENT_PAUSED, limited)
+    if max_running is not None:
         _lock(session, f"haul.queue:{queue}")
-        if running_in_queue(session, queue) >= state.max_running:
-            return Hold.QUEUE_FULL
-    limit = site_limit(session, site, default_site_limit)
-    if site is not None and limit is not None:
+        if running_in_queue(session, queue) >= max_running:
+            return Verdict(Hold.QUEUE_FULL, limited)
+    if site is not None and site_max is not None:
         _lock(session, f"haul.site:{site}")
-        if running_on_site(session, site) >= limit:
-            return Hold.SITE_FULL
-    return None
+        if running_on_site(session, site) >= site_max:
+            return Verdict(Hold.SITE_FULL, limited)
+    return Verdict(None, limited)
 
 
 def hold(session: Session, job_id: uuid.UUID, reason: Hold) -> Job | None:
@@ -131,6 +158,15 @@ def hold(session: Session, job_id: uuid.UUID, reason: Hold) -> Job | None:
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).scalars().first()
+
+
+def hold_if_paused(session: Session, job: Job) -> Job:
+    """The job held in its row when its queue or client is paused (its message is not to be
+    sent); otherwise the job as given."""
+    reason = pause_reason(session, job.step, job.client_id)
+    if reason is None:
+        return job
+    return hold(session, job.id, reason) or job
 
 
 def any_held(session: Session) -> bool:
