@@ -60,8 +60,21 @@ class Connection:
         self.reader, self.writer = await asyncio.open_connection(self.target.host, self.target.port)
 
     async def send(self, raw: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
+        """One request and its answer; a kept-alive connection the server closed while it
+        sat idle (uvicorn closes them after 5 s) is reopened once, as browsers do."""
+        reused = self.writer is not None
+        if not reused:
             await self._open()
+        try:
+            return await self._exchange(raw)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            if not reused:
+                raise
+            self.close()
+            await self._open()
+            return await self._exchange(raw)
+
+    async def _exchange(self, raw: bytes) -> tuple[int, bytes]:
         assert self.reader is not None and self.writer is not None
         self.writer.write(raw)
         head = await self.reader.readuntil(b"\r\n\r\n")
