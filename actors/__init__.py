@@ -14,8 +14,8 @@ from periodiq import PeriodiqMiddleware
 
 from actors.metrics import WorkerMetrics
 from actors.middleware import JobRows, LogContext
+from service.dispatch import build_broker
 from service.logging import configure_logging
-from service.queue import build_broker
 from service.runtime import Runtime, build_runtime
 from service.settings import get_settings
 

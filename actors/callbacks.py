@@ -14,8 +14,8 @@ import structlog
 
 from actors import runtime, settings
 from actors.options import parse_job_id
-from service.callbacks import Next, deliver, delivery_lease
-from service.queue import CALLBACKS, route
+from service.dispatch import CALLBACKS, route
+from service.webhooks.deliver import Next, deliver, delivery_lease
 
 log = structlog.get_logger(__name__)
 

@@ -8,8 +8,8 @@ from dramatiq.middleware import Shutdown
 
 from actors import runtime, settings
 from actors.options import job_actor_options, parse_job_id, throttled_waits_longer
-from service.processing import run_download
-from service.queue import DOWNLOAD
+from service.dispatch import DOWNLOAD
+from service.work.download import run_download
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """Dramatiq middleware that turns on a worker host's Prometheus endpoint.
 
 Added only when ``HAUL_WORKER_METRICS_PORT`` is set. Every worker process records
-its own metrics (service/worker_metrics.py) into the directory of its ``dramatiq``
+its own metrics (service/observe/worker_metrics.py) into the directory of its ``dramatiq``
 run; one fork process of the run serves their sum on that port.
 """
 
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
-from service import worker_metrics
+from service.observe import worker_metrics
 
 if TYPE_CHECKING:
     from collections.abc import Callable

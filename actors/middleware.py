@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 import structlog
 
-from service import callbacks
-from service.db import jobs as job_rows
+from service.dispatch import DOWNLOAD, PROBE
 from service.errors import ServiceUnavailable
-from service.queue import DOWNLOAD, PROBE
+from service.work.outcomes import dead_lettered, retry_scheduled
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -49,8 +48,7 @@ class JobRows(dramatiq.Middleware):
         if job_id is None or not delay or not message.options.get("retries"):
             return
         try:
-            with self.runtime().db.session() as session:
-                job_rows.schedule_retry(session, job_id, timedelta(milliseconds=delay))
+            retry_scheduled(self.runtime(), job_id, timedelta(milliseconds=delay))
         except ServiceUnavailable:
             # The retry is still sent; the row keeps saying ``retrying`` without a due time.
             log.warning("could not record the retry schedule", job_id=str(job_id))
@@ -62,18 +60,11 @@ class JobRows(dramatiq.Middleware):
             return
         retries = message.options.get("retries", 0)
         try:
-            with self.runtime().db.session() as session:
-                row = job_rows.dead_letter(
-                    session, job_id, f"retries exhausted after {retries} retries"
-                )
-                if row is not None and row.parent_id is not None:
-                    job_rows.finish_parent_if_done(session, row.parent_id)
+            dead_lettered(self.runtime(), job_id, retries)
         except ServiceUnavailable:
             # The row still says retrying or queued: the sweep publishes it again later.
             log.warning("could not record the dead letter", job_id=str(job_id))
             return
-        if row is not None:
-            callbacks.announce(self.runtime(), job_id, row.parent_id)
         log.warning("dead-lettered", job_id=str(job_id), retries=retries, queue=message.queue_name)
 
 

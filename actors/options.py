@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
+from service.dispatch import route
 from service.errors import Permanent, Transient
-from service.queue import route
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -7,8 +7,8 @@ import structlog
 
 from actors import runtime, settings
 from actors.options import job_actor_options, parse_job_id, throttled_waits_longer
-from service.processing import run_probe
-from service.queue import PROBE
+from service.dispatch import PROBE
+from service.work.probe import run_probe
 
 log = structlog.get_logger(__name__)
 

@@ -10,8 +10,8 @@ import dramatiq
 from periodiq import cron
 
 from actors import runtime, settings
-from service import sweeps as sweep_use_cases
-from service.queue import SWEEPS, route
+from service.dispatch import SWEEPS, route
+from service.fleet import sweeps as sweep_use_cases
 
 
 @dramatiq.actor(

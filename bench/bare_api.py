@@ -17,7 +17,7 @@ import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from litestar import Litestar, post
 
-from service.queue import MAX_PRIORITY
+from service.dispatch import MAX_PRIORITY
 
 QUEUE = os.environ.get("BENCH_QUEUE", "haulbench.bare")
 broker = RabbitmqBroker(

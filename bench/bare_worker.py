@@ -12,7 +12,7 @@ import os
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from service.queue import MAX_PRIORITY
+from service.dispatch import MAX_PRIORITY
 
 QUEUE = os.environ.get("BENCH_QUEUE", "haulbench.bare")
 

@@ -38,20 +38,20 @@ def _runtime() -> Runtime:
 
 
 def _create(args: argparse.Namespace) -> int:
-    from service import callbacks
-    from service.clients import create_client
     from service.errors import InvalidInput
+    from service.intake.clients import create_client
+    from service.webhooks.endpoints import check_url, set_default_endpoint
 
     rt = _runtime()
     if args.callback_url is not None:
         try:
-            callbacks.check_url(rt, args.callback_url)
+            check_url(rt, args.callback_url)
         except InvalidInput as exc:
             print(exc.message, file=sys.stderr)
             return 2
     client, key = create_client(rt, args.name, admin=args.admin, tier=args.tier)
     if args.callback_url is not None:
-        callbacks.set_default_endpoint(rt, client, args.callback_url)
+        set_default_endpoint(rt, client, args.callback_url)
     if args.json:
         print(
             json.dumps(
@@ -78,8 +78,8 @@ def _create(args: argparse.Namespace) -> int:
 
 
 def _rotate_secret(args: argparse.Namespace) -> int:
-    from service.clients import rotate_secret
     from service.errors import HaulError
+    from service.intake.clients import rotate_secret
 
     try:
         client, secret = rotate_secret(_runtime(), args.client, grace=not args.no_grace)
@@ -117,21 +117,19 @@ def _limit_value(minimum: int) -> Callable[[str], int | None]:
 
 
 def _limits(args: argparse.Namespace) -> int:
-    from service import clients
+    from service.db.clients import own_limits
     from service.errors import HaulError
+    from service.intake.clients import find_one, limits_of, set_limits
 
     changes = {name: getattr(args, name) for name in LIMITS if hasattr(args, name)}
     rt = _runtime()
     try:
-        if changes:
-            client = clients.set_limits(rt, args.client, **changes)
-        else:
-            client = clients.find_one(rt, args.client)
+        client = set_limits(rt, args.client, **changes) if changes else find_one(rt, args.client)
     except HaulError as exc:
         print(exc.message, file=sys.stderr)
         return 1
-    own = clients.own_limits(client)
-    held = clients.limits_of(rt.settings, client)
+    own = own_limits(client)
+    held = limits_of(rt.settings, client)
     if args.json:
         print(json.dumps({"id": str(client.id), "name": client.name, **asdict(held)}))
         return 0

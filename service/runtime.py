@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from service import queue
+from service import dispatch as queue
 from service.db.engine import Database, connect
 
 if TYPE_CHECKING:

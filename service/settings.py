@@ -16,6 +16,7 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.egress import EgressPolicy
+from service.domain.quotas import ClientLimits
 
 
 def _default_worker_name() -> str:
@@ -216,6 +217,15 @@ class Settings(BaseSettings):
             raise ValueError("HAUL_TIER_PRIORITIES bounds must be between 0 and 9")
         EgressPolicy.parse(self.egress_allow)  # a typo fails at start, not at the first job
         return self
+
+    @property
+    def client_limits(self) -> ClientLimits:
+        """The ``HAUL_CLIENT_*`` limits: what holds for a client that has none of its own."""
+        return ClientLimits(
+            max_active_jobs=self.client_max_active_jobs,
+            storage_quota_bytes=self.client_storage_quota_bytes,
+            requests_per_minute=self.client_requests_per_minute,
+        )
 
     @property
     def egress_policy(self) -> EgressPolicy:

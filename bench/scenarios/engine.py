@@ -26,8 +26,8 @@ from bench.profile import record, summarise
 from bench.report import Figure, Outcome
 from bench.stack import PROCESSES, THREADS, Bare, HaulStack
 from bench.stats import Sample, fmt
+from service.dispatch import MAX_PRIORITY, publish
 from service.domain.options import normalize
-from service.queue import MAX_PRIORITY, publish
 from service.settings import Settings
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from bench.procs import peak_rss_mib, rss_mib
 from bench.report import Figure, Outcome
 from bench.stack import HaulStack
 from bench.stats import Sample, fmt
-from service.storage import sha256_of
+from service.work.storage import sha256_of
 
 if TYPE_CHECKING:
     from bench.procs import Proc

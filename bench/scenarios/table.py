@@ -24,14 +24,14 @@ from bench.plans import Plan, explaining, timed
 from bench.report import Figure, Outcome
 from bench.stack import HaulStack
 from bench.stats import Sample, fmt, percentile
-from service import jobs
-from service.db import jobs as job_rows
+from service.db import finders, transitions
 from service.db.models import Job
 from service.domain.states import Phase, Status, Step
-from service.processing import _claim_or_give_up
+from service.fleet.sweeps import BATCH
+from service.intake.jobs import encode_cursor, list_jobs
 from service.runtime import build_runtime
 from service.settings import Settings
-from service.sweeps import BATCH
+from service.work.claim import _claim_or_give_up
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -133,31 +133,31 @@ def _operations(rt: Runtime, stack: HaulStack) -> dict[str, Callable[[], object]
     def heartbeat() -> object:
         job_id, owner = claimed[len(claimed) // 2]
         with rt.db.session() as session:
-            return job_rows.heartbeat(session, job_id, owner, lease, bytes_done=1, progress=0.1)
+            return transitions.heartbeat(session, job_id, owner, lease, bytes_done=1, progress=0.1)
 
     def finish() -> object:
         job_id, owner = claimed.pop()
         with rt.db.session() as session:
-            return job_rows.move(
+            return transitions.move(
                 session, job_id, Status.SUCCEEDED, owner=owner, only_from=(Status.RUNNING,)
             )
 
     return {
-        "sweep: expired leases": rolled_back(lambda s: job_rows.expired_leases(s, BATCH)),
+        "sweep: expired leases": rolled_back(lambda s: finders.expired_leases(s, BATCH)),
         "sweep: unpublished queued jobs": rolled_back(
-            lambda s: job_rows.unpublished(s, republish, BATCH)
+            lambda s: finders.unpublished(s, republish, BATCH)
         ),
         "sweep: overdue retries": rolled_back(
-            lambda s: job_rows.overdue_retries(s, republish, BATCH)
+            lambda s: finders.overdue_retries(s, republish, BATCH)
         ),
-        "sweep: stranded parents": rolled_back(lambda s: job_rows.stranded_parents(s, BATCH)),
+        "sweep: stranded parents": rolled_back(lambda s: finders.stranded_parents(s, BATCH)),
         "sweep: retention (30 days, one batch, rolled back)": rolled_back(
-            lambda s: job_rows.prune_ended(s, timedelta(days=30), BATCH)
+            lambda s: finders.prune_ended(s, timedelta(days=30), BATCH)
         ),
-        "list: first page": lambda: jobs.list_jobs(rt, client),
-        "list: deep page (90% down)": lambda: jobs.list_jobs(rt, client, cursor=deep),
-        "list: first page, status=failed": lambda: jobs.list_jobs(rt, client, status=Status.FAILED),
-        "list: deep page, status=failed": lambda: jobs.list_jobs(
+        "list: first page": lambda: list_jobs(rt, client),
+        "list: deep page (90% down)": lambda: list_jobs(rt, client, cursor=deep),
+        "list: first page, status=failed": lambda: list_jobs(rt, client, status=Status.FAILED),
+        "list: deep page, status=failed": lambda: list_jobs(
             rt, client, status=Status.FAILED, cursor=deep_failed
         ),
         "worker: claim": claim,
@@ -186,7 +186,7 @@ def _cursor(stack: HaulStack, client_id: uuid.UUID, status: Status | None) -> st
         *params,
         int(total * 0.9),
     )[0]
-    return jobs.encode_cursor(Job(id=ident, client_id=client_id, url="", created_at=created))
+    return encode_cursor(Job(id=ident, client_id=client_id, url="", created_at=created))
 
 
 def _http(stack: HaulStack, key: str) -> dict[str, list[float]]:
@@ -255,8 +255,8 @@ def _outcome(
         f"Tables of {rows:,} and {small_rows:,} job rows generated in SQL "
         f"({fmt(generation['table'])} s and {fmt(generation['tablesmall'])} s with their "
         "artifacts and `VACUUM ANALYZE`); see `bench/table_data.py` for their shape. "
-        "Every operation calls haul's own function (`service.db.jobs`, `service.jobs."
-        "list_jobs`, `service.processing`), with its session, pool checkout and commit "
+        "Every operation calls haul's own function (`service.db.jobs`, `service.intake.jobs."
+        "list_jobs`, `service.work.download`), with its session, pool checkout and commit "
         f"(sweeps: rolled back); {sizes.table_repeats} timed calls after 3 untimed ones, "
         "median (min–max). Claims take distinct queued jobs; heartbeat and finish act on "
         "claimed ones. Pages are 50 jobs of the client that owns half the table; the deep "

@@ -13,7 +13,6 @@ from litestar.openapi import OpenAPIConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Stream
 
-from service import metrics as metrics_of_rows
 from service.api.control import ControlController
 from service.api.deps import provide_client, provide_hub, provide_queues, provide_runtime
 from service.api.events import EventController
@@ -23,10 +22,11 @@ from service.api.problems import EXCEPTION_HANDLERS
 from service.api.ratelimits import add_headers
 from service.api.webhooks import WebhookController
 from service.db.models import Client
-from service.events import EventHub
+from service.dispatch import queue_names, with_connection_defaults
+from service.live.hub import EventHub
 from service.logging import configure_logging
-from service.queue import queue_names, with_connection_defaults
-from service.queue_depths import QueueDepths
+from service.observe import metrics as metrics_of_rows
+from service.observe.queue_depths import QueueDepths
 from service.runtime import Runtime, build_runtime
 from service.settings import Settings, get_settings
 

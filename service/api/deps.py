@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, cast
 
-from service import ratelimit
 from service.api.ratelimits import remember
-from service.clients import authenticate
+from service.intake import rates as ratelimit
+from service.intake.clients import authenticate
 
 if TYPE_CHECKING:
     from litestar import Request
 
     from service.db.models import Client
-    from service.events import EventHub
-    from service.queue_depths import QueueDepths
+    from service.live.hub import EventHub
+    from service.observe.queue_depths import QueueDepths
     from service.runtime import Runtime
 
 

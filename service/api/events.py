@@ -1,7 +1,7 @@
 """``GET /v1/jobs/{id}/events`` and ``GET /v1/events``: Server-Sent Events.
 
 Thin: parse ``Last-Event-ID``, check the job is the caller's, then turn the live
-view of :mod:`service.live` into SSE messages (``state`` with an id, ``progress``
+view of :mod:`service.live.views` into SSE messages (``state`` with an id, ``progress``
 without, and keep-alive comments).
 """
 
@@ -17,15 +17,15 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from service import live
 from service.api.problems import documented
 from service.errors import BadRequest
+from service.live import views
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from service.db.models import Client
-    from service.events import EventHub
+    from service.live.hub import EventHub
     from service.runtime import Runtime
 
 
@@ -42,7 +42,9 @@ def _last_event_id(request: Request[Any, Any, Any]) -> int | None:
     return value
 
 
-async def _messages(events: AsyncIterator[live.LiveEvent]) -> AsyncIterator[ServerSentEventMessage]:
+async def _messages(
+    events: AsyncIterator[views.LiveEvent],
+) -> AsyncIterator[ServerSentEventMessage]:
     async for event in events:
         if event.kind is None:
             # A comment only: Litestar adds an empty ``data:`` line by default, which
@@ -72,8 +74,8 @@ class EventController(Controller):
     ) -> ServerSentEvent:
         """One job's state changes and progress, live; the stream ends after its final state."""
         last = _last_event_id(request)
-        await _in_thread(live.check_job, runtime, client, job_id)
-        events = live.stream(
+        await _in_thread(views.check_job, runtime, client, job_id)
+        events = views.stream(
             runtime,
             hub,
             client,
@@ -92,7 +94,7 @@ class EventController(Controller):
         hub: NamedDependency[EventHub],
     ) -> ServerSentEvent:
         """State changes and progress of all your jobs, live, until you disconnect."""
-        events = live.stream(
+        events = views.stream(
             runtime,
             hub,
             client,

@@ -13,7 +13,7 @@ from service.api.schemas import Health, QueueDepth, Readiness
 from service.errors import ServiceUnavailable
 
 if TYPE_CHECKING:
-    from service.queue_depths import QueueDepths
+    from service.observe.queue_depths import QueueDepths
     from service.runtime import Runtime
 
 

@@ -11,8 +11,6 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from service import jobs, replay
-from service.admission import AlreadyAccepted
 from service.api.files import RangeNotSatisfiable, file_response
 from service.api.problems import documented, problem
 from service.api.schemas import (
@@ -25,7 +23,9 @@ from service.api.schemas import (
     SubmitJob,
 )
 from service.domain.states import Status
-from service.metrics import SUBMITTED
+from service.intake import jobs, replay
+from service.intake.admission import AlreadyAccepted
+from service.observe.metrics import SUBMITTED
 
 if TYPE_CHECKING:
     from litestar.response import Stream

@@ -13,11 +13,11 @@ from service.domain.options import JobOptions, Preset
 from service.domain.states import DeliveryStatus, Phase, Status
 
 if TYPE_CHECKING:
-    from service.callbacks import DeliveryView
-    from service.control import QueueView, SiteView
     from service.db.models import Artifact, Client, JobAttempt, WebhookAttempt
     from service.domain.playlists import Children
-    from service.jobs import JobView
+    from service.fleet.admin import QueueView, SiteView
+    from service.intake.jobs import JobView
+    from service.webhooks.endpoints import DeliveryView
 
 
 class SubmitJob(BaseModel):

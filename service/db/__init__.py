@@ -1,5 +1,7 @@
-"""Persistence: the engine, the SQLModel tables and one query module per table.
+"""Persistence: the engine, the SQLModel tables and the queries, split by kind.
 
-Only this package imports sqlmodel/SQLAlchemy. PostgreSQL-specific SQL stays in
-small functions here so an embedded SQLite mode can swap them later.
+``jobs`` (rows in and out), ``transitions`` (guarded state changes), ``trees``
+(playlists, in the one lock order), ``replay``, ``finders`` (the sweeps' queries),
+``control`` (the claim gate, holds), and one module per other table. Only this
+package imports sqlmodel/SQLAlchemy; everything here is PostgreSQL.
 """

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from service.db.models import Client
+from service.domain.quotas import ClientLimits
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -118,3 +119,12 @@ def set_limits(session: Session, client_id: uuid.UUID, **limits: int | None) -> 
         .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).scalars().first()
+
+
+def own_limits(client: Client) -> ClientLimits:
+    """The limits an operator set on this client alone (None: the default applies)."""
+    return ClientLimits(
+        max_active_jobs=client.max_active_jobs,
+        storage_quota_bytes=client.storage_quota_bytes,
+        requests_per_minute=client.requests_per_minute,
+    )

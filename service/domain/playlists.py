@@ -1,7 +1,7 @@
 """Playlist trees: a parent job and its entries (one child download job each).
 
 A parent stays ``running`` while any entry is active, and ends by what its
-entries did (see ``db/jobs.py: finish_parent_if_done``). What lives here is the
+entries did (:func:`parent_outcome`, applied by ``db/trees.py``). What lives here is the
 arithmetic and the rules the API and the retry share: how far a playlist has
 got, and which entries a retry of the playlist puts back in the queue.
 """
@@ -68,3 +68,31 @@ class Children:
             "progress": self.progress,
             **{s.value: self.counts.get(s, 0) for s in Status},
         }
+
+
+@dataclass(frozen=True)
+class ParentOutcome:
+    """How a playlist ends once none of its entries is active."""
+
+    status: Status
+    error_class: str | None = None
+    error_message: str | None = None
+
+
+def parent_outcome(entries: Children) -> ParentOutcome:
+    """``failed`` if any entry failed, ``cancelled`` if none succeeded, else ``succeeded``.
+
+    A failed entry fails the playlist, so a user sees that something needs a retry;
+    a playlist whose every entry was cancelled was cancelled; an empty one (no entry
+    left) succeeded with nothing to do.
+    """
+    failed = entries.counts.get(Status.FAILED, 0)
+    if failed:
+        return ParentOutcome(
+            Status.FAILED,
+            error_class="children_failed",
+            error_message=f"{failed} of {entries.total} entries failed",
+        )
+    if entries.counts.get(Status.SUCCEEDED, 0) == 0 and entries.total > 0:
+        return ParentOutcome(Status.CANCELLED)
+    return ParentOutcome(Status.SUCCEEDED)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.queue import DOWNLOAD, PROBE, build_broker, publish
+from service.dispatch import DOWNLOAD, PROBE, build_broker, publish
 from service.settings import Settings
 from tests.conftest import BROKER_URL
 from tests.e2e.conftest import (

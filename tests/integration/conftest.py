@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from service.api.app import create_app
-from service.clients import authenticate, create_client
+from service.intake.clients import authenticate, create_client
 from tests.conftest import BROKER_URL
 
 if TYPE_CHECKING:

@@ -17,9 +17,9 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
-from service import clients, sweeps
 from service.api.app import create_app
 from service.db.models import Artifact, IdempotencyKey, Job
+from service.fleet import sweeps
 from service.runtime import build_runtime
 from tests.integration.conftest import client_of, queue_depth
 from tests.integration.test_api_jobs import SOURCE, problem
@@ -67,7 +67,7 @@ def at_once(n: int, call: Callable[[], httpx.Response]) -> list[httpx.Response]:
 
 
 def set_limits(runtime: Runtime, auth: dict[str, str], **limits: int | None) -> None:
-    clients.set_limits(runtime, str(client_of(runtime, auth).id), **limits)
+    set_limits(runtime, str(client_of(runtime, auth).id), **limits)
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------------

@@ -16,15 +16,15 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
-from service import storage
 from service.api.app import create_app
-from service.clients import create_client
 from service.db import clients as client_rows
 from service.db import control as control_rows
 from service.db.models import Artifact, Job
+from service.dispatch import queue_names
 from service.domain.states import Step
-from service.queue import queue_names
+from service.intake.clients import create_client
 from service.runtime import build_runtime
+from service.work import storage
 from tests.conftest import free_port
 from tests.integration.conftest import client_of, queue_depth, take_messages
 from tests.support.prom import samples
@@ -846,7 +846,7 @@ def test_an_unexpected_error_is_a_500_problem_without_internals(
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom in /srv/haul/service/secret.py line 42")
 
-    monkeypatch.setattr("service.jobs.get", broken)
+    monkeypatch.setattr("service.intake.jobs.get", broken)
     # When a client meets it
     response = api.get(f"/v1/jobs/{uuid.uuid4()}", headers=auth)
     # Then it gets a plain 500 problem: no traceback, no message, no path

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.clients import create_client
 from service.db.models import Job
+from service.intake.clients import create_client
 from tests.integration.conftest import client_of, take_messages
 from tests.integration.test_api_jobs import insert, problem, row
 

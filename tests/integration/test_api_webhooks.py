@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
-from service import callbacks
-from service.callbacks import Next
 from service.db import deliveries as delivery_rows
-from service.db import jobs as job_rows
+from service.db import transitions
 from service.db.models import WebhookDelivery
 from service.domain.states import Phase, Status, Step
+from service.webhooks.deliver import Next, deliver
+from service.webhooks.outbox import announce
 from tests.integration.conftest import client_of, take_messages
 from tests.integration.test_api_jobs import problem, submit
 from tests.support.receiver import Receiver
@@ -42,11 +42,11 @@ def hooks() -> Iterator[Receiver]:
 def end(runtime: Runtime, job_id: str, to: Status = Status.SUCCEEDED) -> None:
     """End a job as a worker would, and ring the callbacks doorbell."""
     with runtime.db.session() as session:
-        assert job_rows.claim(
+        assert transitions.claim(
             session, uuid.UUID(job_id), Step.PROBE, "w", timedelta(seconds=30), Phase.PROBING
         )
-        assert job_rows.move(session, uuid.UUID(job_id), to, owner="w")
-    callbacks.announce(runtime, uuid.UUID(job_id))
+        assert transitions.move(session, uuid.UUID(job_id), to, owner="w")
+    announce(runtime, uuid.UUID(job_id))
 
 
 def delivery_ids(runtime: Runtime, job_id: uuid.UUID) -> list[uuid.UUID]:
@@ -56,7 +56,7 @@ def delivery_ids(runtime: Runtime, job_id: uuid.UUID) -> list[uuid.UUID]:
 
 def deliver_all(runtime: Runtime, job_id: str) -> None:
     for delivery in delivery_ids(runtime, uuid.UUID(job_id)):
-        assert callbacks.deliver(runtime, delivery).next is Next.DELIVERED
+        assert deliver(runtime, delivery).next is Next.DELIVERED
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,7 @@ def test_a_job_shows_its_callback_and_lists_its_deliveries_with_every_attempt(
     end(runtime, job["id"])
     assert api.get(f"/v1/jobs/{job['id']}", headers=auth).json()["callback_status"] == "pending"
     (delivery_id,) = delivery_ids(runtime, uuid.UUID(job["id"]))
-    assert callbacks.deliver(runtime, delivery_id).next is Next.RETRY
+    assert deliver(runtime, delivery_id).next is Next.RETRY
     callbacks_fast(runtime, delivery_id)
     # Then the job says delivered, and its deliveries show both attempts
     assert api.get(f"/v1/jobs/{job['id']}", headers=auth).json()["callback_status"] == "delivered"
@@ -147,7 +147,7 @@ def callbacks_fast(runtime: Runtime, delivery_id: uuid.UUID) -> None:
             .where(WebhookDelivery.id == delivery_id)
             .values(next_attempt_at=sa.func.now())
         )
-    assert callbacks.deliver(runtime, delivery_id).next is Next.DELIVERED
+    assert deliver(runtime, delivery_id).next is Next.DELIVERED
 
 
 def test_redeliver_sends_the_same_event_again_under_the_same_webhook_id(
@@ -175,7 +175,7 @@ def test_redeliver_sends_the_same_event_again_under_the_same_webhook_id(
     # and while it is pending, another redeliver is a conflict
     assert problem(api.post(f"/v1/jobs/{job['id']}/redeliver", headers=auth), 409)
     # and once sent, the receiver saw the same webhook-id and body twice, both verified
-    assert callbacks.deliver(runtime, uuid.UUID(body["id"])).next is Next.DELIVERED
+    assert deliver(runtime, uuid.UUID(body["id"])).next is Next.DELIVERED
     first, second = hooks.at("/again")
     assert first.webhook_id == second.webhook_id == body["id"]
     assert first.body == second.body

@@ -17,13 +17,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
-from service import control, processing
-from service.clients import create_client
 from service.db import control as control_rows
 from service.db import jobs as job_rows
+from service.db import transitions
 from service.db.models import Job
 from service.domain.control import site_of
 from service.domain.states import Phase, Status, Step
+from service.fleet.gate import release_held
+from service.intake.clients import create_client
+from service.work.claim import claim
+from service.work.probe import run_probe
 from tests.integration.conftest import client_of, take_messages
 from tests.integration.test_api_jobs import problem, row, submit
 
@@ -63,7 +66,7 @@ def claim_in_threads(runtime: Runtime, job_ids: list[uuid.UUID], step: Step) -> 
 
     def attempt(job_id: uuid.UUID) -> Job | None:
         start.wait(timeout=10)
-        claimed = processing._claim(runtime, job_id, step, Phase.DOWNLOADING)
+        claimed = claim(runtime, job_id, step, Phase.DOWNLOADING)
         return claimed[0] if claimed else None
 
     with ThreadPoolExecutor(len(job_ids)) as pool:
@@ -127,10 +130,10 @@ def test_a_freed_slot_releases_the_best_waiting_job_and_publishes_it(
     claim_in_threads(runtime, [*low[1:], *high], Step.DOWNLOAD)
     assert held_of(runtime, [*low[1:], *high]) == {"queue_full": 3}
 
-    assert control.release_held(runtime) == 0  # the slot is still taken
+    assert release_held(runtime) == 0  # the slot is still taken
     with runtime.db.session() as session:  # the first job ends
-        job_rows.move(session, first.id, Status.SUCCEEDED)
-    assert control.release_held(runtime) == 1
+        transitions.move(session, first.id, Status.SUCCEEDED)
+    assert release_held(runtime) == 1
 
     messages = take_messages(f"{settings.queue_prefix}.download")
     assert [(m["args"][0], priority) for m, priority in messages] == [(str(high[0]), 7)]
@@ -187,7 +190,7 @@ def test_a_message_delivered_during_a_pause_is_held_not_run(runtime: Runtime) ->
     with runtime.db.session() as session:
         control_rows.set_paused(session, "probe", True)
 
-    processing.run_probe(runtime, job_id)  # what the worker does with the message
+    run_probe(runtime, job_id)  # what the worker does with the message
 
     job = row(runtime, job_id)
     assert job is not None

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
-from service.clients import create_client
 from service.db.models import Client
 from service.errors import Conflict
+from service.intake.clients import create_client
 
 if TYPE_CHECKING:
     import uuid

@@ -14,15 +14,17 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
-from service import jobs, processing
-from service.clients import create_client, set_limits
 from service.db import artifacts as artifact_rows
 from service.db import jobs as job_rows
 from service.db.models import Job
 from service.domain.options import normalize
 from service.domain.states import Step
 from service.errors import Permanent
+from service.intake.clients import create_client, set_limits
+from service.intake.jobs import submit
 from service.runtime import build_runtime
+from service.work.download import run_download
+from service.work.probe import run_probe
 from tests.integration.test_processing import leftovers, must
 from tests.support.media_server import MediaServer
 
@@ -65,7 +67,7 @@ def _insert(runtime: Runtime, client: Client, url: str, step: Step = Step.PROBE)
 
 
 def _fails_with(runtime: Runtime, job: Job, reason: str, *, step: Step = Step.PROBE) -> None:
-    run = processing.run_probe if step is Step.PROBE else processing.run_download
+    run = run_probe if step is Step.PROBE else run_download
     with pytest.raises(Permanent):
         run(runtime, job.id)
     failed = must(runtime, job.id)
@@ -121,7 +123,7 @@ def test_a_redirect_from_an_allowed_server_to_the_canary_is_refused(
 ) -> None:
     # Given an allowed server that redirects to the canary
     away = media.url(f"/away?to={canary.url('/media/clip.mp4')}")
-    job = jobs.submit(runtime, client, url=away)
+    job = submit(runtime, client, url=away)
     # When the worker follows it, Then the redirect's connection is refused
     _fails_with(runtime, job, "egress denied: 127.0.0.2 is loopback")
     assert media.hits("/away") >= 1
@@ -132,8 +134,8 @@ def test_hls_segments_on_the_canary_are_refused(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer, canary: MediaServer
 ) -> None:
     # Given an HLS playlist on an allowed server whose segments live on the canary
-    job = jobs.submit(runtime, client, url=media.url(f"/hls.m3u8?base={canary.base_url}"))
-    processing.run_probe(runtime, job.id)
+    job = submit(runtime, client, url=media.url(f"/hls.m3u8?base={canary.base_url}"))
+    run_probe(runtime, job.id)
     assert must(runtime, job.id).step == Step.DOWNLOAD.value
     # When the download fetches the segments, Then the first one is refused
     _fails_with(runtime, job, "egress denied: 127.0.0.2 is loopback", step=Step.DOWNLOAD)
@@ -152,10 +154,10 @@ def test_a_name_that_resolves_to_a_refused_address_is_refused(
     try:
         owner = create_client(runtime, "attacker")[0]
         with MediaServer(media_dir, host="127.0.0.1") as canary:
-            job = jobs.submit(runtime, owner, url=f"http://localhost:{canary.port}/media/a.mp4")
+            job = submit(runtime, owner, url=f"http://localhost:{canary.port}/media/a.mp4")
             # When the worker resolves and connects, Then the address it resolved is refused
             with pytest.raises(Permanent):
-                processing.run_probe(runtime, job.id)
+                run_probe(runtime, job.id)
             failed = must(runtime, job.id)
             assert failed.error_class == "egress_denied"
             assert failed.error_message in {
@@ -215,7 +217,7 @@ def limited(settings: Settings) -> Iterator[Runtime]:
 
 def _download(runtime: Runtime, client: Client, url: str) -> Job:
     job = _insert(runtime, client, url, step=Step.DOWNLOAD)
-    processing.run_download(runtime, job.id)
+    run_download(runtime, job.id)
     return must(runtime, job.id)
 
 
@@ -231,7 +233,7 @@ def test_a_file_past_the_size_limit_stops_and_fails_cleanly(
     job = _insert(limited, owner, media.url(path), step=Step.DOWNLOAD)
 
     with pytest.raises(Permanent):
-        processing.run_download(limited, job.id)
+        run_download(limited, job.id)
 
     failed = must(limited, job.id)
     assert (failed.status, failed.error_class) == ("failed", "too_large")
@@ -247,7 +249,7 @@ def test_media_longer_than_the_duration_limit_fails_and_leaves_no_file(
     job = _insert(limited, owner, media.url("/media/clip.mp4"), step=Step.DOWNLOAD)  # 3 s
 
     with pytest.raises(Permanent):
-        processing.run_download(limited, job.id)
+        run_download(limited, job.id)
 
     failed = must(limited, job.id)
     assert failed.error_class == "too_long"
@@ -265,7 +267,7 @@ def test_a_client_past_its_storage_quota_is_refused_naming_the_quota(
     # When a third would pass the 120 kB quota
     job = _insert(limited, owner, media.url("/media/c.mp4"), step=Step.DOWNLOAD)
     with pytest.raises(Permanent):
-        processing.run_download(limited, job.id)
+        run_download(limited, job.id)
     # Then it fails, naming the quota, and another client is not affected
     failed = must(limited, job.id)
     assert failed.error_class == "too_large"
@@ -287,7 +289,7 @@ def test_a_clients_own_storage_quota_holds_in_the_worker_too(
     # When it downloads a file of about 46 kB (submitted before its quota was set, say)
     job = _insert(runtime, small, media.url("/media/a.mp4"), step=Step.DOWNLOAD)
     with pytest.raises(Permanent):
-        processing.run_download(runtime, job.id)
+        run_download(runtime, job.id)
     # Then the download fails naming the client's quota, and a client without one is not affected
     failed = must(runtime, job.id)
     assert failed.error_class == "too_large"
@@ -302,9 +304,9 @@ def test_with_the_generic_extractor_off_a_plain_link_is_unsupported(
     rt = build_runtime(settings.model_copy(update={"generic_extractor": False}))
     try:
         owner = create_client(rt, "plain")[0]
-        job = jobs.submit(rt, owner, url=media.url(f"/media/clip.mp4?{uuid.uuid4().hex}"))
+        job = submit(rt, owner, url=media.url(f"/media/clip.mp4?{uuid.uuid4().hex}"))
         with pytest.raises(Permanent):
-            processing.run_probe(rt, job.id)
+            run_probe(rt, job.id)
         assert must(rt, job.id).error_class == "unsupported_url"
     finally:
         rt.broker.close()

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service import storage, sweeps
-from service.clients import create_client
 from service.db.models import Artifact, Job
+from service.fleet import sweeps
+from service.intake.clients import create_client
+from service.work import storage
 
 if TYPE_CHECKING:
     from service.db.models import Client

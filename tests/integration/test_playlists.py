@@ -16,12 +16,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
-from service import jobs, replay
-from service.db import jobs as job_rows
-from service.db.jobs import EndedJobs
+from service.db import finders, transitions, trees
+from service.db import replay as replay_rows
 from service.db.models import Job, JobEvent, WebhookDelivery
+from service.db.replay import EndedJobs
 from service.domain.states import Phase, Status, Step
 from service.errors import Conflict, NotFound
+from service.intake import replay
+from service.intake.jobs import JobView, cancel, delete
 from tests.integration.conftest import client_of, queue_depth, take_messages
 from tests.integration.test_api_jobs import insert, problem, row
 from tests.support.waiting import wait_for
@@ -118,10 +120,10 @@ def finish_entry(runtime: Runtime, job_id: uuid.UUID, to: Status) -> Job | None:
     last; returns the parent if it closed."""
     with runtime.db.session() as session:
         lease = timedelta(minutes=1)
-        claimed = job_rows.claim(session, job_id, Step.DOWNLOAD, OWNER, lease, Phase.DOWNLOADING)
+        claimed = transitions.claim(session, job_id, Step.DOWNLOAD, OWNER, lease, Phase.DOWNLOADING)
         assert claimed is not None and claimed.parent_id is not None
-        assert job_rows.move(session, job_id, to, owner=OWNER) is not None
-        return job_rows.finish_parent_if_done(session, claimed.parent_id)
+        assert transitions.move(session, job_id, to, owner=OWNER) is not None
+        return trees.finish_parent_if_done(session, claimed.parent_id)
 
 
 def statuses(runtime: Runtime, job_ids: list[uuid.UUID]) -> list[str]:
@@ -392,8 +394,8 @@ def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[objec
 
 def _finish_running_entry(runtime: Runtime, entry: uuid.UUID, parent: uuid.UUID) -> Job | None:
     with runtime.db.session() as session:
-        assert job_rows.move(session, entry, Status.SUCCEEDED, owner=OWNER) is not None
-        return job_rows.finish_parent_if_done(session, parent)
+        assert transitions.move(session, entry, Status.SUCCEEDED, owner=OWNER) is not None
+        return trees.finish_parent_if_done(session, parent)
 
 
 def test_an_entry_finishing_during_a_retry_waits_and_leaves_the_playlist_open(
@@ -404,8 +406,8 @@ def test_an_entry_finishing_during_a_retry_waits_and_leaves_the_playlist_open(
     parent, (running, failed) = playlist(runtime, owner, "running", "running", "failed")
     # When a retry of the failed entry has queued it but not committed yet
     with runtime.db.session() as session:
-        assert job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=failed))
-        job_rows.reopen_parents(session, {parent})
+        assert replay_rows.replay(session, EndedJobs((Status.FAILED,), job_id=failed))
+        trees.reopen_parents(session, {parent})
         # and the running entry finishes meanwhile
         thread, closed = _in_thread(lambda: _finish_running_entry(runtime, running, parent))
         # Then the finish waits for the retry (it locked the parent)
@@ -426,8 +428,8 @@ def test_a_retry_after_an_entry_closed_the_playlist_reopens_it(
     client = client_of(runtime, auth)
     # When the running entry finishes and closes the playlist, not committed yet
     with runtime.db.session() as session:
-        assert job_rows.move(session, running, Status.SUCCEEDED, owner=OWNER) is not None
-        closing = job_rows.finish_parent_if_done(session, parent)
+        assert transitions.move(session, running, Status.SUCCEEDED, owner=OWNER) is not None
+        closing = trees.finish_parent_if_done(session, parent)
         assert closing is not None and closing.status == "failed"
         # and its owner retries the failed entry meanwhile
         thread, retried = _in_thread(lambda: replay.retry_one(runtime, client, failed))
@@ -479,9 +481,9 @@ def _during_a_retry(
     playlist; the retry then reopens the playlist and commits."""
     return _second_waits_for_first(
         runtime,
-        lambda session: job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=entry)),
+        lambda session: replay_rows.replay(session, EndedJobs((Status.FAILED,), job_id=entry)),
         second,
-        then=lambda session: job_rows.reopen_parents(session, {parent}),
+        then=lambda session: trees.reopen_parents(session, {parent}),
     )
 
 
@@ -493,12 +495,10 @@ def test_a_cancel_during_a_retry_of_an_entry_waits_and_cancels_that_entry_too(
     parent, (running, failed) = playlist(runtime, client.id, "running", "running", "failed")
     # When a retry of the failed entry has queued it, not yet reached the playlist,
     # and its owner cancels the playlist meanwhile
-    cancelled = _during_a_retry(
-        runtime, failed, parent, lambda: jobs.cancel(runtime, client, parent)
-    )
+    cancelled = _during_a_retry(runtime, failed, parent, lambda: cancel(runtime, client, parent))
     # Then the cancel waited for the retry (it locks the entries first) and then
     # cancelled the entry the retry queued: nothing is left live under it
-    assert isinstance(cancelled, jobs.JobView), cancelled
+    assert isinstance(cancelled, JobView), cancelled
     assert statuses(runtime, [parent, running, failed]) == ["cancelled"] * 3
 
 
@@ -511,11 +511,11 @@ def test_a_retry_of_an_entry_during_a_cancel_waits_and_reopens_the_playlist(
     # When a cancel of the playlist has run, not committed, and the failed entry is retried
     retried = _second_waits_for_first(
         runtime,
-        lambda session: job_rows.cancel_tree(session, parent),
+        lambda session: trees.cancel_tree(session, parent),
         lambda: replay.retry_one(runtime, client, failed),
     )
     # Then the retry waited, then queued the entry and reopened the playlist for it
-    assert isinstance(retried, jobs.JobView), retried
+    assert isinstance(retried, JobView), retried
     assert statuses(runtime, [parent, running, failed]) == ["running", "cancelled", "queued"]
 
 
@@ -529,9 +529,9 @@ def test_a_cancel_during_an_entry_finish_waits_and_finds_the_playlist_ended(
     # playlist, and its owner cancels the playlist meanwhile
     cancelled = _second_waits_for_first(
         runtime,
-        lambda session: job_rows.move(session, running, Status.SUCCEEDED, owner=OWNER),
-        lambda: jobs.cancel(runtime, client, parent),
-        then=lambda session: job_rows.finish_parent_if_done(session, parent),
+        lambda session: transitions.move(session, running, Status.SUCCEEDED, owner=OWNER),
+        lambda: cancel(runtime, client, parent),
+        then=lambda session: trees.finish_parent_if_done(session, parent),
     )
     # Then the cancel waited for the finish, which closed the playlist (no deadlock),
     # and is told the playlist ended meanwhile
@@ -547,7 +547,7 @@ def test_a_delete_during_a_retry_of_an_entry_waits_and_deletes_the_playlist(
     parent, (done, failed) = playlist(runtime, client.id, "failed", "succeeded", "failed")
     # When a retry of the entry has queued it, not yet reopened the playlist, and its
     # owner deletes the playlist meanwhile
-    deleted = _during_a_retry(runtime, failed, parent, lambda: jobs.delete(runtime, client, parent))
+    deleted = _during_a_retry(runtime, failed, parent, lambda: delete(runtime, client, parent))
     # Then the delete waited for the retry (no deadlock) and deleted the whole playlist
     assert deleted is None
     assert [row(runtime, j) for j in (parent, done, failed)] == [None, None, None]
@@ -562,7 +562,7 @@ def test_a_retry_of_an_entry_during_a_delete_waits_and_finds_it_gone(
     # When a delete of the playlist has run, not committed, and the entry is retried
     retried = _second_waits_for_first(
         runtime,
-        lambda session: job_rows.delete_tree(session, parent),
+        lambda session: trees.delete_tree(session, parent),
         lambda: replay.retry_one(runtime, client, failed),
     )
     # Then the retry waited and answers that there is no such job (a 404, not a 500)
@@ -586,11 +586,11 @@ def test_a_parent_s_own_progress_moves_as_entries_end_and_at_most_once_per_inter
     assert row(runtime, parent).progress == (1 + 0.5) / 3  # type: ignore[union-attr]
     # and a heartbeat of the running one moves it only once the parent's row is old enough
     with runtime.db.session() as session:
-        assert job_rows.heartbeat(session, running, OWNER, timedelta(minutes=1), progress=0.8)
-        job_rows.spread_progress(session, parent, timedelta(minutes=5))
+        assert transitions.heartbeat(session, running, OWNER, timedelta(minutes=1), progress=0.8)
+        trees.spread_progress(session, parent, timedelta(minutes=5))
     assert row(runtime, parent).progress == (1 + 0.5) / 3  # type: ignore[union-attr]
     with runtime.db.session() as session:
-        job_rows.spread_progress(session, parent, timedelta(0))
+        trees.spread_progress(session, parent, timedelta(0))
     assert row(runtime, parent).progress == (1 + 0.8) / 3  # type: ignore[union-attr]
 
 
@@ -603,7 +603,7 @@ def test_retention_during_a_retry_of_an_entry_waits_and_spares_the_reopened_play
 
     def prune() -> object:
         with runtime.db.session() as session:
-            return job_rows.prune_ended(session, timedelta(0), 10)
+            return finders.prune_ended(session, timedelta(0), 10)
 
     # When a retry of its failed entry has queued it, not yet reopened the playlist,
     # and the retention sweep runs meanwhile

@@ -19,17 +19,23 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
-from service import jobs, processing, storage, sweeps
-from service.clients import create_client
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
 from service.db import jobs as job_rows
+from service.db import transitions
 from service.db.models import Artifact, Job, JobAttempt
 from service.domain.options import Preset, normalize
 from service.domain.states import Phase, Step
 from service.errors import JobFailure, Permanent, Transient
+from service.fleet import sweeps
+from service.intake.clients import create_client
+from service.intake.jobs import cancel, delete, submit
 from service.media.limits import Limits
 from service.runtime import build_runtime
+from service.work import probe as work_probe
+from service.work import storage
+from service.work.download import run_download
+from service.work.probe import run_probe
 from tests.conftest import free_port
 from tests.integration.conftest import queue_depth, take_messages
 from tests.support.waiting import wait_for
@@ -96,8 +102,8 @@ def leftovers(directory: Path) -> list[Path]:
 
 def probed(runtime: Runtime, client: Client, url: str, **kwargs: Preset) -> Job:
     """Submit ``url`` and run its probe: a single item, queued for download."""
-    job = jobs.submit(runtime, client, url=url, **kwargs)
-    processing.run_probe(runtime, job.id)
+    job = submit(runtime, client, url=url, **kwargs)
+    run_probe(runtime, job.id)
     ready = must(runtime, job.id)
     assert (ready.status, ready.step) == ("queued", "download"), ready
     return ready
@@ -110,9 +116,9 @@ def test_a_file_is_probed_downloaded_and_stored_with_its_hash(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
     # Given a submitted job for a direct MP4 link
-    job = jobs.submit(runtime, client, url=media.url("/media/clip.mp4"))
+    job = submit(runtime, client, url=media.url("/media/clip.mp4"))
     # When the probe runs
-    processing.run_probe(runtime, job.id)
+    run_probe(runtime, job.id)
     # Then the job waits for its download, knows its title, and the download is announced
     after_probe = must(runtime, job.id)
     assert after_probe.status == "queued"
@@ -124,7 +130,7 @@ def test_a_file_is_probed_downloaded_and_stored_with_its_hash(
     assert (message["actor_name"], message["args"]) == ("download", [str(job.id)])
 
     # When the download runs
-    processing.run_download(runtime, job.id)
+    run_download(runtime, job.id)
     # Then the job succeeded with one artifact that describes the stored file truthfully
     done = must(runtime, job.id)
     assert done.status == "succeeded"
@@ -174,7 +180,7 @@ def test_each_preset_stores_the_file_it_promises(
     # Given a video submitted with the preset, probed
     job = probed(runtime, client, media.url("/media/clip.webm"), preset=preset)
     # When it is downloaded
-    processing.run_download(runtime, job.id)
+    run_download(runtime, job.id)
     # Then the stored file has the promised type and streams, and nothing else
     assert must(runtime, job.id).status == "succeeded"
     (artifact,) = artifacts_of(runtime, job.id)
@@ -189,7 +195,7 @@ def test_a_page_with_a_video_tag_downloads_its_video(
     # Given an HTML page embedding a <video>, probed
     job = probed(runtime, client, media.url("/page.html"))
     # When it is downloaded
-    processing.run_download(runtime, job.id)
+    run_download(runtime, job.id)
     # Then the job succeeded, titled after the page
     done = must(runtime, job.id)
     assert done.status == "succeeded"
@@ -202,9 +208,9 @@ def test_a_feed_becomes_a_parent_that_succeeds_when_its_children_do(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
     # Given a submitted RSS feed with three enclosures
-    parent = jobs.submit(runtime, client, url=media.url("/feed.rss"))
+    parent = submit(runtime, client, url=media.url("/feed.rss"))
     # When it is probed
-    processing.run_probe(runtime, parent.id)
+    run_probe(runtime, parent.id)
     # Then it waits on three download children, each announced
     waiting = must(runtime, parent.id)
     assert waiting.status == "running"
@@ -221,7 +227,7 @@ def test_a_feed_becomes_a_parent_that_succeeds_when_its_children_do(
     # When each child is downloaded
     for child in children:
         assert must(runtime, parent.id).status == "running"
-        processing.run_download(runtime, child.id)
+        run_download(runtime, child.id)
     # Then every child has its file and the parent succeeded, saying how many it queued
     assert all(must(runtime, c.id).status == "succeeded" for c in children)
     assert all(len(artifacts_of(runtime, c.id)) == 1 for c in children)
@@ -245,9 +251,9 @@ def test_a_feed_longer_than_the_cap_is_cut_and_says_so(
     capped_runtime: Runtime, client: Client, media: MediaServer, settings: Settings
 ) -> None:
     # Given playlists capped at four entries and a feed of ten
-    parent = jobs.submit(capped_runtime, client, url=media.url("/feed-big.rss?n=10"))
+    parent = submit(capped_runtime, client, url=media.url("/feed-big.rss?n=10"))
     # When it is probed
-    processing.run_probe(capped_runtime, parent.id)
+    run_probe(capped_runtime, parent.id)
     # Then only four children exist, and the parent records that the feed was capped
     children = children_of(capped_runtime, parent.id)
     assert len(children) == 4
@@ -265,10 +271,10 @@ def test_a_missing_file_fails_once_for_good_with_a_readable_reason(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
     # Given a job for a URL that answers 404
-    job = jobs.submit(runtime, client, url=media.url("/missing.mp4"))
+    job = submit(runtime, client, url=media.url("/missing.mp4"))
     # When the probe runs, it raises Permanent (Dramatiq then dead-letters it, no retry)
     with pytest.raises(Permanent):
-        processing.run_probe(runtime, job.id)
+        run_probe(runtime, job.id)
     # Then the job failed with a stable class and a message a person can read
     failed = must(runtime, job.id)
     assert failed.status == "failed"
@@ -291,11 +297,11 @@ def test_a_transient_failure_raises_for_a_retry_and_the_row_says_retrying(
     runtime: Runtime, client: Client, media: MediaServer
 ) -> None:
     # Given a job for a URL that answers 503
-    job = jobs.submit(runtime, client, url=media.url("/status/503"))
+    job = submit(runtime, client, url=media.url("/status/503"))
     # When the probe runs
     # Then it raises, so Dramatiq's Retries middleware schedules another attempt
     with pytest.raises(JobFailure):
-        processing.run_probe(runtime, job.id)
+        run_probe(runtime, job.id)
     # and the row says it is waiting to retry, why, and that nobody holds it
     retrying = must(runtime, job.id)
     assert retrying.status == "retrying"
@@ -313,11 +319,11 @@ def test_a_retried_probe_succeeds_once_the_site_recovers(
 ) -> None:
     # Given a site that answers 503 once, then works
     key = uuid.uuid4().hex
-    job = jobs.submit(runtime, client, url=media.url(f"/flaky/{key}/clip.mp4?fail=1"))
+    job = submit(runtime, client, url=media.url(f"/flaky/{key}/clip.mp4?fail=1"))
     with pytest.raises(JobFailure):
-        processing.run_probe(runtime, job.id)
+        run_probe(runtime, job.id)
     # When the retry is delivered
-    processing.run_probe(runtime, job.id)
+    run_probe(runtime, job.id)
     # Then the job moves on to its download, and the history shows both attempts
     ready = must(runtime, job.id)
     assert (ready.status, ready.step, ready.last_error) == ("queued", "download", None)
@@ -353,7 +359,7 @@ def test_a_download_that_fails_leaves_no_files_and_says_why(
         job_rows.insert(session, job)
     # When the download runs
     with pytest.raises(Transient if retried else Permanent):
-        processing.run_download(runtime, job.id)
+        run_download(runtime, job.id)
     # Then the row says what happened and why, and no file is left anywhere
     after = must(runtime, job.id)
     assert after.status == status
@@ -374,12 +380,12 @@ def test_a_duplicate_message_for_a_finished_job_changes_nothing(
 ) -> None:
     # Given a job that already succeeded
     job = probed(runtime, client, media.url("/media/clip.mp4"))
-    processing.run_download(runtime, job.id)
+    run_download(runtime, job.id)
     before = must(runtime, job.id)
     (artifact,) = artifacts_of(runtime, job.id)
     # When the download message is delivered again (and a stale probe message too)
-    processing.run_download(runtime, job.id)
-    processing.run_probe(runtime, job.id)
+    run_download(runtime, job.id)
+    run_probe(runtime, job.id)
     # Then the row, its artifact, its attempts and its file are exactly as they were
     after = must(runtime, job.id)
     assert (after.status, after.attempts, after.updated_at) == (
@@ -400,12 +406,12 @@ def test_a_message_for_a_job_another_worker_holds_is_dropped(
     # Given a job another worker has claimed, with a lease still valid
     job = probed(runtime, client, media.url("/media/clip.mp4"))
     with runtime.db.session() as session:
-        held = job_rows.claim(
+        held = transitions.claim(
             session, job.id, Step.DOWNLOAD, "other/1", timedelta(seconds=60), Phase.DOWNLOADING
         )
     assert held is not None
     # When a redelivered copy of its message reaches this worker
-    processing.run_download(runtime, job.id)
+    run_download(runtime, job.id)
     # Then it leaves the job alone: still running under the other worker, no file
     after = must(runtime, job.id)
     assert (after.status, after.lease_owner, after.attempts) == ("running", "other/1", 1)
@@ -416,10 +422,10 @@ def test_the_message_of_a_job_cancelled_while_queued_is_dropped(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
     # Given a job cancelled before any worker reached it
-    job = jobs.submit(runtime, client, url=media.url("/media/clip.mp4"))
-    jobs.cancel(runtime, client, job.id)
+    job = submit(runtime, client, url=media.url("/media/clip.mp4"))
+    cancel(runtime, client, job.id)
     # When its probe message is delivered
-    processing.run_probe(runtime, job.id)
+    run_probe(runtime, job.id)
     # Then nothing runs: the job stays cancelled, untried, and no download is announced
     after = must(runtime, job.id)
     assert (after.status, after.attempts, after.started_at) == ("cancelled", 0, None)
@@ -449,17 +455,17 @@ def test_a_job_cancelled_while_probing_stays_cancelled_and_its_attempt_is_closed
     path: str,
 ) -> None:
     # Given a job whose owner cancels it while yt-dlp is probing the URL
-    job = jobs.submit(runtime, client, url=media.url(path))
-    real_probe = processing.probe
+    job = submit(runtime, client, url=media.url(path))
+    real_probe = work_probe.probe
 
     def probe_then_cancel(url: str, *, max_entries: int, limits: Limits) -> object:
         found = real_probe(url, max_entries=max_entries, limits=limits)
-        jobs.cancel(runtime, client, job.id)
+        cancel(runtime, client, job.id)
         return found
 
-    monkeypatch.setattr(processing, "probe", probe_then_cancel)
+    monkeypatch.setattr(work_probe, "probe", probe_then_cancel)
     # When the probe finishes
-    processing.run_probe(runtime, job.id)
+    run_probe(runtime, job.id)
     # Then the job stays cancelled with no children and no download announced
     after = must(runtime, job.id)
     assert after.status == "cancelled"
@@ -502,7 +508,7 @@ SLOW_LONG = "/slow/long.mp4?bps=60000"
 def downloading(runtime: Runtime, client: Client, media: MediaServer) -> tuple[Job, Background]:
     """A slow download in a worker thread, once it has written progress to the row."""
     job = probed(runtime, client, media.url(SLOW_LONG))
-    worker = Background(lambda: processing.run_download(runtime, job.id)).start()
+    worker = Background(lambda: run_download(runtime, job.id)).start()
 
     def progress() -> int | None:
         current = row(runtime, job.id)
@@ -519,7 +525,7 @@ def test_cancelling_a_running_download_stops_it_and_leaves_nothing(
     # Given a download in progress
     job, worker = downloading(runtime, client, media)
     # When its owner cancels it
-    view = jobs.cancel(runtime, client, job.id)
+    view = cancel(runtime, client, job.id)
     # Then the worker stops promptly without error
     assert view.job.status == "cancelled"
     assert worker.finished_within(5), "the download did not stop within 5 s of the cancel"
@@ -544,7 +550,7 @@ def test_deleting_a_running_download_stops_it_and_leaves_nothing(
     # Given a download in progress
     job, worker = downloading(runtime, client, media)
     # When its owner deletes the job
-    jobs.delete(runtime, client, job.id)
+    delete(runtime, client, job.id)
     # Then the worker stops promptly without error, and no trace of the job remains
     assert worker.finished_within(5), "the download did not stop within 5 s of the delete"
     assert worker.errors == []
@@ -563,7 +569,7 @@ def test_an_expired_lease_is_requeued_until_the_attempts_run_out(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
     # Given a job whose worker dies every time it claims it (a one-second lease, never renewed)
-    job = jobs.submit(runtime, client, url=media.url("/media/clip.mp4"))
+    job = submit(runtime, client, url=media.url("/media/clip.mp4"))
     probe_queue = f"{settings.queue_prefix}.probe"
     assert queue_depth(probe_queue) == 1
     max_attempts = must(runtime, job.id).max_attempts
@@ -576,7 +582,7 @@ def test_an_expired_lease_is_requeued_until_the_attempts_run_out(
     for attempt in range(1, max_attempts + 1):
         owner = f"doomed/{attempt}"
         with runtime.db.session() as session:
-            claimed = job_rows.claim(
+            claimed = transitions.claim(
                 session, job.id, Step.PROBE, owner, timedelta(seconds=1), Phase.PROBING
             )
             assert claimed is not None, f"claim {attempt} refused"
@@ -606,7 +612,7 @@ def test_an_expired_lease_is_requeued_until_the_attempts_run_out(
     ] * max_attempts
     assert all(a.finished_at for a in attempts)
     with runtime.db.session() as session:
-        again = job_rows.claim(
+        again = transitions.claim(
             session, job.id, Step.PROBE, "late", timedelta(seconds=60), Phase.PROBING
         )
     assert again is None
@@ -616,9 +622,9 @@ def test_a_requeued_job_says_its_worker_stopped_answering(
     runtime: Runtime, client: Client, media: MediaServer
 ) -> None:
     # Given a job claimed by a worker that died (its one-second lease is never renewed)
-    job = jobs.submit(runtime, client, url=media.url("/media/clip.mp4"))
+    job = submit(runtime, client, url=media.url("/media/clip.mp4"))
     with runtime.db.session() as session:
-        claimed = job_rows.claim(
+        claimed = transitions.claim(
             session, job.id, Step.PROBE, "doomed/1", timedelta(seconds=1), Phase.PROBING
         )
     assert claimed is not None
@@ -646,7 +652,7 @@ def test_a_job_whose_publish_failed_is_published_by_the_sweep(
         )
     )
     try:
-        job = jobs.submit(offline, client, url=media.url("/media/clip.mp4"))
+        job = submit(offline, client, url=media.url("/media/clip.mp4"))
     finally:
         offline.broker.close()
         offline.db.dispose()
@@ -682,7 +688,7 @@ def test_a_job_published_long_ago_and_never_claimed_is_published_again(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
     # Given a queued job whose message was sent an hour ago and never reached a worker
-    job = jobs.submit(runtime, client, url=media.url("/media/clip.mp4"))
+    job = submit(runtime, client, url=media.url("/media/clip.mp4"))
     probe_queue = f"{settings.queue_prefix}.probe"
     assert queue_depth(probe_queue) == 1
     with runtime.db.session() as session:
@@ -706,9 +712,9 @@ def test_a_retry_whose_delayed_message_was_lost_is_published_again_once(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
     # Given a job that failed transiently while the broker was down, so no retry was sent
-    job = jobs.submit(runtime, client, url=media.url("/status/503"))
+    job = submit(runtime, client, url=media.url("/status/503"))
     with pytest.raises(Transient):
-        processing.run_probe(runtime, job.id)
+        run_probe(runtime, job.id)
     probe_queue = f"{settings.queue_prefix}.probe"
     take_messages(probe_queue)  # only the submit's message; the retry was never sent
     # When the sweep runs before the retry is due, then after it is long overdue
@@ -730,7 +736,7 @@ def test_a_retry_whose_delayed_message_was_lost_is_published_again_once(
     assert queue_depth(probe_queue) == 1
     assert must(runtime, job.id).status == "retrying"
     with pytest.raises(Transient):
-        processing.run_probe(runtime, job.id)
+        run_probe(runtime, job.id)
     assert must(runtime, job.id).attempts == 2
 
 

@@ -7,10 +7,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service import storage, sweeps
-from service.clients import create_client
 from service.db.models import Job
+from service.fleet import sweeps
+from service.intake.clients import create_client
 from service.runtime import build_runtime
+from service.work import storage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -13,10 +13,13 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 
-from service import jobs, processing, storage
-from service.clients import create_client
 from service.db.models import Artifact
 from service.domain.options import JobOptions
+from service.intake.clients import create_client
+from service.intake.jobs import submit
+from service.work import storage
+from service.work.download import run_download
+from service.work.probe import run_probe
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -50,9 +53,9 @@ def full_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 def downloaded(runtime: Runtime, client: Client, url: str, options: JobOptions | None) -> Artifact:
-    job = jobs.submit(runtime, client, url=url, options=options)
-    processing.run_probe(runtime, job.id)
-    processing.run_download(runtime, job.id)
+    job = submit(runtime, client, url=url, options=options)
+    run_probe(runtime, job.id)
+    run_download(runtime, job.id)
     with runtime.db.session() as session:
         (artifact,) = session.execute(
             sa.select(Artifact).where(Artifact.job_id == job.id)  # type: ignore[arg-type]

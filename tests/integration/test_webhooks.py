@@ -2,7 +2,7 @@
 that verifies every signature with the ``standardwebhooks`` reference library.
 
 No Dramatiq worker runs: each test plays the worker that received a
-``deliver_callback`` message by calling :func:`service.callbacks.deliver`. The e2e
+``deliver_callback`` message by calling :func:`service.webhooks.deliver.deliver`. The e2e
 tests run the same through real processes.
 """
 
@@ -16,15 +16,23 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 
-from service import callbacks, jobs, processing, sweeps
-from service.callbacks import Next
-from service.clients import create_client, rotate_secret
 from service.db import deliveries as delivery_rows
 from service.db import jobs as job_rows
-from service.db.jobs import EndedJobs
+from service.db import replay as replay_rows
+from service.db import transitions, trees
 from service.db.models import Client, Job, WebhookAttempt, WebhookDelivery
+from service.db.replay import EndedJobs
 from service.domain.states import Phase, Status, Step
+from service.fleet import sweeps
+from service.intake import jobs
+from service.intake.clients import create_client, rotate_secret
+from service.intake.jobs import cancel, submit
 from service.runtime import build_runtime
+from service.webhooks.deliver import Next, deliver
+from service.webhooks.endpoints import default_endpoint, set_default_endpoint
+from service.webhooks.outbox import announce
+from service.work.download import run_download
+from service.work.probe import run_probe
 from tests.conftest import free_port
 from tests.integration.conftest import queue_depth, take_messages
 from tests.support.receiver import Receiver
@@ -75,13 +83,13 @@ def client(rt: Runtime, hooks: Receiver) -> Client:
 def finish(rt: Runtime, job_id: uuid.UUID, to: Status = Status.SUCCEEDED) -> None:
     """End a submitted job as a worker would: claim it, then move it to ``to``."""
     with rt.db.session() as session:
-        claimed = job_rows.claim(
+        claimed = transitions.claim(
             session, job_id, Step.PROBE, "w", timedelta(seconds=30), Phase.PROBING
         )
         assert claimed is not None
-        moved = job_rows.move(session, job_id, to, owner="w", error_class="x", error_message="y")
+        moved = transitions.move(session, job_id, to, owner="w", error_class="x", error_message="y")
         assert moved is not None
-    callbacks.announce(rt, job_id)
+    announce(rt, job_id)
 
 
 def deliveries_of(rt: Runtime, job_id: uuid.UUID) -> list[WebhookDelivery]:
@@ -103,7 +111,7 @@ def drive(rt: Runtime, delivery_id: uuid.UUID, *, limit: int = 20) -> list[Next]
     """Play the worker: attempt until an attempt says anything but 'retry'."""
     seen: list[Next] = []
     while len(seen) < limit:
-        outcome = callbacks.deliver(rt, delivery_id)
+        outcome = deliver(rt, delivery_id)
         seen.append(outcome.next)
         if outcome.next is not Next.RETRY:
             return seen
@@ -122,10 +130,10 @@ def test_a_succeeded_download_is_announced_signed_and_delivered_with_its_file_li
     rt: Runtime, client: Client, hooks: Receiver, media: MediaServer
 ) -> None:
     # Given a job with a callback URL, downloaded for real
-    job = jobs.submit(rt, client, url=media.url("/media/clip.mp4"), callback_url=hooks.url("/done"))
+    job = submit(rt, client, url=media.url("/media/clip.mp4"), callback_url=hooks.url("/done"))
     take_messages(f"{rt.settings.queue_prefix}.probe")
-    processing.run_probe(rt, job.id)
-    processing.run_download(rt, job.id)
+    run_probe(rt, job.id)
+    run_download(rt, job.id)
     # Then the success wrote one pending delivery and rang the callbacks queue with its id
     delivery = the_delivery(rt, job.id)
     assert (delivery.status, delivery.event, delivery.url) == (
@@ -165,7 +173,7 @@ def test_a_receiver_failing_three_times_gets_it_on_attempt_four_under_one_webhoo
 ) -> None:
     # Given a receiver that answers 500, a timeout-free 503, 502, then 200
     hooks.answer("/flaky", 500, 503, 502, then=200)
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/flaky"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/flaky"))
     finish(rt, job.id, Status.FAILED)
     delivery = the_delivery(rt, job.id)
     # When the worker works through it
@@ -196,7 +204,7 @@ def test_a_receiver_that_always_fails_ends_failed_and_the_job_is_untouched(
 ) -> None:
     # Given a receiver that always answers 500
     hooks.answer("/down", then=500)
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/down"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/down"))
     finish(rt, job.id, Status.SUCCEEDED)
     before = jobs.get(rt, client, job.id).job
     delivery = the_delivery(rt, job.id)
@@ -216,7 +224,7 @@ def test_a_receiver_that_always_fails_ends_failed_and_the_job_is_untouched(
         before.updated_at,
     )
     # and another message for it changes nothing
-    assert callbacks.deliver(rt, delivery.id).next is Next.DROPPED
+    assert deliver(rt, delivery.id).next is Next.DROPPED
     assert len(hooks.at("/down")) == 5
 
 
@@ -225,7 +233,7 @@ def test_a_redirect_is_a_failed_attempt_and_is_not_followed(
 ) -> None:
     # Given a receiver that answers 302 to somewhere else, then 200
     hooks.answer("/moved", 302, then=200)
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/moved"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/moved"))
     finish(rt, job.id)
     # When it is delivered
     outcomes = drive(rt, the_delivery(rt, job.id).id)
@@ -241,11 +249,11 @@ def test_an_unreachable_receiver_is_a_network_error_and_retried(
     rt: Runtime, client: Client
 ) -> None:
     # Given a callback URL where nothing listens
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=f"http://127.0.0.1:{free_port()}/x")
+    job = submit(rt, client, url=SOURCE, callback_url=f"http://127.0.0.1:{free_port()}/x")
     finish(rt, job.id)
     delivery = the_delivery(rt, job.id)
     # When the first attempt is made
-    outcome = callbacks.deliver(rt, delivery.id)
+    outcome = deliver(rt, delivery.id)
     # Then it is retried, the attempt saying what went wrong and no status code
     assert outcome.next is Next.RETRY
     (attempt,) = attempts_of(rt, delivery.id)
@@ -264,13 +272,13 @@ def test_a_callback_the_egress_policy_refuses_at_connect_fails_at_once_with_the_
     rt: Runtime, settings: Settings, client: Client, hooks: Receiver
 ) -> None:
     # Given a job whose callback was accepted (127.0.0.1 is allowed where it was submitted)
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/private"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/private"))
     finish(rt, job.id)
     delivery = the_delivery(rt, job.id)
     # When a worker whose policy allows public addresses only delivers it
     strict = build_runtime(settings.model_copy(update={"egress_allow": ""}))
     try:
-        outcome = callbacks.deliver(strict, delivery.id)
+        outcome = deliver(strict, delivery.id)
     finally:
         strict.broker.close()
         strict.db.dispose()
@@ -288,9 +296,9 @@ def test_410_from_the_default_endpoint_disables_it_until_it_is_set_again(
     rt: Runtime, client: Client, hooks: Receiver
 ) -> None:
     # Given a client whose default endpoint answers 410 Gone
-    callbacks.set_default_endpoint(rt, client, hooks.url("/gone"))
+    set_default_endpoint(rt, client, hooks.url("/gone"))
     hooks.answer("/gone", then=410)
-    first = jobs.submit(rt, client, url=SOURCE)
+    first = submit(rt, client, url=SOURCE)
     finish(rt, first.id)
     # When its event is delivered
     outcomes = drive(rt, the_delivery(rt, first.id).id)
@@ -299,17 +307,17 @@ def test_410_from_the_default_endpoint_disables_it_until_it_is_set_again(
     failed = the_delivery(rt, first.id)
     assert failed.from_default
     assert failed.last_error is not None and "default endpoint is disabled" in failed.last_error
-    assert callbacks.default_endpoint(rt, client).default_callback_disabled_at is not None
+    assert default_endpoint(rt, client).default_callback_disabled_at is not None
     # and the next job that ends makes no delivery at all
-    second = jobs.submit(rt, client, url=SOURCE)
+    second = submit(rt, client, url=SOURCE)
     finish(rt, second.id)
     assert deliveries_of(rt, second.id) == []
     assert jobs.get(rt, client, second.id).callback_status is None
     # until the client sets its endpoint again
     hooks.answer("/back", then=204)
-    again = callbacks.set_default_endpoint(rt, client, hooks.url("/back"))
+    again = set_default_endpoint(rt, client, hooks.url("/back"))
     assert again.default_callback_disabled_at is None
-    third = jobs.submit(rt, client, url=SOURCE)
+    third = submit(rt, client, url=SOURCE)
     finish(rt, third.id, Status.CANCELLED)
     assert drive(rt, the_delivery(rt, third.id).id) == [Next.DELIVERED]
     assert event(hooks.at("/back")[0])["type"] == "job.cancelled"
@@ -319,14 +327,14 @@ def test_410_from_a_jobs_own_url_fails_that_delivery_only(
     rt: Runtime, client: Client, hooks: Receiver
 ) -> None:
     # Given a default endpoint, and a job with its own URL that answers 410
-    callbacks.set_default_endpoint(rt, client, hooks.url("/default"))
+    set_default_endpoint(rt, client, hooks.url("/default"))
     hooks.answer("/own", then=410)
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/own"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/own"))
     finish(rt, job.id)
     # When it is delivered
     assert drive(rt, the_delivery(rt, job.id).id) == [Next.FAILED]
     # Then the default endpoint stays enabled
-    assert callbacks.default_endpoint(rt, client).default_callback_disabled_at is None
+    assert default_endpoint(rt, client).default_callback_disabled_at is None
     assert hooks.at("/default") == []
 
 
@@ -349,16 +357,16 @@ def _running(rt: Runtime, client: Client, **values: Any) -> uuid.UUID:
 def _dead_letter(rt: Runtime, client: Client) -> uuid.UUID:
     job_id = _running(rt, client)
     with rt.db.session() as session:
-        job_rows.move(session, job_id, Status.RETRYING, last_error="network: boom")
-        assert job_rows.dead_letter(session, job_id, "retries exhausted") is not None
+        transitions.move(session, job_id, Status.RETRYING, last_error="network: boom")
+        assert transitions.dead_letter(session, job_id, "retries exhausted") is not None
     return job_id
 
 
 def _attempts_exhausted(rt: Runtime, client: Client) -> uuid.UUID:
     job_id = _running(rt, client, attempts=4, max_attempts=4)
     with rt.db.session() as session:
-        job_rows.move(session, job_id, Status.QUEUED)
-        assert job_rows.fail_exhausted(session, job_id) is not None
+        transitions.move(session, job_id, Status.QUEUED)
+        assert transitions.fail_exhausted(session, job_id) is not None
     return job_id
 
 
@@ -379,16 +387,16 @@ def _playlist_closes(rt: Runtime, client: Client) -> uuid.UUID:
     child_ids = [_running(rt, client, parent_id=parent_id) for _ in range(2)]
     with rt.db.session() as session:
         for child in child_ids:
-            job_rows.move(session, child, Status.SUCCEEDED)
-        assert job_rows.finish_parent_if_done(session, parent_id) is not None
+            transitions.move(session, child, Status.SUCCEEDED)
+        assert trees.finish_parent_if_done(session, parent_id) is not None
     for child in child_ids:
         assert deliveries_of(rt, child) == [], "a playlist's entries report through the parent"
     return parent_id
 
 
 def _cancelled(rt: Runtime, client: Client) -> uuid.UUID:
-    job = jobs.submit(rt, client, url=SOURCE)
-    jobs.cancel(rt, client, job.id)
+    job = submit(rt, client, url=SOURCE)
+    cancel(rt, client, job.id)
     return job.id
 
 
@@ -407,7 +415,7 @@ def test_every_terminal_transition_writes_exactly_one_delivery(
     rt: Runtime, client: Client, hooks: Receiver, path: Any, ends: str
 ) -> None:
     # Given a client with a default endpoint
-    callbacks.set_default_endpoint(rt, client, hooks.url("/all"))
+    set_default_endpoint(rt, client, hooks.url("/all"))
     # When a job ends this way
     job_id = path(rt, client)
     # Then exactly one delivery of that event waits, with the row as it ended
@@ -426,13 +434,13 @@ def test_a_replayed_job_that_ends_again_is_a_second_event(
     rt: Runtime, client: Client, hooks: Receiver
 ) -> None:
     # Given a failed job whose event was delivered
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/twice"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/twice"))
     finish(rt, job.id, Status.FAILED)
     first = the_delivery(rt, job.id)
     drive(rt, first.id)
     # When it is retried and succeeds
     with rt.db.session() as session:
-        assert job_rows.replay(session, EndedJobs((Status.FAILED,), job_id=job.id))
+        assert replay_rows.replay(session, EndedJobs((Status.FAILED,), job_id=job.id))
     finish(rt, job.id, Status.SUCCEEDED)
     # Then a new delivery (a new webhook-id) carries the new event
     newest, oldest = deliveries_of(rt, job.id)
@@ -455,7 +463,7 @@ def test_a_delivery_whose_message_was_never_sent_is_published_by_the_sweep(
         )
     )
     try:
-        job = jobs.submit(away, client, url=SOURCE, callback_url=hooks.url("/late"))
+        job = submit(away, client, url=SOURCE, callback_url=hooks.url("/late"))
         finish(away, job.id)
     finally:
         away.broker.close()
@@ -484,12 +492,12 @@ def test_a_duplicate_message_for_a_delivered_delivery_sends_nothing(
     rt: Runtime, client: Client, hooks: Receiver
 ) -> None:
     # Given a delivered event
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/once"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/once"))
     finish(rt, job.id)
     delivery = the_delivery(rt, job.id)
     drive(rt, delivery.id)
     # When the same message arrives again (redelivered, or sent twice)
-    outcome = callbacks.deliver(rt, delivery.id)
+    outcome = deliver(rt, delivery.id)
     # Then it is dropped: the receiver saw one request, the row one attempt
     assert outcome.next is Next.DROPPED
     assert len(hooks.at("/once")) == 1
@@ -500,14 +508,14 @@ def test_a_delivery_claimed_by_another_worker_is_not_sent_twice(
     rt: Runtime, client: Client, hooks: Receiver
 ) -> None:
     # Given a delivery another worker is sending right now
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/busy"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/busy"))
     finish(rt, job.id)
     delivery = the_delivery(rt, job.id)
     with rt.db.session() as session:
         held = delivery_rows.claim(session, delivery.id, "other", timedelta(seconds=60), 5)
         assert held is not None
     # When a duplicate message arrives
-    outcome = callbacks.deliver(rt, delivery.id)
+    outcome = deliver(rt, delivery.id)
     # Then this worker leaves it alone
     assert outcome.next is Next.DROPPED
     assert hooks.received == []
@@ -524,7 +532,7 @@ def test_after_a_rotation_both_secrets_sign_during_the_grace_period(
     assert old is not None
     _, new = rotate_secret(rt, "hooked")
     assert new.startswith("whsec_") and new != old
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/rotating"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/rotating"))
     finish(rt, job.id)
     # When the event is delivered
     drive(rt, the_delivery(rt, job.id).id)
@@ -547,7 +555,7 @@ def test_a_rotation_without_grace_stops_the_old_secret_at_once(
     rotated, new = rotate_secret(rt, str(client.id), grace=False)
     assert rotated.previous_webhook_secret is None
     hooks.trust(new)
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/leaked"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/leaked"))
     finish(rt, job.id)
     # When the event is delivered
     drive(rt, the_delivery(rt, job.id).id)
@@ -591,15 +599,15 @@ def test_an_attempt_whose_worker_died_is_made_again_once_its_claim_expires(
     rt: Runtime, client: Client, hooks: Receiver
 ) -> None:
     # Given a delivery whose worker claimed it and died before recording anything
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/died"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/died"))
     finish(rt, job.id)
     delivery = the_delivery(rt, job.id)
     with rt.db.session() as session:
         assert delivery_rows.claim(session, delivery.id, "dead", timedelta(seconds=60), 5)
-    assert callbacks.deliver(rt, delivery.id).next is Next.DROPPED
+    assert deliver(rt, delivery.id).next is Next.DROPPED
     # When its claim has expired and a message arrives again (the sweep republished it)
     _expire_claim(rt, delivery.id)
-    outcome = callbacks.deliver(rt, delivery.id)
+    outcome = deliver(rt, delivery.id)
     # Then it is sent, as attempt 2 (the dead worker's attempt counted)
     assert outcome.next is Next.DELIVERED
     (attempt,) = attempts_of(rt, delivery.id)
@@ -612,14 +620,14 @@ def test_a_delivery_whose_last_attempt_died_is_failed_by_the_next_message(
 ) -> None:
     # Given a delivery with one attempt left, whose worker died during it
     hooks.answer("/last", then=500)
-    job = jobs.submit(rt, client, url=SOURCE, callback_url=hooks.url("/last"))
+    job = submit(rt, client, url=SOURCE, callback_url=hooks.url("/last"))
     finish(rt, job.id)
     delivery = the_delivery(rt, job.id)
     with rt.db.session() as session:
         assert delivery_rows.claim(session, delivery.id, "dead", timedelta(seconds=60), 1)
     _expire_claim(rt, delivery.id)
     # When the next message arrives
-    outcome = callbacks.deliver(rt, delivery.id)
+    outcome = deliver(rt, delivery.id)
     # Then the delivery is failed, saying why, without another request
     assert outcome.next is Next.FAILED
     failed = the_delivery(rt, job.id)

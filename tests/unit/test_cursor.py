@@ -10,7 +10,7 @@ import pytest
 
 from service.db.models import Job
 from service.errors import BadRequest
-from service.jobs import decode_cursor, encode_cursor
+from service.intake.jobs import decode_cursor, encode_cursor
 
 
 def make_job(created_at: datetime) -> Job:

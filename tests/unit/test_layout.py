@@ -1,8 +1,8 @@
-"""The dependency rules of DESIGN.md ("Dependency direction"), read from the source.
+"""The package map and its arrows (docs/architecture.md, "Packages"), read from the source.
 
 Every ``import`` and ``from … import`` in service/ and actors/ is parsed with ``ast``,
 including those under ``TYPE_CHECKING`` and inside functions: a type-only import
-still ties one layer to another.
+still ties one layer to another. Each rule below is one line of that map.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def test_service_never_imports_actors() -> None:
         ("sqlmodel", ("service/db",)),
         ("sqlalchemy", ("service/db",)),
         ("yt_dlp", ("service/media",)),
-        ("litestar", ("service/api",)),
+        ("litestar", ("service/api", "service/web")),
     ],
 )
 def test_library_is_imported_only_by_its_layer(library: str, allowed: tuple[str, ...]) -> None:
@@ -128,3 +128,193 @@ def test_domain_imports_nothing_of_the_project_but_itself() -> None:
     ]
 
     assert not violations, _report(violations)
+
+
+def _imports_project(imp: Import, *modules: str) -> bool:
+    """Whether ``imp`` names one of ``modules`` (dotted) or anything inside them."""
+    return any(imp.module == m or imp.module.startswith(f"{m}.") for m in modules)
+
+
+#: Who may not import what: (the importing folder or file, the modules it must not
+#: import, why). Each row is an arrow the package docstrings and docs/architecture.md draw.
+FORBIDDEN = [
+    (
+        "service/work",
+        (
+            "service.intake",
+            "service.fleet.admin",
+            "service.fleet.sweeps",
+            "service.api",
+            "service.live",
+        ),
+        "a worker's use cases never reach the API's or the admin's side",
+    ),
+    (
+        "service/db",
+        (
+            "service.intake",
+            "service.work",
+            "service.fleet",
+            "service.webhooks",
+            "service.live",
+            "service.observe",
+            "service.api",
+            "service.media",
+            "service.dispatch",
+            "service.runtime",
+        ),
+        "persistence knows tables and rules, not the use cases above it",
+    ),
+    (
+        "service/media",
+        (
+            "service.db",
+            "service.intake",
+            "service.work",
+            "service.fleet",
+            "service.webhooks",
+            "service.live",
+            "service.observe",
+            "service.api",
+            "service.dispatch",
+            "service.runtime",
+        ),
+        "yt-dlp's wrapper is called by the use cases and calls none of them",
+    ),
+    (
+        "service/webhooks",
+        ("service.intake", "service.work", "service.fleet", "service.api", "service.live"),
+        "webhooks are called by the use cases, not the other way round",
+    ),
+    (
+        "service/live",
+        (
+            "service.intake",
+            "service.work",
+            "service.fleet",
+            "service.webhooks",
+            "service.api",
+            "service.media",
+        ),
+        "live views read rows and notifications only",
+    ),
+    (
+        "service/observe",
+        (
+            "service.intake",
+            "service.work",
+            "service.fleet",
+            "service.webhooks",
+            "service.api",
+            "service.live",
+        ),
+        "metrics observe; they drive nothing",
+    ),
+    (
+        "service/intake",
+        (
+            "service.fleet",
+            "service.api",
+            "service.media",
+            "service.work.claim",
+            "service.work.probe",
+            "service.work.download",
+            "service.work.outcomes",
+        ),
+        "the API's use cases queue work; they never do a worker's",
+    ),
+    (
+        "service/fleet",
+        (
+            "service.api",
+            "service.media",
+            "service.intake.jobs",
+            "service.intake.admission",
+            "service.intake.replay",
+            "service.intake.rates",
+        ),
+        "fleet control acts on rows and the broker, never through a client's intake",
+    ),
+    (
+        "service/api",
+        (
+            "service.db.jobs",
+            "service.db.transitions",
+            "service.db.trees",
+            "service.db.finders",
+            "service.db.replay",
+            "service.db.control",
+            "service.db.engine",
+            "service.work",
+            "service.media",
+            "service.fleet.gate",
+            "service.fleet.sweeps",
+            "service.webhooks.deliver",
+            "service.webhooks.outbox",
+        ),
+        "controllers call package entry points; only the row types of service.db.models",
+    ),
+    (
+        "actors",
+        (
+            "service.db",
+            "service.media",
+            "service.intake",
+            "service.api",
+            "service.live",
+            "service.fleet.admin",
+        ),
+        "actors are thin edges: a message in, one use case called",
+    ),
+]
+
+
+@pytest.mark.parametrize(("where", "modules", "why"), FORBIDDEN, ids=[r[0] for r in FORBIDDEN])
+def test_packages_import_only_what_the_map_allows(
+    where: str, modules: tuple[str, ...], why: str
+) -> None:
+    violations = [
+        imp for imp in ALL_IMPORTS if _under(imp, where) and _imports_project(imp, *modules)
+    ]
+
+    assert not violations, f"{why}\n" + _report(violations)
+
+
+def test_the_forbidden_rules_would_catch_a_slip() -> None:
+    # Given a work module that imports the admin side of the fleet
+    slip = Import("service/work/probe.py", 1, "service.fleet.admin.pause")
+    rules = [r for r in FORBIDDEN if r[0] == "service/work"]
+
+    # Then the rule for work names it
+    assert any(_under(slip, w) and _imports_project(slip, *m) for w, m, _ in rules)
+
+
+def test_the_top_of_service_is_a_short_list_of_shared_modules() -> None:
+    # The folder listing is the map: concepts live in packages, the top holds what all share.
+    top = sorted(p.name for p in (ROOT / "service").glob("*.py"))
+
+    assert len(top) <= 8, top
+
+
+def test_no_module_outgrows_one_concept() -> None:
+    long = {
+        p.relative_to(ROOT).as_posix(): n
+        for p in _source_files()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 450
+    }
+
+    assert not long, long
+
+
+def test_every_package_says_what_it_owns() -> None:
+    packages = sorted(
+        p.parent for p in (ROOT / "service").rglob("__init__.py") if p.parent.name != "__pycache__"
+    )
+    silent = [
+        p.relative_to(ROOT).as_posix()
+        for p in packages
+        if not ast.get_docstring(ast.parse((p / "__init__.py").read_text(encoding="utf-8")))
+    ]
+
+    assert len(packages) >= 10
+    assert not silent, silent

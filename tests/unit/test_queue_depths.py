@@ -8,7 +8,7 @@ import socket
 import pytest
 
 from service.errors import ServiceUnavailable
-from service.queue_depths import QueueDepths
+from service.observe.queue_depths import QueueDepths
 
 
 def test_a_broker_that_never_answers_costs_each_reader_at_most_the_timeout() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
 
-from service.queue import MAX_PRIORITY
+from service.dispatch import MAX_PRIORITY
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "infra" / "rabbitmq" / "definitions.json"
 PREFIX = "haul"

@@ -7,7 +7,7 @@ import threading
 from contextlib import closing
 from typing import TYPE_CHECKING
 
-from service import storage
+from service.work import storage
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -17,36 +17,37 @@ from hypothesis import strategies as st
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from service import callbacks, webhooks
-from service.clients import signing_secrets
 from service.db.models import Artifact, Client, WebhookDelivery
 from service.settings import Settings
+from service.webhooks import signing
+from service.webhooks.deliver import backoff
+from service.webhooks.signing import signing_secrets
 
 
 def test_a_new_secret_is_whsec_and_32_random_bytes() -> None:
-    secret = webhooks.new_secret()
+    secret = signing.new_secret()
 
     assert secret.startswith("whsec_")
     assert len(base64.b64decode(secret.removeprefix("whsec_"))) == 32
-    assert secret != webhooks.new_secret()
+    assert secret != signing.new_secret()
 
 
 @given(body=st.text(max_size=500))
 def test_the_reference_library_verifies_what_haul_signs(body: str) -> None:
     # Given a secret and an attempt signed now
-    secret = webhooks.new_secret()
+    secret = signing.new_secret()
     msg_id = str(uuid.uuid4())
-    headers = webhooks.headers(msg_id, int(time.time()), body, [secret])
+    headers = signing.headers(msg_id, int(time.time()), body, [secret])
     # Then a receiver using standardwebhooks accepts it, and refuses it with another secret
     Webhook(secret).verify(body, headers, json_parse=False)
     with pytest.raises(WebhookVerificationError):
-        Webhook(webhooks.new_secret()).verify(body, headers, json_parse=False)
+        Webhook(signing.new_secret()).verify(body, headers, json_parse=False)
 
 
 def test_a_changed_body_id_or_timestamp_fails_verification() -> None:
-    secret = webhooks.new_secret()
+    secret = signing.new_secret()
     now = int(time.time())
-    headers = webhooks.headers("msg_1", now, '{"a":1}', [secret])
+    headers = signing.headers("msg_1", now, '{"a":1}', [secret])
     verifier = Webhook(secret)
 
     with pytest.raises(WebhookVerificationError):
@@ -58,8 +59,8 @@ def test_a_changed_body_id_or_timestamp_fails_verification() -> None:
 
 
 def test_two_secrets_give_two_signatures_each_verifying_alone() -> None:
-    old, new = webhooks.new_secret(), webhooks.new_secret()
-    headers = webhooks.headers("msg_1", int(time.time()), "{}", [new, old])
+    old, new = signing.new_secret(), signing.new_secret()
+    headers = signing.headers("msg_1", int(time.time()), "{}", [new, old])
 
     assert len(headers["webhook-signature"].split(" ")) == 2
     Webhook(old).verify("{}", headers)
@@ -68,7 +69,7 @@ def test_two_secrets_give_two_signatures_each_verifying_alone() -> None:
 
 def test_no_secret_is_refused() -> None:
     with pytest.raises(ValueError, match="signing secret"):
-        webhooks.headers("msg_1", 0, "{}", [])
+        signing.headers("msg_1", 0, "{}", [])
 
 
 def test_the_event_body_is_the_job_as_it_ended_with_its_file() -> None:
@@ -100,7 +101,7 @@ def test_the_event_body_is_the_job_as_it_ended_with_its_file() -> None:
         mime="video/mp4",
     )
 
-    event = json.loads(webhooks.event_body(delivery, artifact, None))
+    event = json.loads(signing.event_body(delivery, artifact, None))
 
     assert event["type"] == "job.succeeded"
     assert event["timestamp"] == created.isoformat()
@@ -117,7 +118,7 @@ def test_backoff_doubles_from_the_minimum_with_jitter_and_stays_under_the_cap(fa
     settings = Settings(_env_file=None, webhook_min_backoff_ms=1_000, webhook_max_backoff_ms=60_000)  # type: ignore[call-arg]
     floor = min(1_000 * 2 ** (failed - 1), 60_000)
 
-    delays = [callbacks.backoff(settings, failed) for _ in range(50)]
+    delays = [backoff(settings, failed) for _ in range(50)]
 
     assert all(timedelta(milliseconds=floor) <= d <= timedelta(milliseconds=60_000) for d in delays)
     assert all(d <= timedelta(milliseconds=floor * 1.5) for d in delays)
@@ -156,18 +157,18 @@ def test_the_readme_receiver_accepts_a_signed_event_once_and_refuses_a_forged_on
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given the README's handler with a client's secret
-    secret = webhooks.new_secret()
+    secret = signing.new_secret()
     handle = _readme_receiver(secret)["handle"]
     job_id = str(uuid.uuid4())
     body = json.dumps({"type": "job.succeeded", "data": {"id": job_id, "status": "succeeded"}})
-    headers = webhooks.headers("msg_1", int(time.time()), body, [secret])
+    headers = signing.headers("msg_1", int(time.time()), body, [secret])
     # When haul delivers an event, then retries it (same webhook-id, a new timestamp)
     first = handle(body.encode(), headers)
-    retry = handle(body.encode(), webhooks.headers("msg_1", int(time.time()), body, [secret]))
+    retry = handle(body.encode(), signing.headers("msg_1", int(time.time()), body, [secret]))
     # Then the first is handled and the retry acknowledged without handling it again
     assert (first, retry) == (204, 204)
     assert capsys.readouterr().out == f"job.succeeded {job_id} succeeded\n"
     # and a body signed with another secret, or altered, is refused
-    forged = webhooks.headers("msg_2", int(time.time()), body, [webhooks.new_secret()])
+    forged = signing.headers("msg_2", int(time.time()), body, [signing.new_secret()])
     assert handle(body.encode(), forged) == 400
     assert handle(body.replace("succeeded", "failed").encode(), headers) == 400

@@ -15,7 +15,7 @@ from pathlib import Path
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from service import worker_metrics
+from service.observe import worker_metrics
 from tests.support.prom import Samples, samples
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,8 +37,7 @@ def _worker(directory: Path, *, stops: bool) -> subprocess.Popen[str]:
     code = """
         import sys
         from pathlib import Path
-        from service import worker_metrics as metrics
-
+        from service.observe import worker_metrics as metrics
         metrics.start(Path(sys.argv[1]))
         metrics.threads_started(4)
         for size in (1000, 3000):
@@ -111,8 +110,7 @@ def test_metrics_stay_off_when_prometheus_client_was_imported_first(tmp_path: Pa
         import sys
         from pathlib import Path
         import prometheus_client
-        from service import worker_metrics as metrics
-
+        from service.observe import worker_metrics as metrics
         metrics.start(Path(sys.argv[1]))
         metrics.stored(1000)
         print(metrics._metrics is None)

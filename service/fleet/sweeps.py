@@ -16,13 +16,16 @@ from typing import TYPE_CHECKING, TypeVar
 
 import structlog
 
-from service import callbacks, control, storage, worker_metrics
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
+from service.db import finders, transitions, trees
 from service.db import idempotency as key_rows
-from service.db import jobs as job_rows
+from service.dispatch import publish_or_record
 from service.domain.states import ACTIVE, Status
-from service.jobs import publish_or_record
+from service.fleet.gate import release_held
+from service.observe import worker_metrics
+from service.webhooks.outbox import announce, republish_stale
+from service.work import storage
 
 if TYPE_CHECKING:
     import uuid
@@ -59,12 +62,12 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
     ended: list[uuid.UUID | None] = []
     parents: set[uuid.UUID] = set()
     with rt.db.session() as session:
-        for job in job_rows.expired_leases(session, BATCH):
+        for job in finders.expired_leases(session, BATCH):
             attempt_rows.close_abandoned(
                 session, job.id, "abandoned", "the worker stopped renewing its lease"
             )
             if job.attempts >= job.max_attempts:
-                gone = job_rows.move(
+                gone = transitions.move(
                     session,
                     job.id,
                     Status.FAILED,
@@ -78,15 +81,15 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
                 if gone is not None and gone.parent_id is not None:
                     parents.add(gone.parent_id)
                 continue
-            moved = job_rows.requeue(
+            moved = transitions.requeue(
                 session, job.id, last_error="lease expired: the worker stopped renewing it"
             )
             if moved is not None:
                 requeued.append(moved)
         # Entries first, then their parents in id order: the lock order of playlist trees.
         for parent_id in sorted(parents):
-            job_rows.finish_parent_if_done(session, parent_id)
-    callbacks.announce(rt, *ended)
+            trees.finish_parent_if_done(session, parent_id)
+    announce(rt, *ended)
     for job in requeued:
         publish_or_record(rt, job)
     return len(requeued), failed
@@ -97,8 +100,8 @@ def unpublished(rt: Runtime) -> int:
     message never came: publish again (a duplicate is dropped at claim time)."""
     older_than = timedelta(seconds=rt.settings.republish_after_s)
     with rt.db.session() as session:
-        waiting = job_rows.unpublished(session, older_than, BATCH)
-        waiting += job_rows.overdue_retries(session, older_than, BATCH)
+        waiting = finders.unpublished(session, older_than, BATCH)
+        waiting += finders.overdue_retries(session, older_than, BATCH)
     return sum(1 for job in waiting if publish_or_record(rt, job))
 
 
@@ -106,13 +109,13 @@ def stranded_parents(rt: Runtime) -> int:
     """Playlist parents whose last child's finish did not close them."""
     closed = 0
     with rt.db.session() as session:
-        parent_ids = job_rows.stranded_parents(session, BATCH)
+        parent_ids = finders.stranded_parents(session, BATCH)
     for parent_id in parent_ids:
         with rt.db.session() as session:
-            done = job_rows.finish_parent_if_done(session, parent_id)
+            done = trees.finish_parent_if_done(session, parent_id)
         if done is not None:
             closed += 1
-            callbacks.announce(rt, parent_id)
+            announce(rt, parent_id)
     return closed
 
 
@@ -121,7 +124,7 @@ def prune(rt: Runtime) -> int:
     if rt.settings.retention_days is None:
         return 0
     with rt.db.session() as session:
-        gone = job_rows.prune_ended(session, timedelta(days=rt.settings.retention_days), BATCH)
+        gone = finders.prune_ended(session, timedelta(days=rt.settings.retention_days), BATCH)
     for client_id, job_id in gone:
         storage.remove_job_files(rt.settings.storage_dir, client_id, job_id)
     return len(gone)
@@ -206,9 +209,9 @@ def run_all(rt: Runtime) -> SweepReport:
         republished=unpublished(rt),
         parents_closed=stranded_parents(rt),
         pruned=prune(rt),
-        callbacks_republished=callbacks.republish_stale(rt),
+        callbacks_republished=republish_stale(rt),
         # A backstop: workers release held jobs after every attempt, unless one died first.
-        released=control.release_held(rt),
+        released=release_held(rt),
         keys_pruned=expired_keys(rt),
         orphan_files=orphan_files(rt),
         orphan_workdirs=orphan_workdirs(rt),

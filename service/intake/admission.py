@@ -13,7 +13,6 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from service.clients import limits_of
 from service.db import artifacts as artifact_rows
 from service.db import clients as client_rows
 from service.db import control as control_rows
@@ -21,6 +20,7 @@ from service.db import idempotency as key_rows
 from service.db import jobs as job_rows
 from service.domain.idempotency import KeyRejected, fingerprint, parse_key
 from service.errors import BadRequest, KeyReused, QuotaExceeded
+from service.intake.clients import limits_of
 
 if TYPE_CHECKING:
     from service.db.models import Client, Job

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from service.clients import limits_of
 from service.db import ratelimits as rate_rows
 from service.domain.ratelimit import RateState, interval, period, state
 from service.errors import RateLimited
+from service.intake.clients import limits_of
 
 if TYPE_CHECKING:
     from service.db.models import Client

@@ -5,7 +5,7 @@ PostgreSQL when Prometheus scrapes, so any API process reports the whole fleet's
 truth and nothing is lost when a worker dies; queue depths are asked of RabbitMQ
 the same way. Request counts and latencies come from Litestar's Prometheus
 middleware. What only a worker sees (durations, sizes, sweeps) is served by the
-workers (service/worker_metrics.py).
+workers (service/observe/worker_metrics.py).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from service.db.engine import Database
-    from service.queue_depths import QueueDepths
+    from service.observe.queue_depths import QueueDepths
 
 log = structlog.get_logger(__name__)
 

@@ -1,7 +1,9 @@
-"""Queue and actor names, the broker factory and publishing by actor name.
+"""The broker side: queue and actor names, the broker factory, publishing a job's message.
 
 The API publishes through here without importing the actors: a message names an
-actor and carries a job id, nothing a worker must trust.
+actor and carries a job id, nothing a worker must trust. :func:`publish_or_record`
+is the one way a committed queued job rings the doorbell; when the broker does not
+confirm, the row says so and the republish sweep tries again.
 """
 
 from __future__ import annotations
@@ -11,12 +13,21 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
+import structlog
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from service.db import control as control_rows
+from service.db import jobs as job_rows
+from service.domain.states import Step
 
 if TYPE_CHECKING:
     from uuid import UUID
 
+    from service.db.models import Job
+    from service.runtime import Runtime
     from service.settings import Settings
+
+log = structlog.get_logger(__name__)
 
 #: Highest message priority; every producer and consumer must declare queues alike.
 MAX_PRIORITY = 9
@@ -91,3 +102,30 @@ def publish(
         options={"broker_priority": max(0, min(priority, MAX_PRIORITY))},
     )
     broker.enqueue(message)
+
+
+def publish_or_record(rt: Runtime, job: Job) -> bool:
+    """Publish a committed queued job; on failure write why on the row (the sweep retries).
+
+    A job whose queue or client is paused is held in its row instead, and published
+    when resumed: nothing waits in the broker during a pause.
+    """
+    with rt.db.session() as session:
+        if control_rows.hold_if_paused(session, job).held is not None:
+            return False
+    return publish_checked(rt, job)[0]
+
+
+def publish_checked(rt: Runtime, job: Job) -> tuple[bool, Job]:
+    """Publish a job whose pause check was made in the transaction that queued it, and
+    record it on the row: whether the doorbell rang, and the row as it is now."""
+    try:
+        rt.publish(Step(job.step), job.id, priority=job.priority)
+    except Exception as exc:
+        log.warning("publish failed", job_id=str(job.id), error=repr(exc))
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        with rt.db.session() as session:
+            return False, job_rows.mark_publish_failed(session, job.id, reason) or job
+    with rt.db.session() as session:
+        published = job_rows.mark_published(session, [job.id])
+    return True, published[0] if published else job

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from service.db.models import Client, Job, JobEvent
-    from service.events import EventHub, Subscription
+    from service.live.hub import EventHub, Subscription
     from service.runtime import Runtime
 
 _PROGRESS_FIELDS = ("phase", "progress", "bytes_done", "bytes_total", "speed", "eta")

@@ -18,12 +18,13 @@ import hashlib
 import hmac
 import json
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from service.db.models import Artifact, WebhookDelivery
+    from service.db.models import Artifact, Client, WebhookDelivery
     from service.domain.playlists import Children
 
 SECRET_PREFIX = "whsec_"  # noqa: S105  (the format's prefix, not a secret)
@@ -99,3 +100,16 @@ def _file(artifact: Artifact) -> dict[str, Any]:
         "title": artifact.title,
         "url": f"/v1/jobs/{artifact.job_id}/file",
     }
+
+
+def signing_secrets(client: Client, grace_s: int, now: datetime | None = None) -> list[str]:
+    """The secrets a delivery is signed with now: the current one, and the previous one
+    while the grace period after a rotation lasts."""
+    current = [client.webhook_secret] if client.webhook_secret else []
+    rotated = client.webhook_secret_rotated_at
+    in_grace = rotated is not None and (now or datetime.now(UTC)) < rotated + timedelta(
+        seconds=grace_s
+    )
+    if client.previous_webhook_secret and in_grace:
+        return [*current, client.previous_webhook_secret]
+    return current

@@ -16,12 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service.clients import is_admin
 from service.db import jobs as job_rows
-from service.db.jobs import EndedJobs
+from service.db import replay as replay_rows
+from service.db import trees as tree_rows
+from service.db.replay import EndedJobs
+from service.dispatch import publish_or_record
 from service.domain.states import Status
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
-from service.jobs import JobView, get, publish_or_record
+from service.intake.clients import is_admin
+from service.intake.jobs import JobView, get
 
 if TYPE_CHECKING:
     import uuid
@@ -59,7 +62,7 @@ def _why_not(session: Any, job: Job) -> str:  # a db session; only service/db na
     parent = job_rows.get(session, job.parent_id) if job.parent_id is not None else None
     if parent is not None and parent.status == Status.SUCCEEDED.value:
         return "its playlist already succeeded; submit this entry's URL as a new job"
-    if job_rows.child_ids(session, job.id):
+    if tree_rows.child_ids(session, job.id):
         return "no entry of this playlist is left to retry"
     return "the job changed state meanwhile; read it again"
 
@@ -89,8 +92,8 @@ def retry_many(
 
 def _replay(session: Any, ended: EndedJobs) -> list[Job]:
     """Queue the matching jobs and the entries of matching playlists; reopen their parents."""
-    moved = job_rows.replay(session, ended)
-    job_rows.reopen_parents(session, {j.parent_id for j in moved if j.parent_id is not None})
+    moved = replay_rows.replay(session, ended)
+    tree_rows.reopen_parents(session, {j.parent_id for j in moved if j.parent_id is not None})
     return moved
 
 

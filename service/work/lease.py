@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service.db import jobs as job_rows
+from service.db import transitions, trees
 from service.domain.states import Phase
 
 if TYPE_CHECKING:
@@ -77,9 +77,9 @@ class LeaseKeeper:
             fields, self._pending = self._pending, {}
         try:
             with self.db.session() as session:
-                held = job_rows.heartbeat(session, self.job_id, self.owner, self.lease, **fields)
+                held = transitions.heartbeat(session, self.job_id, self.owner, self.lease, **fields)
                 if held and self.parent is not None and "progress" in fields:
-                    job_rows.spread_progress(session, *self.parent)
+                    trees.spread_progress(session, *self.parent)
         except Exception:
             # The database may be back before the lease runs out; the next beat tries again.
             log.warning("heartbeat failed", job_id=str(self.job_id), exc_info=True)

@@ -1,7 +1,7 @@
 """What the worker processes observe, for Prometheus: first bytes, attempt times, sizes, sweeps.
 
 These are observations (how long, how big), so the process that makes them keeps
-them; counts of states and outcomes are read from the rows instead (service/metrics.py).
+them; counts of states and outcomes are read from the rows instead (service/observe/metrics.py).
 One worker host (``dramatiq actors --processes N``) is several processes: each writes
 its values to files of its own in a directory of the run, and one process of the run
 serves their sum (prometheus-client's multiprocess mode; actors/metrics.py wires it).

@@ -13,18 +13,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from service.db import clients as client_rows
 from service.db.models import Client
-from service.domain.quotas import ClientLimits
 from service.errors import InvalidInput, NotFound, Unauthorized
-from service.webhooks import new_secret
+from service.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
-    import uuid
-
+    from service.domain.quotas import ClientLimits
     from service.runtime import Runtime
     from service.settings import Settings
 
@@ -81,33 +78,9 @@ def is_admin(client: Client) -> bool:
     return ADMIN in (client.scopes or [])
 
 
-def own_limits(client: Client) -> ClientLimits:
-    """The limits an operator set on this client alone (None: the default applies)."""
-    return ClientLimits(
-        max_active_jobs=client.max_active_jobs,
-        storage_quota_bytes=client.storage_quota_bytes,
-        requests_per_minute=client.requests_per_minute,
-    )
-
-
 def limits_of(settings: Settings, client: Client) -> ClientLimits:
     """The limits that hold for this client: its own where set, else ``HAUL_CLIENT_*``."""
-    return own_limits(client).over(
-        ClientLimits(
-            max_active_jobs=settings.client_max_active_jobs,
-            storage_quota_bytes=settings.client_storage_quota_bytes,
-            requests_per_minute=settings.client_requests_per_minute,
-        )
-    )
-
-
-def storage_quota(rt: Runtime, client_id: uuid.UUID) -> int | None:
-    """The client's storage quota in bytes, as a worker needs it; None: no quota."""
-    with rt.db.session() as session:
-        client = client_rows.get(session, client_id)
-    if client is None:
-        return rt.settings.client_storage_quota_bytes
-    return limits_of(rt.settings, client).storage_quota_bytes
+    return client_rows.own_limits(client).over(settings.client_limits)
 
 
 def set_limits(rt: Runtime, name_or_id: str, **limits: int | None) -> Client:
@@ -145,16 +118,3 @@ def rotate_secret(rt: Runtime, name_or_id: str, *, grace: bool = True) -> tuple[
         client = client_rows.rotate_secret(session, client_id, secret, keep_previous=grace)
     assert client is not None
     return client, secret
-
-
-def signing_secrets(client: Client, grace_s: int, now: datetime | None = None) -> list[str]:
-    """The secrets a delivery is signed with now: the current one, and the previous one
-    while the grace period after a rotation lasts."""
-    current = [client.webhook_secret] if client.webhook_secret else []
-    rotated = client.webhook_secret_rotated_at
-    in_grace = rotated is not None and (now or datetime.now(UTC)) < rotated + timedelta(
-        seconds=grace_s
-    )
-    if client.previous_webhook_secret and in_grace:
-        return [*current, client.previous_webhook_secret]
-    return current

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from service.callbacks import publish_unsent
-from service.clients import is_admin
 from service.db import control as control_rows
+from service.dispatch import CALLBACKS
 from service.domain.control import LIMITED_QUEUES, PAUSABLE_QUEUES, site_of
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.jobs import publish_or_record
-from service.queue import CALLBACKS
+from service.fleet.gate import release_held
+from service.intake.clients import is_admin
+from service.webhooks.outbox import publish_unsent
 
 if TYPE_CHECKING:
     import uuid
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from service.db.models import Client, QueueControl
     from service.runtime import Runtime
+
 
 log = structlog.get_logger(__name__)
 
@@ -58,41 +59,6 @@ def _known(name: str) -> str:
     if name not in PAUSABLE_QUEUES:
         raise NotFound(f"no such queue: {name!r}; queues are {', '.join(PAUSABLE_QUEUES)}")
     return name
-
-
-# --- releasing held jobs ------------------------------------------------------------------------
-
-
-def release_held(rt: Runtime) -> int:
-    """Publish the held jobs that may start now, in priority order; returns how many.
-
-    One transaction per queue (each takes its queue's lock alone, so releases and
-    claims always lock queue before site). Cheap when nothing is held.
-    """
-    with rt.db.session() as session:
-        if not control_rows.any_held(session):
-            return 0
-    released = 0
-    for queue in LIMITED_QUEUES:
-        with rt.db.session() as session:
-            jobs = control_rows.release(session, queue, rt.settings.site_max_running)
-        for job in jobs:
-            publish_or_record(rt, job)
-        released += len(jobs)
-    if released:
-        log.info("held jobs released", count=released)
-    return released
-
-
-def release_quietly(rt: Runtime) -> None:
-    """After an attempt: release what a freed slot allows, never failing the caller."""
-    try:
-        release_held(rt)
-    except Exception:
-        log.warning("could not release held jobs; the sweep will", exc_info=True)
-
-
-# --- queues -------------------------------------------------------------------------------------
 
 
 def queues(rt: Runtime, client: Client) -> list[QueueView]:
@@ -152,9 +118,6 @@ def set_max_running(rt: Runtime, client: Client, name: str, max_running: int | N
     return queue(rt, client, name)
 
 
-# --- sites --------------------------------------------------------------------------------------
-
-
 def sites(rt: Runtime, client: Client) -> list[SiteView]:
     require_admin(client)
     with rt.db.session() as session:
@@ -189,9 +152,6 @@ def _site_name(site: str) -> str:
     if not clean or len(clean) > 253 or "/" in site or "@" in site:
         raise InvalidInput(f"not a site (a host name such as example.com): {site!r}")
     return clean
-
-
-# --- clients ------------------------------------------------------------------------------------
 
 
 def pause_client(rt: Runtime, client: Client, client_id: uuid.UUID, paused: bool) -> Client:

@@ -15,18 +15,22 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service import admission, callbacks, storage
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
-from service.db import control as control_rows
 from service.db import deliveries as delivery_rows
 from service.db import jobs as job_rows
+from service.db import trees as tree_rows
 from service.db.models import Artifact, Job, JobAttempt
+from service.dispatch import publish_checked
 from service.domain.control import tier_max_priority
 from service.domain.options import JobOptions, Preset, normalize
 from service.domain.states import Status, Step, is_terminal
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
 from service.errors import BadRequest, Conflict, InvalidInput, NotFound
+from service.intake import admission
+from service.webhooks.endpoints import check_url
+from service.webhooks.outbox import announce
+from service.work import storage
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
     from service.db.models import Client
     from service.domain.playlists import Children
     from service.runtime import Runtime
+
 
 log = structlog.get_logger(__name__)
 
@@ -71,14 +76,14 @@ def submit(
     """Insert the job, commit, then publish; a failed publish leaves the row queued, saying so.
 
     Raises :class:`admission.AlreadyAccepted` instead when the Idempotency-Key or
-    ``dedupe`` names an earlier job (see ``service/admission.py``).
+    ``dedupe`` names an earlier job (see ``service/intake/admission.py``).
     """
     try:
         clean_url = normalize_url(url)
         refuse_non_public_literal(clean_url, rt.settings.egress_policy)
     except UrlRejected as exc:
         raise InvalidInput(str(exc)) from exc
-    clean_callback = callbacks.check_url(rt, callback_url) if callback_url is not None else None
+    clean_callback = check_url(rt, callback_url) if callback_url is not None else None
     highest = tier_max_priority(client.tier, rt.settings.tier_priorities)
     if not 0 <= priority <= highest:
         raise InvalidInput(
@@ -100,40 +105,13 @@ def submit(
     return publish_checked(rt, job)[1]
 
 
-def publish_or_record(rt: Runtime, job: Job) -> bool:
-    """Publish a committed queued job; on failure write why on the row (the sweep retries).
-
-    A job whose queue or client is paused is held in its row instead, and published
-    when resumed: nothing waits in the broker during a pause.
-    """
-    with rt.db.session() as session:
-        if control_rows.hold_if_paused(session, job).held is not None:
-            return False
-    return publish_checked(rt, job)[0]
-
-
-def publish_checked(rt: Runtime, job: Job) -> tuple[bool, Job]:
-    """Publish a job whose pause check was made in the transaction that queued it, and
-    record it on the row: whether the doorbell rang, and the row as it is now."""
-    try:
-        rt.publish(Step(job.step), job.id, priority=job.priority)
-    except Exception as exc:
-        log.warning("publish failed", job_id=str(job.id), error=repr(exc))
-        reason = f"{type(exc).__name__}: {exc}"[:500]
-        with rt.db.session() as session:
-            return False, job_rows.mark_publish_failed(session, job.id, reason) or job
-    with rt.db.session() as session:
-        published = job_rows.mark_published(session, [job.id])
-    return True, published[0] if published else job
-
-
 def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
     with rt.db.session() as session:
         job = job_rows.get_for_client(session, job_id, client.id)
         if job is None:
             raise NotFound("no such job")
         artifact = artifact_rows.for_job(session, job.id)
-        children = job_rows.children(session, [job.id]).get(job.id)
+        children = tree_rows.children(session, [job.id]).get(job.id)
         callback_status = delivery_rows.latest_status(session, [job.id]).get(job.id)
     return JobView(job=job, artifact=artifact, children=children, callback_status=callback_status)
 
@@ -155,7 +133,7 @@ def list_jobs(
             session, client.id, status=status, parent_id=parent_id, after=after, limit=limit + 1
         )
         page = rows[:limit]
-        trees = job_rows.children(session, [j.id for j in page])
+        trees = tree_rows.children(session, [j.id for j in page])
         files = {a.job_id: a for a in artifact_rows.for_jobs(session, [j.id for j in page])}
         hooks = delivery_rows.latest_status(session, [j.id for j in page])
     last = page[-1] if len(rows) > limit else None
@@ -181,12 +159,12 @@ def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
             raise NotFound("no such job")
         if is_terminal(Status(job.status)):
             raise Conflict(f"the job already ended ({job.status}); nothing to cancel")
-        moved = job_rows.cancel_tree(session, job.id)
+        moved = tree_rows.cancel_tree(session, job.id)
         if moved is None:
             raise Conflict("the job changed state meanwhile; read it again")
         if moved.parent_id is not None:
-            job_rows.finish_parent_if_done(session, moved.parent_id)
-    callbacks.announce(rt, job_id, moved.parent_id)
+            tree_rows.finish_parent_if_done(session, moved.parent_id)
+    announce(rt, job_id, moved.parent_id)
     return get(rt, client, job_id)
 
 
@@ -196,10 +174,10 @@ def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
         job = job_rows.get_for_client(session, job_id, client.id)
         if job is None:
             raise NotFound("no such job")
-        children = job_rows.delete_tree(session, job.id)
+        children = tree_rows.delete_tree(session, job.id)
         if job.parent_id is not None:
-            job_rows.finish_parent_if_done(session, job.parent_id)
-    callbacks.announce(rt, job.parent_id)
+            tree_rows.finish_parent_if_done(session, job.parent_id)
+    announce(rt, job.parent_id)
     for gone in [job.id, *children]:
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, gone)
 

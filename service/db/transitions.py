@@ -1,0 +1,210 @@
+"""A job's state changes: each one guarded UPDATE … RETURNING.
+
+A guarded update names the states it may start from (from the state machine)
+and, for a worker, the lease it must hold. When it matches no row, the caller
+learns that the job moved on (cancelled, deleted, taken over) and writes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from service.db.models import Job
+from service.db.sql import NOW, returning_one
+from service.domain.states import TERMINAL, Phase, Status, Step, sources
+
+if TYPE_CHECKING:
+    import uuid
+    from datetime import timedelta
+
+    from sqlmodel import Session
+
+
+def move(
+    session: Session,
+    job_id: uuid.UUID,
+    to: Status,
+    *,
+    owner: str | None = None,
+    only_from: tuple[Status, ...] | None = None,
+    **values: Any,
+) -> Job | None:
+    """Move a job to ``to`` if the state machine allows it from where it is now.
+
+    ``owner`` additionally requires that this worker still holds the lease.
+    Leaving ``running`` always clears the lease.
+    """
+    allowed = only_from if only_from is not None else sources(to)
+    stmt = sa.update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in allowed]))
+    if owner is not None:
+        stmt = stmt.where(Job.lease_owner == owner)
+    changes: dict[str, Any] = {"status": to.value, "held": None, "updated_at": NOW(), **values}
+    if to is not Status.RUNNING:
+        changes.setdefault("lease_owner", None)
+        changes.setdefault("lease_expires_at", None)
+    if to in TERMINAL:
+        changes.setdefault("finished_at", NOW())
+        changes.setdefault("phase", None)
+    return returning_one(session, stmt.values(**changes))
+
+
+def _claimable() -> Any:
+    """Waiting for a worker, or running under a lease that expired."""
+    return sa.or_(
+        Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
+        sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < NOW()),
+    )
+
+
+def requeue(
+    session: Session, job_id: uuid.UUID, *, owner: str | None = None, **values: Any
+) -> Job | None:
+    """Put a running job back in the queue, as if just submitted; the caller publishes it.
+
+    The one way back from ``running`` to ``queued``: the probe handing over to the
+    download, a worker shutting down, the sweep taking an expired lease.
+    """
+    return move(
+        session,
+        job_id,
+        Status.QUEUED,
+        owner=owner,
+        only_from=(Status.RUNNING,),
+        phase=None,
+        queued_at=NOW(),
+        published_at=None,
+        **values,
+    )
+
+
+def claim(
+    session: Session, job_id: uuid.UUID, step: Step, owner: str, lease: timedelta, phase: Phase
+) -> Job | None:
+    """Take the job for this worker: from queued/retrying, or running with an expired lease.
+
+    Counts the attempt in the row, so a job that kills its worker cannot loop forever.
+    """
+    claimable = _claimable()
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.step == step.value, claimable, Job.attempts < Job.max_attempts)
+        .values(
+            status=Status.RUNNING.value,
+            phase=phase.value,
+            held=None,
+            lease_owner=owner,
+            lease_expires_at=NOW() + lease,
+            attempts=Job.attempts + 1,
+            started_at=sa.func.coalesce(Job.started_at, NOW()),
+            next_attempt_at=None,
+            updated_at=NOW(),
+        )
+    )
+    return returning_one(session, stmt)
+
+
+def heartbeat(
+    session: Session, job_id: uuid.UUID, owner: str, lease: timedelta, **progress: Any
+) -> bool:
+    """Renew the lease and write progress; False when this worker no longer holds the job."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == Status.RUNNING.value, Job.lease_owner == owner)
+        .values(lease_expires_at=NOW() + lease, updated_at=NOW(), **progress)
+    )
+    return session.execute(stmt).rowcount == 1
+
+
+def await_children(
+    session: Session, job_id: uuid.UUID, owner: str, *, info: dict[str, Any]
+) -> Job | None:
+    """A probed playlist stays ``running`` without a lease until its children finish."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == Status.RUNNING.value, Job.lease_owner == owner)
+        .values(
+            phase=Phase.AWAITING_CHILDREN.value,
+            lease_owner=None,
+            lease_expires_at=None,
+            info=info,
+            last_error=None,
+            updated_at=NOW(),
+        )
+    )
+    return returning_one(session, stmt)
+
+
+def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
+    """Fail a job that was claimed ``max_attempts`` times without an outcome.
+
+    This is what stops a job that kills its worker (redelivered forever otherwise).
+    """
+    claimable = _claimable()
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, claimable, Job.attempts >= Job.max_attempts)
+        .values(
+            status=Status.FAILED.value,
+            phase=None,
+            held=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            error_class="attempts_exhausted",
+            error_message=sa.func.concat(
+                "gave up after ", Job.attempts, " attempts without an outcome"
+            ),
+            finished_at=NOW(),
+            updated_at=NOW(),
+        )
+    )
+    return returning_one(session, stmt)
+
+
+def schedule_retry(session: Session, job_id: uuid.UUID, delay: timedelta) -> None:
+    """Record when the next attempt of a ``retrying`` job is due."""
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status == Status.RETRYING.value)
+        .values(next_attempt_at=NOW() + delay, updated_at=NOW())
+    )
+    session.execute(stmt)
+
+
+def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Job | None:
+    """The message went to ``.XQ``: the row says ``failed`` with the last error it saw.
+
+    A permanent failure was already written by the worker that met it; then only the
+    time of the dead letter is added.
+    """
+    stmt = (
+        sa.update(Job)
+        .where(Job.id == job_id, Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
+        .values(
+            status=Status.FAILED.value,
+            phase=None,
+            held=None,
+            lease_owner=None,
+            lease_expires_at=None,
+            next_attempt_at=None,
+            error_class=sa.func.coalesce(sa.func.split_part(Job.last_error, ":", 1), "dead_letter"),
+            error_message=sa.func.coalesce(Job.last_error, fallback_reason),
+            dead_lettered_at=NOW(),
+            finished_at=NOW(),
+            updated_at=NOW(),
+        )
+    )
+    failed = returning_one(session, stmt)
+    if failed is not None:
+        return failed
+    stamp = (
+        sa.update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == Status.FAILED.value,
+            Job.dead_lettered_at.is_(None),
+        )
+        .values(dead_lettered_at=NOW(), updated_at=NOW())
+    )
+    return returning_one(session, stamp)

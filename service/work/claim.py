@@ -1,0 +1,88 @@
+"""Claim a job for one attempt: the gate (pauses, limits), then the guarded claim.
+
+A claim is one transaction: the gate may *hold* the job instead (no attempt is
+spent), the claim takes a lease owned by ``<worker>/<random tag>`` and counts the
+attempt, or the job has no attempts left and is failed. A message whose row
+cannot be claimed is dropped: the row has moved on.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+import structlog
+
+from service.db import attempts as attempt_rows
+from service.db import control as control_rows
+from service.db import transitions
+from service.db.engine import wait_out_outage
+from service.domain.control import Hold
+from service.media.download import YTDLP_VERSION
+from service.work.outcomes import after_terminal
+
+if TYPE_CHECKING:
+    import uuid
+
+    from structlog.stdlib import BoundLogger
+
+    from service.db.models import Job
+    from service.domain.states import Phase, Step
+    from service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+def claim(
+    rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase
+) -> tuple[Job, str, BoundLogger, bool] | None:
+    """Claim the row for one attempt: the job, the lease owner, a logger bound to both,
+    and whether a queue or site limit applied (then its end frees a slot for a held job)."""
+    owner = _owner(rt)
+    outcome = wait_out_outage(
+        lambda: _claim_or_give_up(rt, job_id, step, owner, phase),
+        patience=rt.settings.database_wait_s,
+    )
+    if isinstance(outcome, Hold):
+        log.info("job held", job_id=str(job_id), step=step.value, held=outcome.value)
+        return None
+    job, exhausted, limited = outcome
+    if job is not None:
+        # Every line of this attempt's work (lease keeper, yt-dlp) carries who and which.
+        structlog.contextvars.bind_contextvars(
+            job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
+        )
+        bound = log.bind(
+            job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
+        )
+        return job, owner, bound, limited
+    if exhausted is not None:
+        log.warning("gave up", job_id=str(job_id), attempts=exhausted.attempts)
+        after_terminal(rt, exhausted)
+    else:
+        log.info("message dropped: the job is not claimable", job_id=str(job_id), step=step.value)
+    return None
+
+
+def _claim_or_give_up(
+    rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase
+) -> tuple[Job | None, Job | None, bool] | Hold:
+    """One transaction: the claimed job, or the job failed for having no attempts left,
+    or why it is held instead (paused, or no free slot: no attempt is spent)."""
+    lease = timedelta(seconds=rt.settings.lease_seconds)
+    with rt.db.session() as session:
+        verdict = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
+        held = verdict.hold
+        if held is not None and control_rows.hold(session, job_id, held) is not None:
+            return held
+        job = transitions.claim(session, job_id, step, owner, lease, phase)
+        if job is not None:
+            attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
+            return job, None, verdict.limited
+        return None, transitions.fail_exhausted(session, job_id), verdict.limited
+
+
+def _owner(rt: Runtime) -> str:
+    """A lease owner name unique to this attempt: worker name plus a random tag."""
+    return f"{rt.settings.worker_name}/{secrets.token_hex(4)}"

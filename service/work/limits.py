@@ -1,0 +1,49 @@
+"""A job's bounds for one attempt: file size, duration, egress, and what is left of its
+client's storage quota (read when the attempt starts)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from service.db import artifacts as artifact_rows
+from service.db import clients as client_rows
+from service.errors import Permanent
+from service.media.limits import Limits
+
+if TYPE_CHECKING:
+    import uuid
+
+    from service.db.models import Job
+    from service.runtime import Runtime
+
+
+def limits_for(rt: Runtime, job: Job, *, with_quota: bool = False) -> Limits:
+    """This job's bounds from the settings; a download also stays within its client's quota."""
+    settings = rt.settings
+    max_bytes, name = settings.max_file_bytes, "HAUL_MAX_FILE_BYTES"
+    quota = storage_quota(rt, job.client_id) if with_quota else None
+    if quota is not None:
+        with rt.db.session() as session:
+            room = quota - artifact_rows.bytes_stored(session, job.client_id)
+        if room <= 0:
+            raise Permanent(
+                f"the client's storage quota ({quota} bytes) is used up", error_class="quota"
+            )
+        if room < max_bytes:
+            max_bytes, name = room, "the client's storage quota"
+    return Limits(
+        egress=settings.egress_policy,
+        max_bytes=max_bytes,
+        max_bytes_name=name,
+        max_duration_s=settings.max_duration_s,
+        generic_extractor=settings.generic_extractor,
+    )
+
+
+def storage_quota(rt: Runtime, client_id: uuid.UUID) -> int | None:
+    """The client's storage quota in bytes, as a worker needs it; None: no quota."""
+    with rt.db.session() as session:
+        client = client_rows.get(session, client_id)
+    if client is None:
+        return rt.settings.client_storage_quota_bytes
+    return client_rows.own_limits(client).over(rt.settings.client_limits).storage_quota_bytes

@@ -1,0 +1,169 @@
+"""How an attempt ends on the row: failed, released for a retry, handed back, or closed.
+
+Every write here is a guarded update that names the lease owner, so a worker that
+lost its job writes nothing. The attempt's own row (``job_attempts``) is closed in
+the same transaction, and a job that ended tells its parent and announces its
+webhook after the commit.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from service.db import attempts as attempt_rows
+from service.db import transitions, trees
+from service.db.engine import wait_out_outage
+from service.db.models import Job
+from service.dispatch import publish_or_record
+from service.domain.states import Status
+from service.observe import worker_metrics
+from service.webhooks.outbox import announce
+from service.work import storage
+
+if TYPE_CHECKING:
+    import uuid
+    from datetime import timedelta
+
+    from structlog.stdlib import BoundLogger
+
+    from service.errors import Permanent
+    from service.runtime import Runtime
+
+log = structlog.get_logger(__name__)
+
+
+RUNNING = (Status.RUNNING,)
+
+
+GONE = "the job was cancelled, deleted or taken over"
+
+
+def outcome_of(moved: Job | None) -> str:
+    """An attempt whose final write matched no row was abandoned, not successful."""
+    return "succeeded" if moved is not None else "abandoned"
+
+
+def hand_back(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
+    """Queue the job again now, without spending an attempt: this worker is going away."""
+    with rt.db.session() as session:
+        moved = transitions.requeue(session, job.id, owner=owner, attempts=Job.attempts - 1)
+        close_attempt(session, job.id, owner, "handed_back", error_message="the worker shut down")
+    if moved is not None:
+        publish_or_record(rt, moved)
+    bound.info("handed back", reason="worker shutdown")
+
+
+def close_attempt(
+    session: Any,  # a db session; only service/db names its type
+    job_id: uuid.UUID,
+    owner: str,
+    outcome: str,
+    *,
+    error_class: str | None = None,
+    error_message: str | None = None,
+) -> None:
+    """Close the attempt's row and log its one summary line (outcome, duration, error class)."""
+    done = attempt_rows.finish(
+        session, job_id, owner, outcome, error_class=error_class, error_message=error_message
+    )
+    if done is None or done.started_at is None or done.finished_at is None:
+        return
+    seconds = (done.finished_at - done.started_at).total_seconds()
+    worker_metrics.attempt_finished(done.step, outcome, seconds)
+    log.info(
+        "attempt finished",
+        job_id=str(job_id),
+        attempt=done.number,
+        step=done.step,
+        outcome=outcome,
+        duration_s=round(seconds, 3),
+        error_class=error_class,
+    )
+
+
+def fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger) -> None:
+    with rt.db.session() as session:
+        failed = transitions.move(
+            session,
+            job.id,
+            Status.FAILED,
+            owner=owner,
+            only_from=RUNNING,
+            error_class=exc.error_class,
+            error_message=exc.message,
+        )
+        close_attempt(
+            session, job.id, owner, "failed", error_class=exc.error_class, error_message=exc.message
+        )
+        if failed is not None and failed.parent_id is not None:
+            trees.finish_parent_if_done(session, failed.parent_id)
+    if failed is not None:
+        announce(rt, job.id, job.parent_id)
+    bound.info("failed", error_class=exc.error_class, error=exc.message)
+
+
+def release_for_retry(
+    rt: Runtime, job: Job, owner: str, exc: BaseException, bound: BoundLogger
+) -> None:
+    """Give the job back as ``retrying``; the middleware adds when the next attempt is due.
+
+    A file this attempt already moved into storage goes too: a running job has no
+    artifact, so nothing there is anyone else's.
+    """
+    error_class = getattr(exc, "error_class", type(exc).__name__)
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+
+    def release() -> Job | None:
+        with rt.db.session() as session:
+            moved = transitions.move(
+                session,
+                job.id,
+                Status.RETRYING,
+                owner=owner,
+                only_from=RUNNING,
+                phase=None,
+                last_error=f"{error_class}: {message}"[:2000],
+            )
+            close_attempt(
+                session,
+                job.id,
+                owner,
+                "retry",
+                error_class=error_class,
+                error_message=message[:2000],
+            )
+            return moved
+
+    try:
+        released = wait_out_outage(release, patience=rt.settings.database_wait_s)
+    except Exception:
+        bound.exception("could not record the failed attempt; the lease sweep will")
+    else:
+        if released is not None:
+            storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
+    bound.warning("attempt failed, will retry", error_class=error_class, error=message)
+
+
+def after_terminal(rt: Runtime, job: Job) -> None:
+    if job.parent_id is not None:
+        with rt.db.session() as session:
+            trees.finish_parent_if_done(session, job.parent_id)
+    announce(rt, job.id, job.parent_id)
+
+
+def retry_scheduled(rt: Runtime, job_id: uuid.UUID, delay: timedelta) -> None:
+    """The broker scheduled the next attempt: the row says when it is due."""
+    with rt.db.session() as session:
+        transitions.schedule_retry(session, job_id, delay)
+
+
+def dead_lettered(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
+    """The broker ran out of retries and dead-lettered the message: the job failed."""
+    with rt.db.session() as session:
+        row = transitions.dead_letter(session, job_id, f"retries exhausted after {retries} retries")
+        if row is not None and row.parent_id is not None:
+            trees.finish_parent_if_done(session, row.parent_id)
+    if row is not None:
+        announce(rt, job_id, row.parent_id)

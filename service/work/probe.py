@@ -1,0 +1,115 @@
+"""The probe step: find out what a URL is, then hand a single item to the download
+step or expand a playlist into child jobs that its parent waits for."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from service.db import control as control_rows
+from service.db import jobs as job_rows
+from service.db import transitions
+from service.db.models import Job
+from service.dispatch import publish_checked, publish_or_record
+from service.domain.states import Phase, Step
+from service.domain.urls import UrlRejected, normalize_url
+from service.errors import Permanent
+from service.fleet.gate import release_quietly
+from service.media.probe import probe
+from service.work.claim import claim
+from service.work.limits import limits_for
+from service.work.outcomes import GONE, close_attempt, fail, outcome_of, release_for_retry
+
+if TYPE_CHECKING:
+    import uuid
+
+    from structlog.stdlib import BoundLogger
+
+    from service.runtime import Runtime
+
+
+def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
+    """Find out what the URL is: hand a single item to download, expand a playlist into children."""
+    claimed = claim(rt, job_id, Step.PROBE, Phase.PROBING)
+    if claimed is None:
+        return
+    job, owner, bound, limited = claimed
+    try:
+        _probe(rt, job, owner, bound)
+    finally:
+        if limited:
+            release_quietly(rt)  # this attempt's slot is free: a held job may start
+
+
+def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
+    try:
+        found = probe(
+            job.url, max_entries=rt.settings.playlist_max_entries, limits=limits_for(rt, job)
+        )
+    except Permanent as exc:
+        fail(rt, job, owner, exc, bound)
+        raise
+    except BaseException as exc:
+        release_for_retry(rt, job, owner, exc, bound)
+        raise
+    if not found.is_playlist:
+        with rt.db.session() as session:
+            moved = transitions.requeue(
+                session,
+                job.id,
+                owner=owner,
+                step=Step.DOWNLOAD.value,
+                attempts=0,
+                info=found.summary(),
+                last_error=None,
+            )
+            close_attempt(session, job.id, owner, outcome_of(moved))
+            # The download queue's pause is checked in this transaction, not another.
+            if moved is not None:
+                moved = control_rows.hold_if_paused(session, moved)
+        if moved is not None:
+            if moved.held is None:
+                publish_checked(rt, moved)
+            bound.info("probed", kind="single", title=found.title)
+        return
+    _expand(rt, job, owner, found.summary(), [e.url for e in found.entries], bound)
+
+
+def _expand(
+    rt: Runtime, parent: Job, owner: str, info: dict[str, Any], urls: list[str], bound: BoundLogger
+) -> None:
+    """Create one child download job per playlist entry; the parent waits for them."""
+    children: list[Job] = []
+    skipped = 0
+    for url in urls:
+        try:
+            clean = normalize_url(url)
+        except UrlRejected:
+            skipped += 1
+            continue
+        children.append(
+            Job(
+                client_id=parent.client_id,
+                parent_id=parent.id,
+                url=clean,
+                options=parent.options,
+                user_metadata=parent.user_metadata,
+                priority=parent.priority,
+                step=Step.DOWNLOAD.value,
+                max_attempts=parent.max_attempts,
+            )
+        )
+    if not children:
+        empty = Permanent("no entry of the playlist has a usable URL", error_class="empty_playlist")
+        fail(rt, parent, owner, empty, bound)
+        raise empty
+    info["playlist"]["entries_skipped"] = skipped
+    with rt.db.session() as session:
+        waiting = transitions.await_children(session, parent.id, owner, info=info)
+        if waiting is None:
+            close_attempt(session, parent.id, owner, outcome_of(None), error_message=GONE)
+            return
+        job_rows.insert_many(session, children)
+        close_attempt(session, parent.id, owner, "succeeded")
+    for child in children:
+        publish_or_record(rt, child)
+    bound.info("probed", kind="playlist", children=len(children), capped=info["playlist"]["capped"])
