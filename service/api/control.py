@@ -20,17 +20,7 @@ from service.api.schemas import (
     SiteList,
     SiteOut,
 )
-from service.fleet.admin import (
-    pause,
-    pause_client,
-    queue,
-    queues,
-    remove_site_limit,
-    resume,
-    set_max_running,
-    set_site_limit,
-    sites,
-)
+from service.fleet import admin
 
 if TYPE_CHECKING:
     from service.db.models import Client
@@ -46,7 +36,7 @@ class ControlController(Controller):
         self, runtime: NamedDependency[Runtime], client: NamedDependency[Client]
     ) -> QueueList:
         """Every queue: paused or not, its limit, waiting work by state and hold, running count."""
-        return QueueList(items=[QueueOut.of(v) for v in queues(runtime, client)])
+        return QueueList(items=[QueueOut.of(v) for v in admin.queues(runtime, client)])
 
     @get("/queues/{name:str}", sync_to_thread=True, responses=documented(403, 404))
     def queue(
@@ -55,7 +45,7 @@ class ControlController(Controller):
         runtime: NamedDependency[Runtime],
         client: NamedDependency[Client],
     ) -> QueueOut:
-        return QueueOut.of(queue(runtime, client, name))
+        return QueueOut.of(admin.queue(runtime, client, name))
 
     @post(
         "/queues/{name:str}/pause",
@@ -70,7 +60,7 @@ class ControlController(Controller):
         client: NamedDependency[Client],
     ) -> QueueOut:
         """Nothing new starts; running work finishes; submissions wait as ``queued``."""
-        return QueueOut.of(pause(runtime, client, name))
+        return QueueOut.of(admin.pause(runtime, client, name))
 
     @post(
         "/queues/{name:str}/resume",
@@ -85,7 +75,7 @@ class ControlController(Controller):
         client: NamedDependency[Client],
     ) -> QueueOut:
         """Waiting work starts again, best priority first."""
-        return QueueOut.of(resume(runtime, client, name))
+        return QueueOut.of(admin.resume(runtime, client, name))
 
     @patch("/queues/{name:str}", sync_to_thread=True, responses=documented(400, 403, 404, 422))
     def limit(
@@ -96,12 +86,12 @@ class ControlController(Controller):
         client: NamedDependency[Client],
     ) -> QueueOut:
         """Set the queue's fleet-wide ``max_running`` (null removes it); takes effect at once."""
-        return QueueOut.of(set_max_running(runtime, client, name, data.max_running))
+        return QueueOut.of(admin.set_max_running(runtime, client, name, data.max_running))
 
     @get("/sites", sync_to_thread=True, responses=documented(403))
     def sites(self, runtime: NamedDependency[Runtime], client: NamedDependency[Client]) -> SiteList:
         """Every site with its own limit, and how many of its jobs run now."""
-        return SiteList(items=[SiteOut.of(v) for v in sites(runtime, client)])
+        return SiteList(items=[SiteOut.of(v) for v in admin.sites(runtime, client)])
 
     @put("/sites/{site:str}", sync_to_thread=True, responses=documented(400, 403, 422))
     def set_site(
@@ -112,7 +102,7 @@ class ControlController(Controller):
         client: NamedDependency[Client],
     ) -> SiteOut:
         """At most ``max_running`` jobs of this media host run at once, fleet-wide."""
-        return SiteOut.of(set_site_limit(runtime, client, site, data.max_running))
+        return SiteOut.of(admin.set_site_limit(runtime, client, site, data.max_running))
 
     @delete("/sites/{site:str}", sync_to_thread=True, responses=documented(403, 404, 422))
     def remove_site(
@@ -122,7 +112,7 @@ class ControlController(Controller):
         client: NamedDependency[Client],
     ) -> None:
         """Remove the site's own limit (the default, ``HAUL_SITE_MAX_RUNNING``, applies again)."""
-        remove_site_limit(runtime, client, site)
+        admin.remove_site_limit(runtime, client, site)
 
     @post(
         "/clients/{client_id:uuid}/pause",
@@ -137,7 +127,7 @@ class ControlController(Controller):
         client: NamedDependency[Client],
     ) -> ClientStateOut:
         """None of the client's jobs starts until resumed; its running jobs finish."""
-        return ClientStateOut.of(pause_client(runtime, client, client_id, paused=True))
+        return ClientStateOut.of(admin.pause_client(runtime, client, client_id, paused=True))
 
     @post(
         "/clients/{client_id:uuid}/resume",
@@ -152,4 +142,4 @@ class ControlController(Controller):
         client: NamedDependency[Client],
     ) -> ClientStateOut:
         """The client's waiting jobs start again, best priority first."""
-        return ClientStateOut.of(pause_client(runtime, client, client_id, paused=False))
+        return ClientStateOut.of(admin.pause_client(runtime, client, client_id, paused=False))

@@ -12,7 +12,7 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 
 from service.api.problems import documented
 from service.api.schemas import DeliveryList, DeliveryOut, EndpointIn, EndpointOut
-from service.webhooks.endpoints import default_endpoint, deliveries, redeliver, set_default_endpoint
+from service.webhooks import endpoints
 
 if TYPE_CHECKING:
     from service.db.models import Client
@@ -31,7 +31,7 @@ class WebhookController(Controller):
         client: NamedDependency[Client],
     ) -> DeliveryList:
         """The job's webhook deliveries, newest first, each with every HTTP attempt."""
-        found = deliveries(runtime, client, job_id)
+        found = endpoints.deliveries(runtime, client, job_id)
         return DeliveryList(items=[DeliveryOut.of(v) for v in found])
 
     @post(
@@ -47,7 +47,7 @@ class WebhookController(Controller):
         client: NamedDependency[Client],
     ) -> Response[DeliveryOut]:
         """Send an ended job's event again (same ``webhook-id``), with a fresh attempt budget."""
-        view = redeliver(runtime, client, job_id)
+        view = endpoints.redeliver(runtime, client, job_id)
         return Response(
             DeliveryOut.of(view),
             status_code=HTTP_202_ACCEPTED,
@@ -59,7 +59,7 @@ class WebhookController(Controller):
         self, runtime: NamedDependency[Runtime], client: NamedDependency[Client]
     ) -> EndpointOut:
         """Your default endpoint: where jobs without a ``callback_url`` report."""
-        return EndpointOut.of(default_endpoint(runtime, client))
+        return EndpointOut.of(endpoints.default_endpoint(runtime, client))
 
     @put("/webhook", sync_to_thread=True, responses=documented(400, 413, 422))
     def set_endpoint(
@@ -69,11 +69,11 @@ class WebhookController(Controller):
         client: NamedDependency[Client],
     ) -> EndpointOut:
         """Set or replace your default endpoint (this re-enables one disabled by a 410)."""
-        return EndpointOut.of(set_default_endpoint(runtime, client, data.url))
+        return EndpointOut.of(endpoints.set_default_endpoint(runtime, client, data.url))
 
     @delete("/webhook", status_code=200, sync_to_thread=True, responses=documented())
     def clear_endpoint(
         self, runtime: NamedDependency[Runtime], client: NamedDependency[Client]
     ) -> EndpointOut:
         """Remove your default endpoint; jobs with their own ``callback_url`` still report."""
-        return EndpointOut.of(set_default_endpoint(runtime, client, None))
+        return EndpointOut.of(endpoints.set_default_endpoint(runtime, client, None))
