@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 
 CHUNK = 256 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+#: A position with more digits than this is past any file (10**18 bytes is an exabyte);
+#: Python refuses to parse numbers of thousands of digits, so they are never parsed.
+_MAX_DIGITS = 18
+_BEYOND = 10**_MAX_DIGITS
+
+
+def _position(digits: str) -> int:
+    """A byte position from the header; any longer number counts as "past the end"."""
+    digits = digits.lstrip("0") or "0"
+    return _BEYOND if len(digits) > _MAX_DIGITS else int(digits)
 
 
 class RangeNotSatisfiable(HaulError):
@@ -41,12 +51,12 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:
-        length = int(last)
+        length = _position(last)
         if length == 0:
             raise RangeNotSatisfiable(size)
         return max(0, size - length), size - 1
-    start = int(first)
-    end = int(last) if last else size - 1
+    start = _position(first)
+    end = _position(last) if last else size - 1
     if start >= size or end < start:
         raise RangeNotSatisfiable(size)
     return start, min(end, size - 1)
