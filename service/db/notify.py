@@ -1,7 +1,7 @@
 """``LISTEN haul_jobs``: the changes the ``jobs_changed`` trigger announces, as dicts.
 
-PostgreSQL-specific on purpose and kept here, behind one function, so an embedded
-mode can swap it for an in-process channel without touching the API.
+PostgreSQL's LISTEN/NOTIFY, behind one function: the API's live hub never sees a
+connection, only the changes.
 """
 
 from __future__ import annotations
