@@ -8,95 +8,48 @@ Locally, a test whose service is down is skipped with the reason; under
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
-import socket
-import uuid
 from typing import TYPE_CHECKING
 
 import pika
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
 
 from service.db.migrate import upgrade
 from service.runtime import Runtime, build_runtime
 from service.settings import Settings
 from tests.support.media_server import MediaServer, make_media
+from tests.support.network import TEST_EGRESS_ALLOW
+from tests.support.postgres import ADMIN_DATABASE_URL, RUN_ID, admin_execute, db_url
+from tests.support.rabbitmq import BROKER_URL, delete_queues
+from tests.support.skips import unavailable
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-CI = os.environ.get("CI", "").lower() == "true"
-ADMIN_DATABASE_URL = os.environ.get(
-    "HAUL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-BROKER_URL = os.environ.get("HAUL_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-RUN_ID = uuid.uuid4().hex[:8]
 _counter = itertools.count()
-STEPS = ("probe", "download", "sweeps", "callbacks")
-TEST_EGRESS_ALLOW = "127.0.0.1/32"
-
-
-def unavailable(reason: str) -> None:
-    """Skip locally, fail in CI."""
-    if CI:
-        pytest.fail(f"{reason} (CI=true: services must be up)")
-    pytest.skip(reason)
-
-
-def _conninfo(database: str) -> str:
-    url = make_url(ADMIN_DATABASE_URL).set(drivername="postgresql", database=database)
-    return url.render_as_string(hide_password=False)
-
-
-def _admin_execute(sql: str) -> None:
-    with psycopg.connect(_conninfo("postgres"), autocommit=True, connect_timeout=3) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
-
-
-def _db_url(name: str) -> str:
-    return make_url(ADMIN_DATABASE_URL).set(database=name).render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
 def postgres_template() -> Iterator[str]:
     """A database migrated once per run; each test copies it (fast, isolated)."""
     try:
-        _admin_execute("SELECT 1")
+        admin_execute("SELECT 1")
     except psycopg.OperationalError as exc:
         unavailable(f"PostgreSQL is not reachable at {ADMIN_DATABASE_URL}: {exc}")
     name = f"haul_test_{RUN_ID}_template"
-    upgrade(_db_url(name), Settings(_env_file=None).migrations_dir)  # type: ignore[call-arg]
+    upgrade(db_url(name), Settings(_env_file=None).migrations_dir)  # type: ignore[call-arg]
     yield name
-    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def database_url(postgres_template: str) -> Iterator[str]:
     name = f"haul_test_{RUN_ID}_{next(_counter)}"
-    _admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
-    yield _db_url(name)
-    _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _delete_queues(prefix: str) -> None:
-    try:
-        connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    except pika.exceptions.AMQPError:
-        return
-    try:
-        for step in STEPS:
-            for suffix in ("", ".DQ", ".XQ"):
-                channel = connection.channel()
-                try:
-                    channel.queue_delete(f"{prefix}.{step}{suffix}")
-                    channel.close()
-                except pika.exceptions.AMQPError:
-                    pass
-    finally:
-        connection.close()
+    admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"')
+    yield db_url(name)
+    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +66,7 @@ def queue_prefix(rabbitmq: str) -> Iterator[str]:
     """Queues of one test: haultest<run><n>.probe and so on, deleted afterwards."""
     prefix = f"haultest{RUN_ID}{next(_counter)}"
     yield prefix
-    _delete_queues(prefix)
+    delete_queues(prefix)
 
 
 @pytest.fixture
@@ -158,12 +111,6 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def media(media_dir: Path) -> Iterator[MediaServer]:
     with MediaServer(media_dir) as server:
         yield server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.hookimpl(wrapper=True)

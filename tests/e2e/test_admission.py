@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.conftest import free_port
-from tests.e2e.conftest import BIN, haul, wait_api_ready
+from tests.support.network import free_port
+from tests.support.stack import BIN, haul, wait_api_ready
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from tests.e2e.conftest import Stack
+    from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.conftest import ADMIN_DATABASE_URL, BROKER_URL
+from tests.support.postgres import ADMIN_DATABASE_URL
+from tests.support.rabbitmq import BROKER_URL
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

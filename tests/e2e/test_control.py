@@ -13,16 +13,17 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_EGRESS_ALLOW, unavailable
-from tests.e2e.conftest import BIN, submit, wait_status
 from tests.support.media_server import MediaServer
+from tests.support.network import TEST_EGRESS_ALLOW
+from tests.support.skips import unavailable
+from tests.support.stack import BIN, submit, wait_status
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tests.e2e.conftest import Stack
+    from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

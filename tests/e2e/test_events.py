@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
-from tests.e2e.conftest import TERMINAL, Stack, submit, wait_status
 from tests.support.sse import Event, events, parse
+from tests.support.stack import TERMINAL, Stack, submit, wait_status
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:

@@ -17,15 +17,12 @@ import pytest
 
 from service.dispatch import DOWNLOAD, PROBE, build_broker, publish
 from service.settings import Settings
-from tests.conftest import BROKER_URL
-from tests.e2e.conftest import (
+from tests.support.rabbitmq import BROKER_URL, dead_letter_job_ids, purge, ready
+from tests.support.stack import (
     TERMINAL,
     Stack,
     assert_invariants,
-    dead_letter_job_ids,
     download_outcomes,
-    purge,
-    ready,
     submit,
     wait_downloading,
     wait_lease_expired,

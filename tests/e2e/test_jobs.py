@@ -14,8 +14,10 @@ import httpx
 import pika
 import pytest
 
-from tests.conftest import BROKER_URL
-from tests.e2e.conftest import (
+from tests.support.media_server import MediaServer
+from tests.support.prom import Samples, delta, samples
+from tests.support.rabbitmq import BROKER_URL
+from tests.support.stack import (
     TERMINAL,
     Stack,
     assert_invariants,
@@ -23,8 +25,6 @@ from tests.e2e.conftest import (
     wait_downloading,
     wait_status,
 )
-from tests.support.media_server import MediaServer
-from tests.support.prom import Samples, delta, samples
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:

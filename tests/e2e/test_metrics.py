@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.conftest import TERMINAL, Stack, purge, submit, wait_status
 from tests.support.prom import Samples, delta, samples, total
+from tests.support.rabbitmq import purge
+from tests.support.stack import TERMINAL, Stack, submit, wait_status
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:

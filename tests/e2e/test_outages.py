@@ -16,8 +16,9 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.conftest import unavailable
-from tests.e2e.conftest import (
+from tests.support import services
+from tests.support.skips import unavailable
+from tests.support.stack import (
     TERMINAL,
     Stack,
     assert_invariants,
@@ -26,7 +27,6 @@ from tests.e2e.conftest import (
     wait_downloading,
     wait_status,
 )
-from tests.support import services
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:

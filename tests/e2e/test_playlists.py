@@ -10,7 +10,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.e2e.conftest import (
+from tests.support.sse import events
+from tests.support.stack import (
     TERMINAL,
     assert_invariants,
     download_outcomes,
@@ -18,14 +19,13 @@ from tests.e2e.conftest import (
     wait_downloading,
     wait_status,
 )
-from tests.support.sse import events
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     import httpx
 
-    from tests.e2e.conftest import Stack
     from tests.support.media_server import MediaServer
+    from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

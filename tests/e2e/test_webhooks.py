@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.e2e.conftest import TERMINAL, Stack, submit, wait_status
 from tests.support.receiver import Receiver
+from tests.support.stack import TERMINAL, Stack, submit, wait_status
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:

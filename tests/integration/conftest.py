@@ -1,17 +1,17 @@
-"""Fixtures for tests that drive the API in-process against real PostgreSQL and RabbitMQ."""
+"""Fixtures for tests that drive the API or the use cases in-process against real
+PostgreSQL and RabbitMQ; they apply to every module under tests/integration/."""
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import pika
 import pytest
 from litestar.testing import TestClient
 
 from service.api.app import create_app
-from service.intake.clients import authenticate, create_client
-from tests.conftest import BROKER_URL
+from service.intake.clients import create_client
+from service.runtime import build_runtime
+from tests.support.network import free_port
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -30,6 +30,19 @@ def api(settings: Settings, runtime: Runtime) -> Iterator[TestClient[Litestar]]:
 
 
 @pytest.fixture
+def api_without_broker(settings: Settings) -> Iterator[TestClient[Litestar]]:
+    """The API with RabbitMQ unreachable (nothing listens on the port); same database."""
+    broken = settings.model_copy(
+        update={"broker_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"}
+    )
+    rt = build_runtime(broken)
+    with TestClient(create_app(broken, rt)) as client:
+        yield client
+    rt.broker.close()
+    rt.db.dispose()
+
+
+@pytest.fixture
 def auth(runtime: Runtime) -> dict[str, str]:
     """Headers of a fresh client's key."""
     _, key = create_client(runtime, "alice")
@@ -42,40 +55,15 @@ def other_auth(runtime: Runtime) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
-def queue_depth(queue: str) -> int:
-    """Messages ready in ``queue`` (0 when it does not exist yet)."""
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    try:
-        channel = connection.channel()
-        try:
-            return int(channel.queue_declare(queue, passive=True).method.message_count)
-        except pika.exceptions.ChannelClosedByBroker:
-            return 0
-    finally:
-        connection.close()
+@pytest.fixture
+def client(runtime: Runtime) -> Client:
+    """A client that submits jobs by calling the use cases (no key needed)."""
+    made, _ = create_client(runtime, "x")
+    return made
 
 
-def take_messages(queue: str) -> list[tuple[dict[str, Any], int | None]]:
-    """Consume every ready message of ``queue``: each decoded body with its AMQP priority.
-
-    A queue nothing was ever published to does not exist yet: it holds nothing.
-    """
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
-    taken: list[tuple[dict[str, Any], int | None]] = []
-    try:
-        channel = connection.channel()
-        while True:
-            try:
-                method, properties, body = channel.basic_get(queue, auto_ack=True)
-            except pika.exceptions.ChannelClosedByBroker:
-                return taken
-            if method is None:
-                return taken
-            taken.append((json.loads(body), properties.priority))
-    finally:
-        connection.close()
-
-
-def client_of(runtime: Runtime, headers: dict[str, str]) -> Client:
-    """The client whose key is in ``headers`` (as the API would find it)."""
-    return authenticate(runtime, headers["Authorization"])
+@pytest.fixture
+def admin(runtime: Runtime) -> dict[str, str]:
+    """Headers of an operator's key (a client created with ``admin=True``)."""
+    _, key = create_client(runtime, "operator", admin=True)
+    return {"Authorization": f"Bearer {key}"}

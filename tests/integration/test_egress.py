@@ -25,7 +25,7 @@ from service.intake.jobs import submit
 from service.runtime import build_runtime
 from service.work.download import run_download
 from service.work.probe import run_probe
-from tests.integration.test_processing import leftovers, must
+from tests.support.jobs import leftovers, must
 from tests.support.media_server import MediaServer
 
 if TYPE_CHECKING:

@@ -16,65 +16,22 @@ import pytest
 import sqlalchemy as sa
 from litestar.testing import TestClient
 
-from service.api.app import create_app
 from service.db import clients as client_rows
-from service.db import control as control_rows
 from service.db.models import Artifact, Job
-from service.dispatch import queue_names
 from service.domain.states import Step
 from service.intake.clients import create_client
-from service.runtime import build_runtime
 from service.work import storage
-from tests.conftest import free_port
-from tests.integration.conftest import client_of, queue_depth, take_messages
-from tests.support.prom import samples
-from tests.support.waiting import wait_for
+from tests.support.api import SOURCE, client_of, problem, submit
+from tests.support.jobs import insert, row
+from tests.support.rabbitmq import queue_depth, take_messages
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
-    import httpx
     from litestar import Litestar
 
     from service.runtime import Runtime
     from service.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-#: Never fetched: no worker runs in these tests.
-SOURCE = "https://media.example/watch/clip.mp4"
-PROBLEM_JSON = "application/problem+json"
-
-
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """Assert ``response`` is an RFC 9457 problem with ``status``; return its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM_JSON)
-    body = response.json()
-    assert {"type", "title", "status", "detail"} <= body.keys()
-    assert body["status"] == status
-    assert body["title"]
-    assert body["detail"]
-    return dict(body)
-
-
-def submit(api: TestClient[Litestar], auth: dict[str, str], **body: Any) -> dict[str, Any]:
-    response = api.post("/v1/jobs", json={"url": SOURCE, **body}, headers=auth)
-    assert response.status_code == 202, response.text
-    return dict(response.json())
-
-
-def insert(runtime: Runtime, *jobs: Job) -> list[uuid.UUID]:
-    """Store rows directly, all in one transaction (so they share ``created_at``)."""
-    with runtime.db.session() as session:
-        session.add_all(jobs)
-        session.flush()
-        return [job.id for job in jobs]
-
-
-def row(runtime: Runtime, job_id: uuid.UUID | str) -> Job | None:
-    with runtime.db.session() as session:
-        return session.get(Job, uuid.UUID(str(job_id)))
 
 
 # --- submit -------------------------------------------------------------------------------------
@@ -112,19 +69,6 @@ def test_submit_answers_202_stores_the_job_and_publishes_it(
     assert message["args"] == [body["id"]]
     assert message["kwargs"] == {}
     assert priority == 3
-
-
-@pytest.fixture
-def api_without_broker(settings: Settings) -> Iterator[TestClient[Litestar]]:
-    """The API with RabbitMQ unreachable (nothing listens on the port); same database."""
-    broken = settings.model_copy(
-        update={"broker_url": f"amqp://guest:guest@127.0.0.1:{free_port()}/%2F"}
-    )
-    rt = build_runtime(broken)
-    with TestClient(create_app(broken, rt)) as client:
-        yield client
-    rt.broker.close()
-    rt.db.dispose()
 
 
 def test_submit_with_the_broker_down_keeps_the_job_and_says_why(
@@ -609,249 +553,3 @@ def test_deleting_a_parent_removes_its_children_and_their_files(
         problem(api.get(f"/v1/jobs/{child}", headers=auth), 404)
     assert not any(folder.exists() for folder in folders)
     assert api.get("/v1/jobs", headers=auth).json()["items"] == []
-
-
-# --- the file -----------------------------------------------------------------------------------
-
-CONTENT = bytes(range(256)) * 4 + b"the end"
-
-
-@pytest.fixture
-def stored_file(auth: dict[str, str], runtime: Runtime, settings: Settings) -> uuid.UUID:
-    """A succeeded job of the ``auth`` client whose file is in storage."""
-    owner = client_of(runtime, auth)
-    (job_id,) = insert(
-        runtime, Job(client_id=owner.id, url=SOURCE, status="succeeded", step="download")
-    )
-    name = "Clip Title [abc123].mp4"
-    folder = storage.job_dir(settings.storage_dir, owner.id, job_id)
-    folder.mkdir(parents=True)
-    (folder / name).write_bytes(CONTENT)
-    with runtime.db.session() as session:
-        session.add(
-            Artifact(
-                job_id=job_id,
-                client_id=owner.id,
-                path=f"{owner.id}/{job_id}/{name}",
-                filename=name,
-                size=len(CONTENT),
-                sha256=storage.sha256_of(folder / name),
-                mime="video/mp4",
-                duration=3.0,
-                title="Clip Title",
-            )
-        )
-    return job_id
-
-
-def test_the_file_downloads_whole_with_its_name_and_type(
-    api: TestClient[Litestar], auth: dict[str, str], stored_file: uuid.UUID
-) -> None:
-    # When the owner fetches the file of a succeeded job
-    response = api.get(f"/v1/jobs/{stored_file}/file", headers=auth)
-    # Then it gets every byte, typed, named, and the job points at it
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("video/mp4")
-    assert "Clip Title [abc123].mp4" in response.headers["content-disposition"]
-    assert response.headers["content-disposition"].startswith("attachment")
-    assert response.headers["accept-ranges"] == "bytes"
-    assert response.content == CONTENT
-    assert int(response.headers["content-length"]) == len(CONTENT)
-    job = api.get(f"/v1/jobs/{stored_file}", headers=auth).json()
-    assert job["file"]["url"] == f"/v1/jobs/{stored_file}/file"
-    assert job["file"]["size"] == len(CONTENT)
-
-
-def test_a_range_request_gets_the_first_ten_bytes(
-    api: TestClient[Litestar], auth: dict[str, str], stored_file: uuid.UUID
-) -> None:
-    # When the owner asks for bytes 0-9
-    response = api.get(f"/v1/jobs/{stored_file}/file", headers={**auth, "Range": "bytes=0-9"})
-    # Then it gets exactly those, marked partial
-    assert response.status_code == 206
-    assert response.headers["content-range"] == f"bytes 0-9/{len(CONTENT)}"
-    assert response.content == CONTENT[:10]
-    assert response.headers["content-length"] == "10"
-
-
-def test_a_suffix_range_gets_the_last_bytes(
-    api: TestClient[Litestar], auth: dict[str, str], stored_file: uuid.UUID
-) -> None:
-    # When the owner asks for the last five bytes
-    response = api.get(f"/v1/jobs/{stored_file}/file", headers={**auth, "Range": "bytes=-5"})
-    # Then it gets the file's tail
-    assert response.status_code == 206
-    size = len(CONTENT)
-    assert response.headers["content-range"] == f"bytes {size - 5}-{size - 1}/{size}"
-    assert response.content == b"e end"
-
-
-def test_a_range_past_the_end_is_a_416_problem_with_the_size(
-    api: TestClient[Litestar], auth: dict[str, str], stored_file: uuid.UUID
-) -> None:
-    # When the owner asks for a range starting past the end
-    response = api.get(f"/v1/jobs/{stored_file}/file", headers={**auth, "Range": "bytes=999999-"})
-    # Then it is told the range is unsatisfiable, and how large the file is
-    problem(response, 416)
-    assert response.headers["content-range"] == f"bytes */{len(CONTENT)}"
-
-
-def test_a_job_without_a_file_has_no_file(api: TestClient[Litestar], auth: dict[str, str]) -> None:
-    # Given a job that has not produced anything
-    job = submit(api, auth)
-    # When its owner asks for the file
-    response = api.get(f"/v1/jobs/{job['id']}/file", headers=auth)
-    # Then it is a 404 that says the job has no file
-    assert "no file" in problem(response, 404)["detail"]
-
-
-# --- health and schema --------------------------------------------------------------------------
-
-
-def test_liveness_and_readiness_answer_ok(api: TestClient[Litestar]) -> None:
-    # When an orchestrator probes the API (no key needed)
-    live = api.get("/health/live")
-    ready = api.get("/health/ready")
-    # Then the process is live, and ready because the database and broker answer
-    assert live.status_code == 200
-    assert live.json()["status"] == "ok"
-    assert ready.status_code == 200
-    assert ready.json()["status"] == "ok"
-    assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
-    assert ready.json()["queues_error"] is None
-
-
-def test_readiness_and_metrics_show_how_many_messages_wait_in_each_queue(
-    api: TestClient[Litestar], runtime: Runtime, settings: Settings
-) -> None:
-    # Given three probe messages on this test's own queues, and no worker consuming them
-    for _ in range(3):
-        runtime.publish(Step.PROBE, uuid.uuid4())
-    probe = f"{settings.queue_prefix}.probe"
-
-    # When an operator asks for readiness
-    def depths() -> dict[str, Any] | None:
-        queues: dict[str, Any] = api.get("/health/ready").json()["queues"]
-        return queues if queues[probe] == {"ready": 3, "consumers": 0} else None
-
-    queues = wait_for(depths, timeout=10, what="the three messages in the probe queue")
-    # Then every queue of the deployment is listed: the probe queue and its delay and
-    # dead-letter queues (declared with it), and null for those nobody declared yet
-    assert list(queues) == queue_names(settings)
-    assert queues[f"{probe}.DQ"] == queues[f"{probe}.XQ"] == {"ready": 0, "consumers": 0}
-    assert queues[f"{settings.queue_prefix}.download"] is None
-    # and /metrics reports the same depths, for alerts
-    metrics = samples(api.get("/metrics").text)
-    assert metrics[("haul_queue_messages_ready", (("queue", probe),))] == 3
-    assert metrics[("haul_queue_consumers", (("queue", probe),))] == 0
-    assert ("haul_queue_messages_ready", (("queue", f"{settings.queue_prefix}.download"),)) not in (
-        metrics
-    )
-
-
-def test_metrics_count_held_jobs_by_reason(
-    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
-) -> None:
-    # Given a paused probe queue
-    with runtime.db.session() as session:
-        control_rows.set_paused(session, "probe", True)
-    # When two jobs are submitted to it
-    for _ in range(2):
-        assert submit(api, auth)["held"] == "queue_paused"
-    # Then /metrics counts them as queued, and as held for that reason
-    metrics = samples(api.get("/metrics").text)
-    assert metrics[("haul_jobs", (("status", "queued"), ("step", "probe")))] == 2
-    assert metrics[("haul_jobs_held", (("reason", "queue_paused"), ("step", "probe")))] == 2
-
-
-def test_readiness_is_503_and_names_the_database_when_it_is_down(settings: Settings) -> None:
-    # Given an API whose database is unreachable (nothing listens on the port)
-    down = settings.model_copy(
-        update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/haul"}
-    )
-    rt = build_runtime(down)
-    try:
-        with TestClient(create_app(down, rt)) as api:
-            # When it is probed
-            live = api.get("/health/live")
-            ready = api.get("/health/ready")
-    finally:
-        rt.broker.close()
-        rt.db.dispose()
-    # Then it is alive but not ready, and the check says the database is the reason
-    assert live.status_code == 200
-    assert ready.status_code == 503
-    assert ready.json()["status"] == "unavailable"
-    assert ready.json()["checks"]["database"] != "ok"
-    assert "database" in ready.json()["checks"]["database"]
-    assert ready.json()["checks"]["broker"] == "ok"
-
-
-def test_with_the_database_down_the_api_answers_503_and_accepts_nothing(
-    settings: Settings,
-) -> None:
-    # Given an API whose database is unreachable
-    down = settings.model_copy(
-        update={"database_url": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/haul"}
-    )
-    rt = build_runtime(down)
-    try:
-        with TestClient(create_app(down, rt)) as api:
-            # When a client submits or lists (its key cannot even be checked)
-            headers = {"Authorization": "Bearer haul_" + "k" * 43}
-            submitted = api.post("/v1/jobs", json={"url": SOURCE}, headers=headers)
-            listed = api.get("/v1/jobs", headers=headers)
-    finally:
-        rt.broker.close()
-        rt.db.dispose()
-    # Then both are 503 problems that say to come back, never a 202 without a row
-    for response in (submitted, listed):
-        body = problem(response, 503)
-        assert "database" in body["detail"]
-        assert response.headers["retry-after"] == "5"
-    assert queue_depth(f"{settings.queue_prefix}.probe") == 0
-
-
-def test_readiness_is_503_and_names_the_broker_when_it_is_down(
-    api_without_broker: TestClient[Litestar],
-) -> None:
-    # Given an API whose broker is unreachable
-    api = api_without_broker
-    # When it is probed
-    ready = api.get("/health/ready")
-    # Then it is not ready, and the broker check says why
-    assert ready.status_code == 503
-    assert ready.json()["checks"]["database"] == "ok"
-    assert ready.json()["checks"]["broker"] != "ok"
-    # and the queue depths were not asked for
-    assert ready.json()["queues"] is None
-    assert ready.json()["queues_error"] == "not read: the broker is unreachable"
-
-
-def test_the_openapi_schema_is_served_and_lists_the_jobs_api(api: TestClient[Litestar]) -> None:
-    # When a client fetches the OpenAPI document
-    response = api.get("/schema/openapi.json")
-    # Then it describes the jobs endpoints
-    assert response.status_code == 200
-    paths = response.json()["paths"]
-    assert "/v1/jobs" in paths
-    assert {"get", "post"} <= paths["/v1/jobs"].keys()
-    assert "/v1/jobs/{job_id}/file" in paths
-
-
-def test_an_unexpected_error_is_a_500_problem_without_internals(
-    api: TestClient[Litestar], auth: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Given a bug deep inside, whose message names a path on the server
-    def broken(*args: object, **kwargs: object) -> None:
-        raise RuntimeError("boom in /srv/haul/service/secret.py line 42")
-
-    monkeypatch.setattr("service.intake.jobs.get", broken)
-    # When a client meets it
-    response = api.get(f"/v1/jobs/{uuid.uuid4()}", headers=auth)
-    # Then it gets a plain 500 problem: no traceback, no message, no path
-    body = problem(response, 500)
-    assert body["detail"] == "an internal error occurred; it was logged"
-    assert "boom" not in response.text
-    assert "/srv/" not in response.text
-    assert "Traceback" not in response.text

@@ -21,9 +21,10 @@ from service.api.app import create_app
 from service.db.models import Artifact, IdempotencyKey, Job
 from service.fleet import sweeps
 from service.intake import clients
+from service.intake.clients import create_client
 from service.runtime import build_runtime
-from tests.integration.conftest import client_of, queue_depth
-from tests.integration.test_api_jobs import SOURCE, problem
+from tests.support.api import SOURCE, client_of, problem, submit
+from tests.support.rabbitmq import queue_depth, take_messages
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -418,3 +419,25 @@ def test_requests_without_a_valid_key_spend_nothing(
         assert api.get("/v1/jobs", headers={"Authorization": "Bearer haul_nope"}).status_code == 401
 
     assert api.get("/v1/jobs", headers=auth).status_code == 200
+
+
+# --- priorities by tier -------------------------------------------------------------------------
+
+
+def test_priority_is_bounded_by_the_client_tier(
+    api: TestClient[Litestar], runtime: Runtime, settings: Settings
+) -> None:
+    _, standard = create_client(runtime, "std")
+    _, premium = create_client(runtime, "vip", tier="premium")
+    body = problem(
+        api.post(
+            "/v1/jobs",
+            json={"url": "https://media.example/a.mp4", "priority": 6},
+            headers={"Authorization": f"Bearer {standard}"},
+        ),
+        422,
+    )
+    assert "between 0 and 5" in body["detail"]
+    job = submit(api, {"Authorization": f"Bearer {premium}"}, priority=9)
+    messages = take_messages(f"{settings.queue_prefix}.probe")
+    assert [(m["args"][0], p) for m, p in messages] == [(job["id"], 9)]

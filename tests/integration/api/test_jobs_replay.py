@@ -10,8 +10,9 @@ import pytest
 
 from service.db.models import Job
 from service.intake.clients import create_client
-from tests.integration.conftest import client_of, take_messages
-from tests.integration.test_api_jobs import insert, problem, row
+from tests.support.api import client_of, problem
+from tests.support.jobs import insert, row
+from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
     from litestar import Litestar

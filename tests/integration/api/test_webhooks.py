@@ -17,8 +17,8 @@ from service.db.models import WebhookDelivery
 from service.domain.states import Phase, Status, Step
 from service.webhooks.deliver import Next, deliver
 from service.webhooks.outbox import announce
-from tests.integration.conftest import client_of, take_messages
-from tests.integration.test_api_jobs import problem, submit
+from tests.support.api import client_of, problem, submit
+from tests.support.rabbitmq import take_messages
 from tests.support.receiver import Receiver
 
 if TYPE_CHECKING:

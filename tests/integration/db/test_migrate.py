@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
@@ -14,7 +16,14 @@ from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
 import service.db.models  # noqa: F401  (registers the tables)
-from tests.conftest import RUN_ID, _admin_execute, _db_url
+from service.db.models import Job
+from service.domain.control import site_of
+from service.intake.clients import create_client
+from tests.support.paths import REPO
+from tests.support.postgres import RUN_ID, admin_execute, db_url
+
+if TYPE_CHECKING:
+    from service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +45,7 @@ def test_models_and_migrations_agree(database_url: str) -> None:
 def test_haul_migrate_creates_the_database_and_can_run_again(postgres_template: str) -> None:
     # Given a database name that does not exist yet
     name = f"haul_test_{RUN_ID}_cli_migrate"
-    env = {**os.environ, "HAUL_DATABASE_URL": _db_url(name)}
+    env = {**os.environ, "HAUL_DATABASE_URL": db_url(name)}
     haul = str(Path(sys.executable).parent / "haul")
     try:
         # When an operator runs `haul migrate`, twice
@@ -45,10 +54,37 @@ def test_haul_migrate_creates_the_database_and_can_run_again(postgres_template: 
         # Then the database exists with haul's tables, and the second run is a no-op
         assert first.returncode == 0, first.stderr
         assert second.returncode == 0, second.stderr
-        engine = sa.create_engine(_db_url(name))
+        engine = sa.create_engine(db_url(name))
         with engine.connect() as conn:
             tables = set(sa.inspect(conn).get_table_names())
         engine.dispose()
         assert {"clients", "jobs", "job_attempts", "artifacts", "alembic_version"} <= tables
     finally:
-        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_the_migration_fills_in_sites_as_new_jobs_get_them(runtime: Runtime) -> None:
+    """Jobs that existed before migration 0006 get the site that ``site_of`` gives new ones."""
+    path = REPO / "infra/migrations/versions/0006_queue_control.py"
+    spec = importlib.util.spec_from_file_location("migration_0006", path)
+    assert spec is not None and spec.loader is not None
+    migration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(migration)
+    urls = [
+        "https://www.YouTube.com/watch?v=1",
+        "http://127.0.0.1:8080/a.mp4",
+        "http://[::1]:8080/a",
+        "http://www.com/",
+        "https://m.example.com/x",
+        "http://example.com./x",
+    ]
+    client, _ = create_client(runtime, "old-rows")
+    with runtime.db.session() as session:
+        for url in urls:
+            session.add(Job(client_id=client.id, url=url, site="unset"))
+        session.flush()
+        session.execute(sa.text(migration.FILL_SITES))
+        filled = dict(
+            session.execute(sa.select(Job.url, Job.site).where(Job.client_id == client.id)).all()
+        )
+    assert filled == {url: site_of(url) for url in urls}

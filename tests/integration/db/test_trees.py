@@ -24,8 +24,9 @@ from service.domain.states import Phase, Status, Step
 from service.errors import Conflict, NotFound
 from service.intake import replay
 from service.intake.jobs import JobView, cancel, delete
-from tests.integration.conftest import client_of, queue_depth, take_messages
-from tests.integration.test_api_jobs import insert, problem, row
+from tests.support.api import client_of, problem
+from tests.support.jobs import insert, row
+from tests.support.rabbitmq import queue_depth, take_messages
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:

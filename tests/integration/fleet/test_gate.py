@@ -1,4 +1,5 @@
-"""Queue control on a real database and RabbitMQ: pausing, fleet-wide limits, tiers.
+"""Queue control on the worker's side (service/fleet/gate.py) on a real database and RabbitMQ:
+fleet-wide limits at claim time, pausing, and the release of held jobs.
 
 No worker process runs here: claims are made by calling the worker's use case in
 threads of this process, each with its own database connection, which is what
@@ -7,11 +8,9 @@ ten workers on five machines look like to PostgreSQL.
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,14 +20,14 @@ from service.db import control as control_rows
 from service.db import jobs as job_rows
 from service.db import transitions
 from service.db.models import Job
-from service.domain.control import site_of
 from service.domain.states import Phase, Status, Step
 from service.fleet.gate import release_held
 from service.intake.clients import create_client
 from service.work.claim import claim
 from service.work.probe import run_probe
-from tests.integration.conftest import client_of, take_messages
-from tests.integration.test_api_jobs import problem, row, submit
+from tests.support.api import client_of, submit
+from tests.support.jobs import row
+from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
     from litestar import Litestar
@@ -38,12 +37,6 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def admin(runtime: Runtime) -> dict[str, str]:
-    _, key = create_client(runtime, "operator", admin=True)
-    return {"Authorization": f"Bearer {key}"}
 
 
 def waiting_jobs(
@@ -238,96 +231,3 @@ def test_a_cancelled_held_job_is_not_released(
     assert (cancelled["status"], cancelled["held"]) == ("cancelled", None)
     api.post("/v1/queues/probe/resume", headers=admin)
     assert take_messages(f"{settings.queue_prefix}.probe") == []
-
-
-# --- the admin API ------------------------------------------------------------------------------
-
-
-def test_queue_control_needs_an_admin_key(api: TestClient[Litestar], auth: dict[str, str]) -> None:
-    for method, path in [
-        ("GET", "/v1/queues"),
-        ("POST", "/v1/queues/download/pause"),
-        ("PATCH", "/v1/queues/download"),
-        ("GET", "/v1/sites"),
-        ("PUT", "/v1/sites/example.com"),
-    ]:
-        body = {"max_running": 2} if method in {"PATCH", "PUT"} else None
-        problem(api.request(method, path, headers=auth, json=body), 403)
-
-
-def test_limits_are_set_shown_and_removed(api: TestClient[Litestar], admin: dict[str, str]) -> None:
-    limited = api.patch("/v1/queues/download", headers=admin, json={"max_running": 3})
-    assert limited.status_code == 200, limited.text
-    assert limited.json()["max_running"] == 3
-    queues = {q["name"]: q for q in api.get("/v1/queues", headers=admin).json()["items"]}
-    assert set(queues) == {"probe", "download", "callbacks"}
-    assert queues["download"]["max_running"] == 3
-    assert queues["probe"]["max_running"] is None
-
-    site = api.put("/v1/sites/WWW.Example.COM", headers=admin, json={"max_running": 2})
-    assert site.status_code == 200, site.text
-    assert site.json() == {"site": "example.com", "max_running": 2, "running": 0}
-    assert api.get("/v1/sites", headers=admin).json()["items"] == [site.json()]
-    assert api.delete("/v1/sites/example.com", headers=admin).status_code == 204
-    assert api.get("/v1/sites", headers=admin).json()["items"] == []
-    problem(api.delete("/v1/sites/example.com", headers=admin), 404)
-
-    cleared = api.patch("/v1/queues/download", headers=admin, json={"max_running": None})
-    assert cleared.json()["max_running"] is None
-
-
-def test_bad_control_input_is_a_problem(api: TestClient[Litestar], admin: dict[str, str]) -> None:
-    problem(api.post("/v1/queues/nope/pause", headers=admin), 404)
-    problem(api.patch("/v1/queues/callbacks", headers=admin, json={"max_running": 1}), 422)
-    problem(api.patch("/v1/queues/download", headers=admin, json={"max_running": 0}), 422)
-    problem(api.put("/v1/sites/user@host", headers=admin, json={"max_running": 1}), 422)
-    problem(api.post(f"/v1/clients/{uuid.uuid4()}/pause", headers=admin), 404)
-
-
-# --- priorities by tier -------------------------------------------------------------------------
-
-
-def test_priority_is_bounded_by_the_client_tier(
-    api: TestClient[Litestar], runtime: Runtime, settings: Settings
-) -> None:
-    _, standard = create_client(runtime, "std")
-    _, premium = create_client(runtime, "vip", tier="premium")
-    body = problem(
-        api.post(
-            "/v1/jobs",
-            json={"url": "https://media.example/a.mp4", "priority": 6},
-            headers={"Authorization": f"Bearer {standard}"},
-        ),
-        422,
-    )
-    assert "between 0 and 5" in body["detail"]
-    job = submit(api, {"Authorization": f"Bearer {premium}"}, priority=9)
-    messages = take_messages(f"{settings.queue_prefix}.probe")
-    assert [(m["args"][0], p) for m, p in messages] == [(job["id"], 9)]
-
-
-def test_the_migration_fills_in_sites_as_new_jobs_get_them(runtime: Runtime) -> None:
-    """Jobs that existed before migration 0006 get the site that ``site_of`` gives new ones."""
-    path = Path(__file__).parents[2] / "infra/migrations/versions/0006_queue_control.py"
-    spec = importlib.util.spec_from_file_location("migration_0006", path)
-    assert spec is not None and spec.loader is not None
-    migration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(migration)
-    urls = [
-        "https://www.YouTube.com/watch?v=1",
-        "http://127.0.0.1:8080/a.mp4",
-        "http://[::1]:8080/a",
-        "http://www.com/",
-        "https://m.example.com/x",
-        "http://example.com./x",
-    ]
-    client, _ = create_client(runtime, "old-rows")
-    with runtime.db.session() as session:
-        for url in urls:
-            session.add(Job(client_id=client.id, url=url, site="unset"))
-        session.flush()
-        session.execute(sa.text(migration.FILL_SITES))
-        filled = dict(
-            session.execute(sa.select(Job.url, Job.site).where(Job.client_id == client.id)).all()
-        )
-    assert filled == {url: site_of(url) for url in urls}

@@ -33,8 +33,8 @@ from service.webhooks.endpoints import default_endpoint, set_default_endpoint
 from service.webhooks.outbox import announce
 from service.work.download import run_download
 from service.work.probe import run_probe
-from tests.conftest import free_port
-from tests.integration.conftest import queue_depth, take_messages
+from tests.support.network import free_port
+from tests.support.rabbitmq import queue_depth, take_messages
 from tests.support.receiver import Receiver
 
 if TYPE_CHECKING:

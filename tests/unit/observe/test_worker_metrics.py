@@ -16,9 +16,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from service.observe import worker_metrics
+from tests.support.paths import REPO
 from tests.support.prom import Samples, samples
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _python(code: str, *args: str) -> str:

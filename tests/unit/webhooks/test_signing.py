@@ -1,5 +1,5 @@
-"""Signing agrees with the Standard Webhooks reference library; backoff stays in its bounds;
-a rotated secret signs only during its grace period."""
+"""Signing (service/webhooks/signing.py) agrees with the Standard Webhooks reference library;
+the event body is the job as it ended; a rotated secret signs only during its grace period."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,10 +17,9 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from service.db.models import Artifact, Client, WebhookDelivery
-from service.settings import Settings
 from service.webhooks import signing
-from service.webhooks.deliver import backoff
 from service.webhooks.signing import signing_secrets
+from tests.support.paths import REPO
 
 
 def test_a_new_secret_is_whsec_and_32_random_bytes() -> None:
@@ -113,17 +111,6 @@ def test_the_event_body_is_the_job_as_it_ended_with_its_file() -> None:
     assert "lease_owner" not in event["data"]
 
 
-@pytest.mark.parametrize("failed", range(1, 12))
-def test_backoff_doubles_from_the_minimum_with_jitter_and_stays_under_the_cap(failed: int) -> None:
-    settings = Settings(_env_file=None, webhook_min_backoff_ms=1_000, webhook_max_backoff_ms=60_000)  # type: ignore[call-arg]
-    floor = min(1_000 * 2 ** (failed - 1), 60_000)
-
-    delays = [backoff(settings, failed) for _ in range(50)]
-
-    assert all(timedelta(milliseconds=floor) <= d <= timedelta(milliseconds=60_000) for d in delays)
-    assert all(d <= timedelta(milliseconds=floor * 1.5) for d in delays)
-
-
 def test_the_previous_secret_signs_only_during_the_grace_period() -> None:
     rotated = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
     client = Client(
@@ -144,7 +131,7 @@ def test_the_previous_secret_signs_only_during_the_grace_period() -> None:
 
 def _readme_receiver(secret: str) -> dict[str, Any]:
     """The README's "verify it in Python" snippet, run as a receiver would run it."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
     after = readme.split("Verify it with any Standard Webhooks library", 1)[1]
     code = after.split("```python\n", 1)[1].split("```", 1)[0]
     assert code.count('"whsec_…"') == 1, code

@@ -1,0 +1,69 @@
+"""The API's Prometheus metrics (service/observe/metrics.py, served at /metrics) in-process,
+on a real database and RabbitMQ: queue depths and jobs by state.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from litestar.testing import TestClient
+
+from service.db import control as control_rows
+from service.dispatch import queue_names
+from service.domain.states import Step
+from tests.support.api import submit
+from tests.support.prom import samples
+from tests.support.waiting import wait_for
+
+if TYPE_CHECKING:
+    from litestar import Litestar
+
+    from service.runtime import Runtime
+    from service.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def test_readiness_and_metrics_show_how_many_messages_wait_in_each_queue(
+    api: TestClient[Litestar], runtime: Runtime, settings: Settings
+) -> None:
+    # Given three probe messages on this test's own queues, and no worker consuming them
+    for _ in range(3):
+        runtime.publish(Step.PROBE, uuid.uuid4())
+    probe = f"{settings.queue_prefix}.probe"
+
+    # When an operator asks for readiness
+    def depths() -> dict[str, Any] | None:
+        queues: dict[str, Any] = api.get("/health/ready").json()["queues"]
+        return queues if queues[probe] == {"ready": 3, "consumers": 0} else None
+
+    queues = wait_for(depths, timeout=10, what="the three messages in the probe queue")
+    # Then every queue of the deployment is listed: the probe queue and its delay and
+    # dead-letter queues (declared with it), and null for those nobody declared yet
+    assert list(queues) == queue_names(settings)
+    assert queues[f"{probe}.DQ"] == queues[f"{probe}.XQ"] == {"ready": 0, "consumers": 0}
+    assert queues[f"{settings.queue_prefix}.download"] is None
+    # and /metrics reports the same depths, for alerts
+    metrics = samples(api.get("/metrics").text)
+    assert metrics[("haul_queue_messages_ready", (("queue", probe),))] == 3
+    assert metrics[("haul_queue_consumers", (("queue", probe),))] == 0
+    assert ("haul_queue_messages_ready", (("queue", f"{settings.queue_prefix}.download"),)) not in (
+        metrics
+    )
+
+
+def test_metrics_count_held_jobs_by_reason(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
+) -> None:
+    # Given a paused probe queue
+    with runtime.db.session() as session:
+        control_rows.set_paused(session, "probe", True)
+    # When two jobs are submitted to it
+    for _ in range(2):
+        assert submit(api, auth)["held"] == "queue_paused"
+    # Then /metrics counts them as queued, and as held for that reason
+    metrics = samples(api.get("/metrics").text)
+    assert metrics[("haul_jobs", (("status", "queued"), ("step", "probe")))] == 2
+    assert metrics[("haul_jobs_held", (("reason", "queue_paused"), ("step", "probe")))] == 2

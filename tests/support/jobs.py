@@ -1,0 +1,57 @@
+"""Job rows and what they left behind, read straight from the database and the disk, the
+way a test checks what one use case did."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from service.db import attempts as attempt_rows
+from service.db import jobs as job_rows
+from service.db.models import Artifact, Job, JobAttempt
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from service.runtime import Runtime
+
+
+def row(runtime: Runtime, job_id: uuid.UUID | str) -> Job | None:
+    with runtime.db.session() as session:
+        return job_rows.get(session, uuid.UUID(str(job_id)))
+
+
+def must(runtime: Runtime, job_id: uuid.UUID) -> Job:
+    job = row(runtime, job_id)
+    assert job is not None, f"job {job_id} is gone"
+    return job
+
+
+def insert(runtime: Runtime, *jobs: Job) -> list[uuid.UUID]:
+    """Store rows directly, all in one transaction (so they share ``created_at``)."""
+    with runtime.db.session() as session:
+        session.add_all(jobs)
+        session.flush()
+        return [job.id for job in jobs]
+
+
+def artifacts_of(runtime: Runtime, job_id: uuid.UUID) -> list[Artifact]:
+    with runtime.db.session() as session:
+        return list(session.execute(sa.select(Artifact).where(Artifact.job_id == job_id)).scalars())
+
+
+def attempts_of(runtime: Runtime, job_id: uuid.UUID) -> list[JobAttempt]:
+    with runtime.db.session() as session:
+        return attempt_rows.for_job(session, job_id)
+
+
+def children_of(runtime: Runtime, parent_id: uuid.UUID) -> list[Job]:
+    with runtime.db.session() as session:
+        stmt = sa.select(Job).where(Job.parent_id == parent_id).order_by(Job.url)
+        return list(session.execute(stmt).scalars())
+
+
+def leftovers(directory: Path) -> list[Path]:
+    return sorted(directory.rglob("*")) if directory.exists() else []
