@@ -27,7 +27,8 @@ def _load(path: Path) -> ModuleType:
 
 def _newest_copy() -> ModuleType:
     """The newest migration (by its number) that keeps a copy of the table."""
-    keeping = [m for m in map(_load, sorted(VERSIONS.glob("[0-9]*.py"))) if hasattr(m, "TRANSITIONS")]
+    migrations = map(_load, sorted(VERSIONS.glob("[0-9]*.py")))
+    keeping = [m for m in migrations if hasattr(m, "TRANSITIONS")]
     assert keeping, "no migration installs the state machine trigger"
     return keeping[-1]
 
@@ -35,7 +36,8 @@ def _newest_copy() -> ModuleType:
 def test_the_trigger_table_is_the_state_machine() -> None:
     # Given the table the database was given by the newest migration that keeps one
     migration = _newest_copy()
-    theirs = {Status(a): frozenset(Status(b) for b in bs) for a, bs in migration.TRANSITIONS.items()}
+    table = migration.TRANSITIONS.items()
+    theirs = {Status(a): frozenset(Status(b) for b in targets) for a, targets in table}
 
     # Then it is the code's table, move for move
     assert theirs == TRANSITIONS
