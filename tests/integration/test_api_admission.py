@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 from service.api.app import create_app
 from service.db.models import Artifact, IdempotencyKey, Job
 from service.fleet import sweeps
+from service.intake import clients
 from service.runtime import build_runtime
 from tests.integration.conftest import client_of, queue_depth
 from tests.integration.test_api_jobs import SOURCE, problem
@@ -67,7 +68,7 @@ def at_once(n: int, call: Callable[[], httpx.Response]) -> list[httpx.Response]:
 
 
 def set_limits(runtime: Runtime, auth: dict[str, str], **limits: int | None) -> None:
-    set_limits(runtime, str(client_of(runtime, auth).id), **limits)
+    clients.set_limits(runtime, str(client_of(runtime, auth).id), **limits)
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------------
@@ -205,13 +206,12 @@ def test_an_unusable_key_is_a_400_and_creates_nothing(
 
 
 def succeed(runtime: Runtime, job_id: str) -> None:
-    """What a worker's success leaves on the row (no worker runs in these tests)."""
+    """What a worker's claim and success leave on the row (no worker runs in these tests);
+    through ``running``, as the database allows no other way to ``succeeded``."""
     with runtime.db.session() as session:
-        session.execute(
-            sa.update(Job)
-            .where(Job.id == uuid.UUID(job_id))
-            .values(status="succeeded", finished_at=sa.func.now())
-        )
+        row = sa.update(Job).where(Job.id == uuid.UUID(job_id))
+        session.execute(row.values(status="running"))
+        session.execute(row.values(status="succeeded", finished_at=sa.func.now()))
 
 
 def test_dedupe_answers_with_a_succeeded_twin_instead_of_downloading_again(
