@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql
 
 from service.db.models import Client, Job, QueueControl, SiteLimit, WebhookDelivery
 from service.domain.control import RELEASE_BATCH, Hold, free_slots
-from service.domain.states import ACTIVE, Phase, Status
+from service.domain.states import ACTIVE, WAITING, Phase, Status
 
 if TYPE_CHECKING:
     import uuid
@@ -33,7 +33,10 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
 _NOW = sa.func.now
-_WAITING = (Status.QUEUED.value, Status.RETRYING.value)
+_WAITING = [s.value for s in Status if s in WAITING]
+#: The same states as SQL literals, for the one query written as text (a literal, not a
+#: parameter, so the planner can match the partial indexes on ``status``).
+_WAITING_SQL = ", ".join(f"'{s}'" for s in _WAITING)
 
 
 @dataclass(frozen=True)
@@ -174,19 +177,21 @@ def any_held(session: Session) -> bool:
     return bool(session.execute(stmt).scalar())
 
 
+_RUNNING_SQL = f"'{Status.RUNNING.value}'"
+
 _RELEASABLE = sa.text(
-    """
+    f"""
     WITH waiting AS (
         SELECT j.id, j.site, j.priority, j.queued_at,
                row_number() OVER (PARTITION BY j.site ORDER BY j.priority DESC, j.queued_at) AS n
         FROM jobs j JOIN clients c ON c.id = j.client_id
-        WHERE j.held IS NOT NULL AND j.step = :queue AND j.status IN ('queued', 'retrying')
+        WHERE j.held IS NOT NULL AND j.step = :queue AND j.status IN ({_WAITING_SQL})
           AND c.paused_at IS NULL
     ), room AS (
         SELECT s.site,
                COALESCE(l.max_running, CAST(:default_site_limit AS integer)) AS site_limit,
                (SELECT count(*) FROM jobs r
-                WHERE r.site = s.site AND r.status = 'running' AND r.lease_expires_at > now())
+                WHERE r.site = s.site AND r.status = {_RUNNING_SQL} AND r.lease_expires_at > now())
                    AS running
         FROM (SELECT DISTINCT site FROM waiting WHERE site IS NOT NULL) s
         LEFT JOIN site_limits l ON l.site = s.site
@@ -195,7 +200,7 @@ _RELEASABLE = sa.text(
     WHERE room.site_limit IS NULL OR w.n <= room.site_limit - room.running
     ORDER BY w.priority DESC, w.queued_at
     LIMIT :room
-    """
+    """  # noqa: S608 (only state names from the enum are formatted in)
 )
 
 
@@ -214,7 +219,11 @@ def release(session: Session, queue: str, default_site_limit: int | None) -> lis
         room = free_slots(state.max_running, running_in_queue(session, queue))
     if not room:
         return []
-    params = {"queue": queue, "default_site_limit": default_site_limit, "room": room}
+    params = {
+        "queue": queue,
+        "default_site_limit": default_site_limit,
+        "room": room,
+    }
     ids = list(session.execute(_RELEASABLE, params).scalars())
     if not ids:
         return []

@@ -9,8 +9,9 @@ import sqlalchemy as sa
 
 from service.db.models import Job
 from service.db.sql import NOW, UUIDS, returning_all
+from service.db.transitions import from_states
 from service.domain.playlists import ENTRIES_RETRIED
-from service.domain.states import TRANSITIONS, Status
+from service.domain.states import TERMINAL, TRANSITIONS, Status, sources
 
 if TYPE_CHECKING:
     import uuid
@@ -41,6 +42,10 @@ class EndedJobs:
         if self.finished_since is not None:
             found.append(table.finished_at >= self.finished_since)
         return found
+
+
+#: The ends a replay starts from: the table's ways back to ``queued`` out of a terminal state.
+_ENDED = tuple(s for s in sources(Status.QUEUED) if s in TERMINAL)
 
 
 def _queued_afresh() -> dict[str, Any]:
@@ -84,7 +89,9 @@ def replay(session: Session, ended: EndedJobs) -> list[Job]:
     ids = list(session.execute(lock).scalars())
     if not ids:
         return []
-    stmt = sa.update(Job).where(Job.id == sa.any_(sa.literal(ids, UUIDS)), taken)
+    stmt = sa.update(Job).where(
+        Job.id == sa.any_(sa.literal(ids, UUIDS)), from_states(Status.QUEUED, _ENDED), taken
+    )
     return returning_all(session, stmt.values(**_queued_afresh()))
 
 

@@ -1,8 +1,14 @@
 """A job's state changes: each one guarded UPDATE … RETURNING.
 
-A guarded update names the states it may start from (from the state machine)
-and, for a worker, the lease it must hold. When it matches no row, the caller
-learns that the job moved on (cancelled, deleted, taken over) and writes nothing.
+A guarded update names the states it may start from, taken from the state
+machine (:func:`from_states`), and, for a worker, the lease it must hold. When it
+matches no row, the caller learns that the job moved on (cancelled, deleted,
+taken over) and writes nothing. The database holds the same table (a trigger,
+migration 0008) and refuses any other move.
+
+A job *ends* (``succeeded``, ``failed``, ``cancelled``) through :func:`end` alone,
+which only ``service/work/ending.py`` calls, directly or through the few
+functions here and in ``trees`` built on it (tests/unit/test_ending.py).
 """
 
 from __future__ import annotations
@@ -12,14 +18,41 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from service.db.models import Job
-from service.db.sql import NOW, returning_one
-from service.domain.states import TERMINAL, Phase, Status, Step, sources
+from service.db.sql import NOW, returning_all, returning_one
+from service.domain.states import TERMINAL, WAITING, Phase, Status, Step, sources
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Iterable
     from datetime import timedelta
 
     from sqlmodel import Session
+
+
+def from_states(to: Status, only_from: Iterable[Status] | None = None) -> Any:
+    """``status IN (…)``: the states a move to ``to`` may start from.
+
+    All the state machine allows (:func:`sources`), or the subset ``only_from``;
+    naming a state the machine does not allow is a bug, refused here.
+    """
+    allowed = sources(to)
+    chosen = allowed if only_from is None else tuple(only_from)
+    stray = [s.value for s in chosen if s not in allowed]
+    if stray:
+        raise ValueError(f"the state machine has no move from {stray} to {to.value}")
+    return Job.status.in_([s.value for s in chosen])
+
+
+def _changes(to: Status, values: dict[str, Any]) -> dict[str, Any]:
+    """The row a move leaves: the new state, no hold; leaving ``running`` clears the lease."""
+    changes: dict[str, Any] = {"status": to.value, "held": None, "updated_at": NOW(), **values}
+    if to is not Status.RUNNING:
+        changes.setdefault("lease_owner", None)
+        changes.setdefault("lease_expires_at", None)
+    if to in TERMINAL:
+        changes.setdefault("finished_at", NOW())
+        changes.setdefault("phase", None)
+    return changes
 
 
 def move(
@@ -31,29 +64,60 @@ def move(
     only_from: tuple[Status, ...] | None = None,
     **values: Any,
 ) -> Job | None:
-    """Move a job to ``to`` if the state machine allows it from where it is now.
+    """Move a job to ``to`` (not an end: see :func:`end`) if the state machine allows it.
 
     ``owner`` additionally requires that this worker still holds the lease.
     Leaving ``running`` always clears the lease.
     """
-    allowed = only_from if only_from is not None else sources(to)
-    stmt = sa.update(Job).where(Job.id == job_id, Job.status.in_([s.value for s in allowed]))
+    if to in TERMINAL:
+        raise ValueError(f"a job ends ({to.value}) through end(), not move()")
+    stmt = sa.update(Job).where(Job.id == job_id, from_states(to, only_from))
     if owner is not None:
         stmt = stmt.where(Job.lease_owner == owner)
-    changes: dict[str, Any] = {"status": to.value, "held": None, "updated_at": NOW(), **values}
-    if to is not Status.RUNNING:
-        changes.setdefault("lease_owner", None)
-        changes.setdefault("lease_expires_at", None)
-    if to in TERMINAL:
-        changes.setdefault("finished_at", NOW())
-        changes.setdefault("phase", None)
-    return returning_one(session, stmt.values(**changes))
+    return returning_one(session, stmt.values(**_changes(to, values)))
+
+
+def end(
+    session: Session,
+    to: Status,
+    *where: Any,
+    owner: str | None = None,
+    only_from: tuple[Status, ...] | None = None,
+    **values: Any,
+) -> list[Job]:
+    """The one statement that ends jobs: the rows matching ``where`` move to ``to``.
+
+    Guarded like every move (the table's sources of ``to``, or ``only_from``, and the
+    lease when ``owner`` is given); the lease and the phase are cleared and
+    ``finished_at`` stamped. Returns the rows it ended; the caller (the ending, in
+    ``service/work/ending.py``) closes their parents, commits and announces them.
+    """
+    if to not in TERMINAL:
+        raise ValueError(f"{to.value} is not an end; use move()")
+    stmt = sa.update(Job).where(*where, from_states(to, only_from))
+    if owner is not None:
+        stmt = stmt.where(Job.lease_owner == owner)
+    return returning_all(session, stmt.values(**_changes(to, values)))
+
+
+def end_job(
+    session: Session,
+    job_id: uuid.UUID,
+    to: Status,
+    *,
+    owner: str | None = None,
+    only_from: tuple[Status, ...] | None = None,
+    **values: Any,
+) -> Job | None:
+    """End one job (:func:`end`); None when it had moved on."""
+    ended = end(session, to, Job.id == job_id, owner=owner, only_from=only_from, **values)
+    return ended[0] if ended else None
 
 
 def _claimable() -> Any:
-    """Waiting for a worker, or running under a lease that expired."""
+    """Waiting for a worker, or running under a lease that expired (a takeover, not a move)."""
     return sa.or_(
-        Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]),
+        from_states(Status.RUNNING, WAITING),
         sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at < NOW()),
     )
 
@@ -139,27 +203,21 @@ def await_children(
 def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
     """Fail a job that was claimed ``max_attempts`` times without an outcome.
 
-    This is what stops a job that kills its worker (redelivered forever otherwise).
+    This is what stops a job that kills its worker (redelivered forever otherwise):
+    met at claim time, or by the lease sweep when its last worker stopped answering.
     """
-    claimable = _claimable()
-    stmt = (
-        sa.update(Job)
-        .where(Job.id == job_id, claimable, Job.attempts >= Job.max_attempts)
-        .values(
-            status=Status.FAILED.value,
-            phase=None,
-            held=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            error_class="attempts_exhausted",
-            error_message=sa.func.concat(
-                "gave up after ", Job.attempts, " attempts without an outcome"
-            ),
-            finished_at=NOW(),
-            updated_at=NOW(),
-        )
+    ended = end(
+        session,
+        Status.FAILED,
+        Job.id == job_id,
+        _claimable(),
+        Job.attempts >= Job.max_attempts,
+        error_class="attempts_exhausted",
+        error_message=sa.func.concat(
+            "gave up after ", Job.attempts, " attempts without an outcome"
+        ),
     )
-    return returning_one(session, stmt)
+    return ended[0] if ended else None
 
 
 def schedule_retry(session: Session, job_id: uuid.UUID, delay: timedelta) -> None:
@@ -175,29 +233,24 @@ def schedule_retry(session: Session, job_id: uuid.UUID, delay: timedelta) -> Non
 def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Job | None:
     """The message went to ``.XQ``: the row says ``failed`` with the last error it saw.
 
-    A permanent failure was already written by the worker that met it; then only the
-    time of the dead letter is added.
+    A permanent failure was already written by the worker that met it; then this
+    matches nothing and :func:`stamp_dead_letter` adds the time of the dead letter.
     """
-    stmt = (
-        sa.update(Job)
-        .where(Job.id == job_id, Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
-        .values(
-            status=Status.FAILED.value,
-            phase=None,
-            held=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            next_attempt_at=None,
-            error_class=sa.func.coalesce(sa.func.split_part(Job.last_error, ":", 1), "dead_letter"),
-            error_message=sa.func.coalesce(Job.last_error, fallback_reason),
-            dead_lettered_at=NOW(),
-            finished_at=NOW(),
-            updated_at=NOW(),
-        )
+    ended = end(
+        session,
+        Status.FAILED,
+        Job.id == job_id,
+        only_from=tuple(WAITING),
+        next_attempt_at=None,
+        error_class=sa.func.coalesce(sa.func.split_part(Job.last_error, ":", 1), "dead_letter"),
+        error_message=sa.func.coalesce(Job.last_error, fallback_reason),
+        dead_lettered_at=NOW(),
     )
-    failed = returning_one(session, stmt)
-    if failed is not None:
-        return failed
+    return ended[0] if ended else None
+
+
+def stamp_dead_letter(session: Session, job_id: uuid.UUID) -> Job | None:
+    """A job that had already failed: only the time its message was dead-lettered."""
     stamp = (
         sa.update(Job)
         .where(

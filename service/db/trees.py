@@ -7,15 +7,15 @@ so no two of them deadlock and whichever commits second sees what the first did.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from service.db.models import Job
 from service.db.sql import NOW, returning_all
-from service.db.transitions import move
+from service.db.transitions import end, end_job, from_states
 from service.domain.playlists import REOPENABLE, Children, parent_outcome
-from service.domain.states import ACTIVE, Phase, Status
+from service.domain.states import Phase, Status
 
 if TYPE_CHECKING:
     import uuid
@@ -35,8 +35,9 @@ def lock_entries(session: Session, parent_id: uuid.UUID) -> list[uuid.UUID]:
     return list(session.execute(stmt).scalars())
 
 
-def cancel_tree(session: Session, job_id: uuid.UUID) -> Job | None:
-    """Cancel a job and every unfinished entry of it; None when it cannot be cancelled.
+def cancel_tree(session: Session, job_id: uuid.UUID) -> list[Job]:
+    """Cancel a job and every unfinished entry of it: the job first, then its entries;
+    empty when the job cannot be cancelled.
 
     Its entries are locked before it (:func:`lock_entries`) and cancelled after it
     moved: a retry of an entry that committed first is seen and cancelled too; one
@@ -44,28 +45,10 @@ def cancel_tree(session: Session, job_id: uuid.UUID) -> Job | None:
     entry is left active under an ended parent.
     """
     lock_entries(session, job_id)
-    moved = move(session, job_id, Status.CANCELLED)
-    if moved is not None:
-        cancel_children(session, job_id)
-    return moved
-
-
-def cancel_children(session: Session, parent_id: uuid.UUID) -> int:
-    """Cancel every unfinished child of a parent; returns how many."""
-    stmt = (
-        sa.update(Job)
-        .where(Job.parent_id == parent_id, Job.status.in_([s.value for s in ACTIVE]))
-        .values(
-            status=Status.CANCELLED.value,
-            phase=None,
-            held=None,
-            lease_owner=None,
-            lease_expires_at=None,
-            finished_at=NOW(),
-            updated_at=NOW(),
-        )
-    )
-    return session.execute(stmt).rowcount
+    moved = end_job(session, job_id, Status.CANCELLED)
+    if moved is None:
+        return []
+    return [moved, *end(session, Status.CANCELLED, Job.parent_id == job_id)]
 
 
 def children(session: Session, parent_ids: list[uuid.UUID]) -> dict[uuid.UUID, Children]:
@@ -118,17 +101,10 @@ def finish_parent_if_done(session: Session, parent_id: uuid.UUID) -> Job | None:
         _show_progress(session, parent, entries)
         return None
     ending = parent_outcome(entries)
-    if ending.status == Status.FAILED:
-        return move(
-            session,
-            parent_id,
-            Status.FAILED,
-            error_class=ending.error_class,
-            error_message=ending.error_message,
-        )
-    if ending.status == Status.CANCELLED:
-        return move(session, parent_id, Status.CANCELLED)
-    return move(session, parent_id, Status.SUCCEEDED, progress=1.0)
+    extra: dict[str, Any] = {"progress": 1.0} if ending.status is Status.SUCCEEDED else {}
+    if ending.error_class is not None:
+        extra = {"error_class": ending.error_class, "error_message": ending.error_message}
+    return end_job(session, parent_id, ending.status, only_from=(Status.RUNNING,), **extra)
 
 
 def spread_progress(session: Session, parent_id: uuid.UUID, every: timedelta) -> None:
@@ -202,7 +178,7 @@ def reopen_parents(session: Session, parent_ids: set[uuid.UUID]) -> list[Job]:
     session.execute(lock)
     stmt = (
         sa.update(Job)
-        .where(Job.id.in_(parent_ids), Job.status.in_([s.value for s in REOPENABLE]))
+        .where(Job.id.in_(parent_ids), from_states(Status.RUNNING, REOPENABLE))
         .values(
             status=Status.RUNNING.value,
             phase=Phase.AWAITING_CHILDREN.value,

@@ -1,7 +1,9 @@
 """The job state machine, written once.
 
 Every state change in the database is a guarded update whose ``WHERE status IN``
-list comes from :func:`sources`, so the SQL cannot allow what this table forbids.
+list comes from :func:`sources`, so the SQL cannot allow what this table forbids;
+and a trigger on ``jobs``, generated from :data:`TRANSITIONS` (migration 0008),
+refuses any other move, so neither can SQL written by hand.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ class DeliveryStatus(StrEnum):
 
 TERMINAL: frozenset[Status] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 ACTIVE: frozenset[Status] = frozenset({Status.QUEUED, Status.RUNNING, Status.RETRYING})
+#: Waiting for a worker: what a claim takes, a gate holds and a release lets go.
+WAITING: frozenset[Status] = frozenset({Status.QUEUED, Status.RETRYING})
 
 #: Every allowed move. Terminal states are stable except for an explicit retry.
 TRANSITIONS: dict[Status, frozenset[Status]] = {

@@ -18,14 +18,15 @@ import structlog
 
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
-from service.db import finders, transitions, trees
+from service.db import finders, transitions
 from service.db import idempotency as key_rows
 from service.dispatch import publish_or_record
 from service.domain.states import ACTIVE, Status
 from service.fleet.gate import release_held
 from service.observe import worker_metrics
-from service.webhooks.outbox import announce, republish_stale
+from service.webhooks.outbox import republish_stale
 from service.work import storage
+from service.work.ending import ending
 
 if TYPE_CHECKING:
     import uuid
@@ -59,37 +60,21 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
     """Running jobs whose worker vanished: queued again, or failed past their attempts."""
     requeued: list[Job] = []
     failed = 0
-    ended: list[uuid.UUID | None] = []
-    parents: set[uuid.UUID] = set()
-    with rt.db.session() as session:
-        for job in finders.expired_leases(session, BATCH):
+    with ending(rt) as ends:
+        for job in finders.expired_leases(ends.session, BATCH):
             attempt_rows.close_abandoned(
-                session, job.id, "abandoned", "the worker stopped renewing its lease"
+                ends.session, job.id, "abandoned", "the worker stopped renewing its lease"
             )
             if job.attempts >= job.max_attempts:
-                gone = transitions.move(
-                    session,
-                    job.id,
-                    Status.FAILED,
-                    only_from=(Status.RUNNING,),
-                    error_class="attempts_exhausted",
-                    error_message=f"the worker stopped answering {job.attempts} times",
-                )
+                ends.exhausted(job.id)
                 failed += 1
-                if gone is not None:
-                    ended += [gone.id, gone.parent_id]
-                if gone is not None and gone.parent_id is not None:
-                    parents.add(gone.parent_id)
                 continue
             moved = transitions.requeue(
-                session, job.id, last_error="lease expired: the worker stopped renewing it"
+                ends.session, job.id, last_error="lease expired: the worker stopped renewing it"
             )
             if moved is not None:
                 requeued.append(moved)
-        # Entries first, then their parents in id order: the lock order of playlist trees.
-        for parent_id in sorted(parents):
-            trees.finish_parent_if_done(session, parent_id)
-    announce(rt, *ended)
+        # The ending closes their parents last, in id order: the lock order of playlist trees.
     for job in requeued:
         publish_or_record(rt, job)
     return len(requeued), failed
@@ -111,11 +96,9 @@ def stranded_parents(rt: Runtime) -> int:
     with rt.db.session() as session:
         parent_ids = finders.stranded_parents(session, BATCH)
     for parent_id in parent_ids:
-        with rt.db.session() as session:
-            done = trees.finish_parent_if_done(session, parent_id)
-        if done is not None:
-            closed += 1
-            announce(rt, parent_id)
+        with ending(rt) as ends:
+            ends.entry_left(parent_id)
+        closed += len(ends.ended)
     return closed
 
 

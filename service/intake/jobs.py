@@ -29,8 +29,8 @@ from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_li
 from service.errors import BadRequest, Conflict, InvalidInput, NotFound
 from service.intake import admission
 from service.webhooks.endpoints import check_url
-from service.webhooks.outbox import announce
 from service.work import storage
+from service.work.ending import ending
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -153,31 +153,26 @@ def list_jobs(
 
 def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
     """Stop a job: a queued one never starts, a running one stops at its next heartbeat."""
-    with rt.db.session() as session:
-        job = job_rows.get_for_client(session, job_id, client.id)
+    with ending(rt) as ends:
+        job = job_rows.get_for_client(ends.session, job_id, client.id)
         if job is None:
             raise NotFound("no such job")
         if is_terminal(Status(job.status)):
             raise Conflict(f"the job already ended ({job.status}); nothing to cancel")
-        moved = tree_rows.cancel_tree(session, job.id)
-        if moved is None:
+        if ends.cancel(job.id) is None:
             raise Conflict("the job changed state meanwhile; read it again")
-        if moved.parent_id is not None:
-            tree_rows.finish_parent_if_done(session, moved.parent_id)
-    announce(rt, job_id, moved.parent_id)
     return get(rt, client, job_id)
 
 
 def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
     """Remove the job, its children and their files; a worker still on it finds the row gone."""
-    with rt.db.session() as session:
-        job = job_rows.get_for_client(session, job_id, client.id)
+    with ending(rt) as ends:
+        job = job_rows.get_for_client(ends.session, job_id, client.id)
         if job is None:
             raise NotFound("no such job")
-        children = tree_rows.delete_tree(session, job.id)
+        children = tree_rows.delete_tree(ends.session, job.id)
         if job.parent_id is not None:
-            tree_rows.finish_parent_if_done(session, job.parent_id)
-    announce(rt, job.parent_id)
+            ends.entry_left(job.parent_id)
     for gone in [job.id, *children]:
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, gone)
 

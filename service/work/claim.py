@@ -20,7 +20,7 @@ from service.db import transitions
 from service.db.engine import wait_out_outage
 from service.domain.control import Hold
 from service.media.download import YTDLP_VERSION
-from service.work.outcomes import after_terminal
+from service.work.ending import ending
 
 if TYPE_CHECKING:
     import uuid
@@ -47,7 +47,7 @@ def claim(
     if isinstance(outcome, Hold):
         log.info("job held", job_id=str(job_id), step=step.value, held=outcome.value)
         return None
-    job, exhausted, limited = outcome
+    job, limited = outcome
     if job is not None:
         # Every line of this attempt's work (lease keeper, yt-dlp) carries who and which.
         structlog.contextvars.bind_contextvars(
@@ -57,21 +57,19 @@ def claim(
             job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
         )
         return job, owner, bound, limited
-    if exhausted is not None:
-        log.warning("gave up", job_id=str(job_id), attempts=exhausted.attempts)
-        after_terminal(rt, exhausted)
-    else:
-        log.info("message dropped: the job is not claimable", job_id=str(job_id), step=step.value)
+    log.info("message dropped: the job is not claimable", job_id=str(job_id), step=step.value)
     return None
 
 
 def _claim_or_give_up(
     rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase
-) -> tuple[Job | None, Job | None, bool] | Hold:
-    """One transaction: the claimed job, or the job failed for having no attempts left,
-    or why it is held instead (paused, or no free slot: no attempt is spent)."""
+) -> tuple[Job | None, bool] | Hold:
+    """One transaction: the claimed job (None when it was not claimable, and then failed
+    if it had no attempts left), or why it is held instead (paused, or no free slot:
+    no attempt is spent)."""
     lease = timedelta(seconds=rt.settings.lease_seconds)
-    with rt.db.session() as session:
+    with ending(rt) as ends:
+        session = ends.session
         verdict = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
         held = verdict.hold
         if held is not None and control_rows.hold(session, job_id, held) is not None:
@@ -79,8 +77,9 @@ def _claim_or_give_up(
         job = transitions.claim(session, job_id, step, owner, lease, phase)
         if job is not None:
             attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
-            return job, None, verdict.limited
-        return None, transitions.fail_exhausted(session, job_id), verdict.limited
+        else:
+            ends.exhausted(job_id)
+        return job, verdict.limited
 
 
 def _owner(rt: Runtime) -> str:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 import structlog
 
 from service.db import artifacts as artifact_rows
-from service.db import transitions, trees
 from service.db.models import Artifact, Job
 from service.domain.options import NormalizedOptions
 from service.domain.states import Phase, Status, Step
@@ -29,9 +28,9 @@ from service.errors import LeaseLost, Permanent
 from service.fleet.gate import release_quietly
 from service.media.download import download
 from service.observe import worker_metrics
-from service.webhooks.outbox import announce
 from service.work import storage
 from service.work.claim import claim
+from service.work.ending import ending
 from service.work.lease import LeaseKeeper
 from service.work.limits import limits_for
 from service.work.outcomes import GONE, RUNNING, close_attempt, fail, hand_back, release_for_retry
@@ -135,9 +134,8 @@ def _store_and_finish(
         rt.settings.storage_dir, job.client_id, job.id, result.path, sha256=sha256
     )
     info = {**job.info, "title": result.title or job.info.get("title"), "duration": result.duration}
-    with rt.db.session() as session:
-        done = transitions.move(
-            session,
+    with ending(rt) as ends:
+        done = ends.job(
             job.id,
             Status.SUCCEEDED,
             owner=owner,
@@ -152,7 +150,7 @@ def _store_and_finish(
         )
         if done is not None:
             artifact_rows.insert(
-                session,
+                ends.session,
                 Artifact(
                     job_id=job.id,
                     client_id=job.client_id,
@@ -165,13 +163,10 @@ def _store_and_finish(
                     title=result.title,
                 ),
             )
-            close_attempt(session, job.id, owner, "succeeded")
-            if job.parent_id is not None:
-                trees.finish_parent_if_done(session, job.parent_id)
+            close_attempt(ends.session, job.id, owner, "succeeded")
     if done is None:
         # Cancelled or deleted while the file was moved: the file must not outlive the row's truth.
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
         raise LeaseLost()
-    announce(rt, job.id, job.parent_id)
     worker_metrics.stored(stored.size)
     bound.info("succeeded", bytes=stored.size, title=result.title)

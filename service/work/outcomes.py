@@ -2,8 +2,8 @@
 
 Every write here is a guarded update that names the lease owner, so a worker that
 lost its job writes nothing. The attempt's own row (``job_attempts``) is closed in
-the same transaction, and a job that ended tells its parent and announces its
-webhook after the commit.
+the same transaction. A job that ends does so through ``work/ending.py``, which
+closes its parent and announces its webhook.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from service.db import attempts as attempt_rows
-from service.db import transitions, trees
+from service.db import transitions
 from service.db.engine import wait_out_outage
 from service.db.models import Job
 from service.dispatch import publish_or_record
 from service.domain.states import Status
 from service.observe import worker_metrics
-from service.webhooks.outbox import announce
 from service.work import storage
+from service.work.ending import ending
 
 if TYPE_CHECKING:
     import uuid
@@ -84,9 +84,9 @@ def close_attempt(
 
 
 def fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger) -> None:
-    with rt.db.session() as session:
-        failed = transitions.move(
-            session,
+    """A permanent error: the job fails with it (if this worker still holds the lease)."""
+    with ending(rt) as ends:
+        ends.job(
             job.id,
             Status.FAILED,
             owner=owner,
@@ -95,12 +95,13 @@ def fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger) 
             error_message=exc.message,
         )
         close_attempt(
-            session, job.id, owner, "failed", error_class=exc.error_class, error_message=exc.message
+            ends.session,
+            job.id,
+            owner,
+            "failed",
+            error_class=exc.error_class,
+            error_message=exc.message,
         )
-        if failed is not None and failed.parent_id is not None:
-            trees.finish_parent_if_done(session, failed.parent_id)
-    if failed is not None:
-        announce(rt, job.id, job.parent_id)
     bound.info("failed", error_class=exc.error_class, error=exc.message)
 
 
@@ -146,13 +147,6 @@ def release_for_retry(
     bound.warning("attempt failed, will retry", error_class=error_class, error=message)
 
 
-def after_terminal(rt: Runtime, job: Job) -> None:
-    if job.parent_id is not None:
-        with rt.db.session() as session:
-            trees.finish_parent_if_done(session, job.parent_id)
-    announce(rt, job.id, job.parent_id)
-
-
 def retry_scheduled(rt: Runtime, job_id: uuid.UUID, delay: timedelta) -> None:
     """The broker scheduled the next attempt: the row says when it is due."""
     with rt.db.session() as session:
@@ -160,10 +154,10 @@ def retry_scheduled(rt: Runtime, job_id: uuid.UUID, delay: timedelta) -> None:
 
 
 def dead_lettered(rt: Runtime, job_id: uuid.UUID, retries: int) -> None:
-    """The broker ran out of retries and dead-lettered the message: the job failed."""
-    with rt.db.session() as session:
-        row = transitions.dead_letter(session, job_id, f"retries exhausted after {retries} retries")
-        if row is not None and row.parent_id is not None:
-            trees.finish_parent_if_done(session, row.parent_id)
-    if row is not None:
-        announce(rt, job_id, row.parent_id)
+    """The broker ran out of retries and dead-lettered the message: the job failed.
+
+    A job that had already failed (a permanent error) only gets the time stamped.
+    """
+    with ending(rt) as ends:
+        if ends.dead_lettered(job_id, f"retries exhausted after {retries} retries") is None:
+            transitions.stamp_dead_letter(ends.session, job_id)

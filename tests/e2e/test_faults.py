@@ -173,7 +173,7 @@ def test_a_job_that_kills_its_worker_every_time_ends_failed(
         job = wait_status(http, job_id, TERMINAL)
         assert job["status"] == "failed"
         assert job["error"]["error_class"] == "attempts_exhausted"
-        assert f"{max_attempts} times" in job["error"]["message"]
+        assert f"gave up after {max_attempts} attempts" in job["error"]["message"]
         assert job["attempts"] == max_attempts
     assert_invariants(stack)
 

@@ -207,13 +207,12 @@ def test_an_unusable_key_is_a_400_and_creates_nothing(
 
 
 def succeed(runtime: Runtime, job_id: str) -> None:
-    """What a worker's success leaves on the row (no worker runs in these tests)."""
+    """What a worker's claim and success leave on the row (no worker runs in these tests);
+    through ``running``, as the database allows no other way to ``succeeded``."""
     with runtime.db.session() as session:
-        session.execute(
-            sa.update(Job)
-            .where(Job.id == uuid.UUID(job_id))
-            .values(status="succeeded", finished_at=sa.func.now())
-        )
+        row = sa.update(Job).where(Job.id == uuid.UUID(job_id))
+        session.execute(row.values(status="running"))
+        session.execute(row.values(status="succeeded", finished_at=sa.func.now()))
 
 
 def test_dedupe_answers_with_a_succeeded_twin_instead_of_downloading_again(

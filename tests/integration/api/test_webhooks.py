@@ -45,7 +45,7 @@ def end(runtime: Runtime, job_id: str, to: Status = Status.SUCCEEDED) -> None:
         assert transitions.claim(
             session, uuid.UUID(job_id), Step.PROBE, "w", timedelta(seconds=30), Phase.PROBING
         )
-        assert transitions.move(session, uuid.UUID(job_id), to, owner="w")
+        assert transitions.end_job(session, uuid.UUID(job_id), to, owner="w")
     announce(runtime, uuid.UUID(job_id))
 
 

@@ -123,7 +123,7 @@ def finish_entry(runtime: Runtime, job_id: uuid.UUID, to: Status) -> Job | None:
         lease = timedelta(minutes=1)
         claimed = transitions.claim(session, job_id, Step.DOWNLOAD, OWNER, lease, Phase.DOWNLOADING)
         assert claimed is not None and claimed.parent_id is not None
-        assert transitions.move(session, job_id, to, owner=OWNER) is not None
+        assert transitions.end_job(session, job_id, to, owner=OWNER) is not None
         return trees.finish_parent_if_done(session, claimed.parent_id)
 
 
@@ -395,7 +395,7 @@ def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[objec
 
 def _finish_running_entry(runtime: Runtime, entry: uuid.UUID, parent: uuid.UUID) -> Job | None:
     with runtime.db.session() as session:
-        assert transitions.move(session, entry, Status.SUCCEEDED, owner=OWNER) is not None
+        assert transitions.end_job(session, entry, Status.SUCCEEDED, owner=OWNER) is not None
         return trees.finish_parent_if_done(session, parent)
 
 
@@ -429,7 +429,7 @@ def test_a_retry_after_an_entry_closed_the_playlist_reopens_it(
     client = client_of(runtime, auth)
     # When the running entry finishes and closes the playlist, not committed yet
     with runtime.db.session() as session:
-        assert transitions.move(session, running, Status.SUCCEEDED, owner=OWNER) is not None
+        assert transitions.end_job(session, running, Status.SUCCEEDED, owner=OWNER) is not None
         closing = trees.finish_parent_if_done(session, parent)
         assert closing is not None and closing.status == "failed"
         # and its owner retries the failed entry meanwhile
@@ -530,7 +530,7 @@ def test_a_cancel_during_an_entry_finish_waits_and_finds_the_playlist_ended(
     # playlist, and its owner cancels the playlist meanwhile
     cancelled = _second_waits_for_first(
         runtime,
-        lambda session: transitions.move(session, running, Status.SUCCEEDED, owner=OWNER),
+        lambda session: transitions.end_job(session, running, Status.SUCCEEDED, owner=OWNER),
         lambda: cancel(runtime, client, parent),
         then=lambda session: trees.finish_parent_if_done(session, parent),
     )

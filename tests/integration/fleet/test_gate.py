@@ -125,7 +125,7 @@ def test_a_freed_slot_releases_the_best_waiting_job_and_publishes_it(
 
     assert release_held(runtime) == 0  # the slot is still taken
     with runtime.db.session() as session:  # the first job ends
-        transitions.move(session, first.id, Status.SUCCEEDED)
+        transitions.end_job(session, first.id, Status.SUCCEEDED)
     assert release_held(runtime) == 1
 
     messages = take_messages(f"{settings.queue_prefix}.download")

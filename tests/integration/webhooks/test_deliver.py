@@ -87,7 +87,9 @@ def finish(rt: Runtime, job_id: uuid.UUID, to: Status = Status.SUCCEEDED) -> Non
             session, job_id, Step.PROBE, "w", timedelta(seconds=30), Phase.PROBING
         )
         assert claimed is not None
-        moved = transitions.move(session, job_id, to, owner="w", error_class="x", error_message="y")
+        moved = transitions.end_job(
+            session, job_id, to, owner="w", error_class="x", error_message="y"
+        )
         assert moved is not None
     announce(rt, job_id)
 
@@ -387,7 +389,7 @@ def _playlist_closes(rt: Runtime, client: Client) -> uuid.UUID:
     child_ids = [_running(rt, client, parent_id=parent_id) for _ in range(2)]
     with rt.db.session() as session:
         for child in child_ids:
-            transitions.move(session, child, Status.SUCCEEDED)
+            transitions.end_job(session, child, Status.SUCCEEDED)
         assert trees.finish_parent_if_done(session, parent_id) is not None
     for child in child_ids:
         assert deliveries_of(rt, child) == [], "a playlist's entries report through the parent"
