@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 
 from service.dispatch import route
+from service.domain.errors import ErrorClass
 from service.errors import Permanent, Transient
 
 if TYPE_CHECKING:
@@ -44,6 +45,6 @@ def throttled_waits_longer(settings: Settings) -> Iterator[None]:
     try:
         yield
     except Transient as exc:
-        if exc.error_class != "rate_limited":
+        if exc.error_class != ErrorClass.RATE_LIMITED:
             raise
         raise dramatiq.Retry(exc.message, delay=settings.rate_limited_backoff_ms) from exc

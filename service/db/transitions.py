@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from service.db.models import Job
 from service.db.sql import NOW, returning_one
+from service.domain.errors import ErrorClass
 from service.domain.states import TERMINAL, Phase, Status, Step, sources
 
 if TYPE_CHECKING:
@@ -130,6 +131,7 @@ def await_children(
             lease_expires_at=None,
             info=info,
             last_error=None,
+            last_error_class=None,
             updated_at=NOW(),
         )
     )
@@ -151,7 +153,7 @@ def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
             held=None,
             lease_owner=None,
             lease_expires_at=None,
-            error_class="attempts_exhausted",
+            error_class=ErrorClass.ATTEMPTS_EXHAUSTED,
             error_message=sa.func.concat(
                 "gave up after ", Job.attempts, " attempts without an outcome"
             ),
@@ -188,7 +190,7 @@ def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Jo
             lease_owner=None,
             lease_expires_at=None,
             next_attempt_at=None,
-            error_class=sa.func.coalesce(sa.func.split_part(Job.last_error, ":", 1), "dead_letter"),
+            error_class=sa.func.coalesce(Job.last_error_class, ErrorClass.DEAD_LETTER.value),
             error_message=sa.func.coalesce(Job.last_error, fallback_reason),
             dead_lettered_at=NOW(),
             finished_at=NOW(),

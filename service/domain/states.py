@@ -36,6 +36,21 @@ class Step(StrEnum):
     DOWNLOAD = "download"
 
 
+class AttemptOutcome(StrEnum):
+    """How one attempt (one claim of a job) ended: ``job_attempts.outcome``, a metric label."""
+
+    #: Its work is done: the file stored, the probe handed over, the playlist expanded.
+    SUCCEEDED = "succeeded"
+    #: A permanent failure: the job failed with it.
+    FAILED = "failed"
+    #: A transient failure: the job waits out a backoff as ``retrying``.
+    RETRY = "retry"
+    #: The job was cancelled, deleted or taken over, or its worker died (the lease sweep).
+    ABANDONED = "abandoned"
+    #: Its worker shut down and queued the job again without spending the attempt.
+    HANDED_BACK = "handed_back"
+
+
 class DeliveryStatus(StrEnum):
     """Where a webhook delivery stands; a job's ``callback_status`` is its latest one's."""
 

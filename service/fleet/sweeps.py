@@ -21,7 +21,8 @@ from service.db import attempts as attempt_rows
 from service.db import finders, transitions, trees
 from service.db import idempotency as key_rows
 from service.dispatch import publish_or_record
-from service.domain.states import ACTIVE, Status
+from service.domain.errors import ErrorClass
+from service.domain.states import ACTIVE, AttemptOutcome, Status
 from service.fleet.gate import release_held
 from service.observe import worker_metrics
 from service.webhooks.outbox import announce, republish_stale
@@ -64,7 +65,7 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
     with rt.db.session() as session:
         for job in finders.expired_leases(session, BATCH):
             attempt_rows.close_abandoned(
-                session, job.id, "abandoned", "the worker stopped renewing its lease"
+                session, job.id, AttemptOutcome.ABANDONED, "the worker stopped renewing its lease"
             )
             if job.attempts >= job.max_attempts:
                 gone = transitions.move(
@@ -72,7 +73,7 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
                     job.id,
                     Status.FAILED,
                     only_from=(Status.RUNNING,),
-                    error_class="attempts_exhausted",
+                    error_class=ErrorClass.ATTEMPTS_EXHAUSTED,
                     error_message=f"the worker stopped answering {job.attempts} times",
                 )
                 failed += 1
@@ -82,7 +83,10 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
                     parents.add(gone.parent_id)
                 continue
             moved = transitions.requeue(
-                session, job.id, last_error="lease expired: the worker stopped renewing it"
+                session,
+                job.id,
+                last_error="lease expired: the worker stopped renewing it",
+                last_error_class=ErrorClass.LEASE_EXPIRED,
             )
             if moved is not None:
                 requeued.append(moved)

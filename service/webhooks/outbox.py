@@ -18,7 +18,7 @@ when that is where it went).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -29,6 +29,7 @@ from service.dispatch import CALLBACKS
 if TYPE_CHECKING:
     import uuid
 
+    from service.db import Session
     from service.db.models import WebhookDelivery
     from service.runtime import Runtime
 
@@ -90,7 +91,7 @@ def publish_unsent(rt: Runtime) -> int:
             return total
 
 
-def _paused(session: Any) -> bool:
+def _paused(session: Session) -> bool:
     """Whether an admin paused the callbacks queue (read shared: a resume waits for us)."""
     return control_rows.queue_state(session, CALLBACKS).paused_at is not None
 

@@ -24,7 +24,7 @@ from service.db import artifacts as artifact_rows
 from service.db import transitions, trees
 from service.db.models import Artifact, Job
 from service.domain.options import NormalizedOptions
-from service.domain.states import Phase, Status, Step
+from service.domain.states import AttemptOutcome, Phase, Status, Step
 from service.errors import LeaseLost, Permanent
 from service.fleet.gate import release_quietly
 from service.media.download import download
@@ -110,7 +110,7 @@ def _download(
             _store_and_finish(rt, job, owner, result, bound, sha256=sha256)
     except LeaseLost:
         with rt.db.session() as session:
-            close_attempt(session, job.id, owner, "abandoned", error_message=GONE)
+            close_attempt(session, job.id, owner, AttemptOutcome.ABANDONED, error_message=GONE)
         bound.info("stopped", reason="lease lost")
     except Permanent as exc:
         fail(rt, job, owner, exc, bound)
@@ -149,6 +149,7 @@ def _store_and_finish(
             error_class=None,
             error_message=None,
             last_error=None,
+            last_error_class=None,
         )
         if done is not None:
             artifact_rows.insert(
@@ -165,7 +166,7 @@ def _store_and_finish(
                     title=result.title,
                 ),
             )
-            close_attempt(session, job.id, owner, "succeeded")
+            close_attempt(session, job.id, owner, AttemptOutcome.SUCCEEDED)
             if job.parent_id is not None:
                 trees.finish_parent_if_done(session, job.parent_id)
     if done is None:

@@ -9,11 +9,15 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import service.db.models  # noqa: F401  (registers the tables)
+from service.db.migrate import alembic_config
+from service.settings import Settings
 from tests.conftest import RUN_ID, _admin_execute, _db_url
 
 pytestmark = pytest.mark.integration
@@ -52,3 +56,44 @@ def test_haul_migrate_creates_the_database_and_can_run_again(postgres_template: 
         assert {"clients", "jobs", "job_attempts", "artifacts", "alembic_version"} <= tables
     finally:
         _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_0009_backfills_the_class_of_last_error(database_url: str) -> None:
+    # Given the schema before 0009, with waiting jobs whose last_error says what they met
+    config = alembic_config(database_url, Settings(_env_file=None).migrations_dir)  # type: ignore[call-arg]
+    before = ScriptDirectory.from_config(config).get_revision("0009").down_revision
+    command.downgrade(config, str(before))
+    engine = sa.create_engine(database_url)
+    last_errors = {
+        "network: connection reset": "network",
+        "http_5xx: HTTP Error 503: Service Unavailable": "http_5xx",
+        "KeyError: 'formats'": "KeyError",
+        "publish failed: AMQPConnectionError: ": "publish_failed",
+        "lease expired: the worker stopped renewing it": "lease_expired",
+    }
+    with engine.begin() as conn:
+        client_id = conn.execute(
+            sa.text(
+                "INSERT INTO clients (id, name, key_prefix, key_hash, scopes, tier) "
+                "VALUES (gen_random_uuid(), 'c', 'hk_0009', 'x', '[]', 'standard') RETURNING id"
+            )
+        ).scalar_one()
+        for last_error in [*last_errors, None]:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO jobs (id, client_id, url, options, metadata, status, step, "
+                    "priority, info, attempts, max_attempts, last_error) VALUES "
+                    "(gen_random_uuid(), :client, 'https://example.com/v', '{}', '{}', "
+                    "'retrying', 'download', 0, '{}', 1, 4, :last_error)"
+                ),
+                {"client": client_id, "last_error": last_error},
+            )
+
+    # When the migrations run up to the head
+    command.upgrade(config, "head")
+
+    # Then each row's class is what the old text said, and last_error reads as before
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT last_error, last_error_class FROM jobs")).all())
+    engine.dispose()
+    assert rows == {**last_errors, None: None}
