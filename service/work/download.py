@@ -60,11 +60,10 @@ def run_download(
     claimed = claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING)
     if claimed is None:
         return
-    job, owner, bound, limited = claimed
     try:
-        _download(rt, job, owner, bound, hand_back_on=hand_back_on)
+        _download(rt, claimed.job, claimed.owner, claimed.log, hand_back_on=hand_back_on)
     finally:
-        if limited:
+        if claimed.limited:
             release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 

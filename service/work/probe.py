@@ -33,11 +33,10 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
     claimed = claim(rt, job_id, Step.PROBE, Phase.PROBING)
     if claimed is None:
         return
-    job, owner, bound, limited = claimed
     try:
-        _probe(rt, job, owner, bound)
+        _probe(rt, claimed.job, claimed.owner, claimed.log)
     finally:
-        if limited:
+        if claimed.limited:
             release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 
