@@ -26,9 +26,9 @@ from bench.stack import HaulStack
 from bench.stats import Sample, fmt, percentile
 from service.db import finders, transitions
 from service.db.models import Job
+from service.domain import BATCH
 from service.domain.control import Hold
 from service.domain.states import Phase, Status, Step
-from service.fleet.sweeps import BATCH
 from service.intake.jobs import encode_cursor, list_jobs
 from service.runtime import build_runtime
 from service.settings import Settings

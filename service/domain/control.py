@@ -29,9 +29,6 @@ class Hold(StrEnum):
 PAUSABLE_QUEUES = ("probe", "download", "callbacks")
 LIMITED_QUEUES = ("probe", "download")
 
-#: Most jobs one release publishes at once when no limit bounds it.
-RELEASE_BATCH = 500
-
 
 def site_of(url: str) -> str:
     """The site a URL downloads from: its host, lower-cased, without a leading ``www.``.

@@ -21,6 +21,7 @@ from service.db import attempts as attempt_rows
 from service.db import finders, transitions, trees
 from service.db import idempotency as key_rows
 from service.dispatch import publish_or_record
+from service.domain import BATCH
 from service.domain.errors import ErrorClass
 from service.domain.states import ACTIVE, AttemptOutcome, Status
 from service.fleet.gate import release_held
@@ -36,8 +37,6 @@ if TYPE_CHECKING:
     from service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-
-BATCH = 500
 
 _T = TypeVar("_T")
 

@@ -25,6 +25,7 @@ import structlog
 from service.db import control as control_rows
 from service.db import deliveries as delivery_rows
 from service.dispatch import CALLBACKS
+from service.domain import BATCH
 
 if TYPE_CHECKING:
     import uuid
@@ -35,9 +36,6 @@ if TYPE_CHECKING:
 
 
 log = structlog.get_logger(__name__)
-
-
-BATCH = 500
 
 
 def announce(rt: Runtime, *job_ids: uuid.UUID | None) -> int:
