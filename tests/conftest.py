@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from service.db.migrate import upgrade
+from service.dispatch import Queue
 from service.runtime import Runtime, build_runtime
 from service.settings import Settings
 from tests.support.media_server import MediaServer, make_media
@@ -35,7 +36,6 @@ ADMIN_DATABASE_URL = os.environ.get(
 BROKER_URL = os.environ.get("HAUL_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RUN_ID = uuid.uuid4().hex[:8]
 _counter = itertools.count()
-STEPS = ("probe", "download", "sweeps", "callbacks")
 TEST_EGRESS_ALLOW = "127.0.0.1/32"
 
 
@@ -87,7 +87,7 @@ def _delete_queues(prefix: str) -> None:
     except pika.exceptions.AMQPError:
         return
     try:
-        for step in STEPS:
+        for step in Queue:
             for suffix in ("", ".DQ", ".XQ"):
                 channel = connection.channel()
                 try:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from service.domain.control import Queue
+
 
 class Status(StrEnum):
     """Where a job stands."""
@@ -30,10 +32,10 @@ class Phase(StrEnum):
 
 
 class Step(StrEnum):
-    """Which actor a queued job waits for."""
+    """Which actor a queued job waits for: the one of its queue, which has the same name."""
 
-    PROBE = "probe"
-    DOWNLOAD = "download"
+    PROBE = Queue.PROBE.value
+    DOWNLOAD = Queue.DOWNLOAD.value
 
 
 class AttemptOutcome(StrEnum):

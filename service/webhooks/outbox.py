@@ -24,7 +24,7 @@ import structlog
 
 from service.db import control as control_rows
 from service.db import deliveries as delivery_rows
-from service.dispatch import CALLBACKS
+from service.dispatch import Queue
 from service.domain import BATCH
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ def publish_unsent(rt: Runtime) -> int:
 
 def _paused(session: Session) -> bool:
     """Whether an admin paused the callbacks queue (read shared: a resume waits for us)."""
-    return control_rows.queue_state(session, CALLBACKS).paused_at is not None
+    return control_rows.queue_state(session, Queue.CALLBACKS).paused_at is not None
 
 
 def _publish(rt: Runtime, deliveries: list[WebhookDelivery]) -> list[uuid.UUID]:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.dispatch import DOWNLOAD, PROBE, build_broker, publish
+from service.dispatch import Queue, build_broker, publish
 from service.settings import Settings
 from tests.conftest import BROKER_URL
 from tests.e2e.conftest import (
@@ -102,8 +102,8 @@ def test_a_message_delivered_twice_downloads_once(stack: Stack, media: MediaServ
         settings = Settings(_env_file=None, broker_url=BROKER_URL, queue_prefix=stack.queue_prefix)  # type: ignore[call-arg]
         broker = build_broker(settings)
         try:
-            publish(broker, settings, PROBE, uuid.UUID(job_id))
-            publish(broker, settings, DOWNLOAD, uuid.UUID(job_id))
+            publish(broker, settings, Queue.PROBE, uuid.UUID(job_id))
+            publish(broker, settings, Queue.DOWNLOAD, uuid.UUID(job_id))
         finally:
             broker.close()
 
