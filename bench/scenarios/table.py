@@ -99,7 +99,7 @@ def _one(rt: Runtime, work: Callable[[], object], repeats: int) -> Measured:
 def _operations(rt: Runtime, stack: HaulStack) -> dict[str, Callable[[], object]]:
     client = _big_client(rt, stack)
     republish = timedelta(seconds=rt.settings.republish_after_s)
-    lease = timedelta(seconds=rt.settings.lease_seconds)
+    lease = timedelta(seconds=rt.settings.lease_s)
     deep = _cursor(stack, client.id, None)
     deep_failed = _cursor(stack, client.id, Status.FAILED)
     queued = [

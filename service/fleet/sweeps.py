@@ -183,7 +183,7 @@ def orphan_workdirs(rt: Runtime, now: float | None = None) -> int:
 
 def _margin_s(rt: Runtime) -> float:
     """How old a leftover must be before it is taken for an orphan."""
-    return float(rt.settings.lease_seconds + rt.settings.orphan_grace_s)
+    return float(rt.settings.lease_s + rt.settings.orphan_grace_s)
 
 
 def _owned(

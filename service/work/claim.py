@@ -91,7 +91,7 @@ def _claim_or_give_up(
 ) -> _Taken | Hold:
     """One transaction: the claimed job, or the job failed for having no attempts left,
     or why it is held instead (paused, or no free slot: no attempt is spent)."""
-    lease = timedelta(seconds=rt.settings.lease_seconds)
+    lease = timedelta(seconds=rt.settings.lease_s)
     with rt.db.session() as session:
         verdict = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
         held = verdict.hold

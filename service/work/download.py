@@ -76,7 +76,7 @@ def _download(
     hand_back_on: tuple[type[BaseException], ...],
 ) -> None:
     options = NormalizedOptions.model_validate(job.options)
-    lease = timedelta(seconds=rt.settings.lease_seconds)
+    lease = timedelta(seconds=rt.settings.lease_s)
     try:
         limits = limits_for(rt, job, with_quota=True)
         with (
@@ -86,9 +86,9 @@ def _download(
                 job.id,
                 owner,
                 lease,
-                rt.settings.heartbeat_seconds,
+                rt.settings.heartbeat_s,
                 parent_id=job.parent_id,
-                parent_every=timedelta(seconds=rt.settings.playlist_progress_seconds),
+                parent_every=timedelta(seconds=rt.settings.playlist_progress_s),
             ) as keeper,
             closing(storage.StreamHash()) as streamed,
         ):

@@ -40,7 +40,7 @@ pytestmark = pytest.mark.e2e
 
 #: A short lease, so a dead worker's job is recovered within seconds.
 STACK_ENV = {
-    "HAUL_LEASE_SECONDS": "5",
+    "HAUL_LEASE_S": "5",
     "HAUL_MAX_RETRIES": "2",
     # Retries wait 0.5-1 s, then 1-2 s (Dramatiq's exponential backoff with jitter).
     "HAUL_MIN_BACKOFF_MS": "1000",
