@@ -1,9 +1,10 @@
 """The names of failures: a job's and an attempt's ``error_class``, spelled once.
 
-An error class is a contract: users filter on it (``GET /v1/jobs?error_class=``,
-``POST /v1/jobs/retry``), dashboards group by it (the ``error_class`` label of
-``haul_attempts_finished``), webhooks carry it. :class:`ErrorClass` lists every
-name haul gives; two families stay open, because their members come from outside:
+An error class is a contract: users read it on a failed job and retry by it
+(``POST /v1/jobs/retry``), dashboards group by it (the ``error_class`` label of
+``haul_attempts_total`` and ``haul_dead_letters_total``), webhooks carry it.
+:class:`ErrorClass` lists every name haul gives; two families stay open, because
+their members come from outside:
 
 * ``http_<status>``: a site answered a 4xx other than 408 and 429 (``http_404``);
 * an exception's type name (``KeyError``): a failure nobody classified, kept
