@@ -14,15 +14,15 @@ import structlog
 
 from actors import runtime, settings
 from actors.options import parse_job_id
-from service.dispatch import CALLBACKS, route
+from service.dispatch import Queue, route
 from service.webhooks.deliver import Next, deliver, delivery_lease
 
 log = structlog.get_logger(__name__)
 
 
 @dramatiq.actor(
-    actor_name=route(CALLBACKS, settings).actor_name,
-    queue_name=route(CALLBACKS, settings).queue_name,
+    actor_name=route(Queue.CALLBACKS, settings).actor_name,
+    queue_name=route(Queue.CALLBACKS, settings).queue_name,
     max_retries=settings.webhook_max_attempts,
     min_backoff=settings.webhook_min_backoff_ms,
     max_backoff=settings.webhook_max_backoff_ms,

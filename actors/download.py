@@ -8,14 +8,14 @@ from dramatiq.middleware import Shutdown
 
 from actors import runtime, settings
 from actors.options import job_actor_options, parse_job_id, throttled_waits_longer
-from service.dispatch import DOWNLOAD
+from service.dispatch import Queue
 from service.work.download import run_download
 
 log = structlog.get_logger(__name__)
 
 
 @dramatiq.actor(
-    **job_actor_options(settings, DOWNLOAD, settings.download_time_limit_s),
+    **job_actor_options(settings, Queue.DOWNLOAD, settings.download_time_limit_s),
     # On SIGTERM, interrupt the download and hand the job back instead of
     # holding the shutdown for up to an hour.
     notify_shutdown=True,

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 import structlog
 
-from service.dispatch import DOWNLOAD, PROBE
+from service.dispatch import Queue
 from service.errors import ServiceUnavailable
 from service.work.outcomes import dead_lettered, retry_scheduled
 
@@ -24,7 +24,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-_JOB_ACTORS = frozenset({PROBE, DOWNLOAD})
+#: The job queues' actors, named after their queues.
+_JOB_ACTORS = frozenset({Queue.PROBE.value, Queue.DOWNLOAD.value})
 
 
 def _job_id(message: Any) -> uuid.UUID | None:

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 
-from service.dispatch import route
+from service.dispatch import Queue, route
+from service.domain.errors import ErrorClass
 from service.errors import Permanent, Transient
 
 if TYPE_CHECKING:
@@ -17,10 +18,10 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 
-def job_actor_options(settings: Settings, step: str, time_limit_s: int) -> dict[str, Any]:
+def job_actor_options(settings: Settings, queue: Queue, time_limit_s: int) -> dict[str, Any]:
     return {
-        "actor_name": route(step, settings).actor_name,
-        "queue_name": route(step, settings).queue_name,
+        "actor_name": route(queue, settings).actor_name,
+        "queue_name": route(queue, settings).queue_name,
         "max_retries": settings.max_retries,
         "min_backoff": settings.min_backoff_ms,
         "max_backoff": settings.max_backoff_ms,
@@ -44,6 +45,6 @@ def throttled_waits_longer(settings: Settings) -> Iterator[None]:
     try:
         yield
     except Transient as exc:
-        if exc.error_class != "rate_limited":
+        if exc.error_class != ErrorClass.RATE_LIMITED:
             raise
         raise dramatiq.Retry(exc.message, delay=settings.rate_limited_backoff_ms) from exc

@@ -7,13 +7,13 @@ import structlog
 
 from actors import runtime, settings
 from actors.options import job_actor_options, parse_job_id, throttled_waits_longer
-from service.dispatch import PROBE
+from service.dispatch import Queue
 from service.work.probe import run_probe
 
 log = structlog.get_logger(__name__)
 
 
-@dramatiq.actor(**job_actor_options(settings, PROBE, settings.probe_time_limit_s))
+@dramatiq.actor(**job_actor_options(settings, Queue.PROBE, settings.probe_time_limit_s))
 def probe(job_id: str) -> None:
     parsed = parse_job_id(job_id)
     if parsed is None:

@@ -10,13 +10,13 @@ import dramatiq
 from periodiq import cron
 
 from actors import runtime, settings
-from service.dispatch import SWEEPS, route
+from service.dispatch import Queue, route
 from service.fleet import sweeps as sweep_use_cases
 
 
 @dramatiq.actor(
-    actor_name=route(SWEEPS, settings).actor_name,
-    queue_name=route(SWEEPS, settings).queue_name,
+    actor_name=route(Queue.SWEEPS, settings).actor_name,
+    queue_name=route(Queue.SWEEPS, settings).queue_name,
     periodic=cron("* * * * *"),
     max_retries=0,
     min_backoff=1_000,

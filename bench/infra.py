@@ -16,6 +16,7 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from service.db.migrate import upgrade
+from service.dispatch import Queue
 
 ADMIN_DATABASE_URL = os.environ.get(
     "HAUL_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -23,7 +24,7 @@ ADMIN_DATABASE_URL = os.environ.get(
 BROKER_URL = os.environ.get("HAUL_BENCH_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 MIGRATIONS = Path(__file__).resolve().parents[1] / "infra" / "migrations"
 #: Queue names per step: haul's (probe, download, sweeps, callbacks) and the bare baselines'.
-STEPS = ("probe", "download", "sweeps", "callbacks", "bare")
+STEPS = (*Queue, "bare")
 
 
 def new_run_id() -> str:

@@ -18,6 +18,7 @@ from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
 from service.db import control as control_rows
 from service.db import jobs as job_rows
+from service.domain.control import Queue as Queue  # the broker side's name for it
 from service.domain.states import Step
 
 if TYPE_CHECKING:
@@ -32,14 +33,9 @@ log = structlog.get_logger(__name__)
 #: Highest message priority; every producer and consumer must declare queues alike.
 MAX_PRIORITY = 9
 
-PROBE = "probe"
-DOWNLOAD = "download"
-SWEEPS = "sweeps"
-#: Webhook deliveries: ``deliver_callback(delivery_id)`` on ``<prefix>.callbacks``.
-CALLBACKS = "callbacks"
+#: Webhook deliveries: ``deliver_callback(delivery_id)`` on ``<prefix>.callbacks``; every
+#: other queue's actor is named after it.
 CALLBACKS_ACTOR = "deliver_callback"
-#: Every step, so every queue: each with its delay (``.DQ``) and dead-letter (``.XQ``) queue.
-STEPS = (PROBE, DOWNLOAD, SWEEPS, CALLBACKS)
 
 #: pika waits 15 s for a silent broker and forever for a blocked one by default;
 #: a request that publishes should fail fast instead (the row then says so).
@@ -54,17 +50,18 @@ class Route:
     queue_name: str
 
 
-def route(step: str, settings: Settings) -> Route:
-    """The actor and queue for a step (``probe``, ``download``, ``sweeps``, ``callbacks``)."""
-    actor_name = CALLBACKS_ACTOR if step == CALLBACKS else step
-    return Route(actor_name=actor_name, queue_name=f"{settings.queue_prefix}.{step}")
+def route(queue: Queue, settings: Settings) -> Route:
+    """The actor and the RabbitMQ queue of one of haul's queues."""
+    actor_name = CALLBACKS_ACTOR if queue is Queue.CALLBACKS else queue.value
+    return Route(actor_name=actor_name, queue_name=f"{settings.queue_prefix}.{queue.value}")
 
 
 def queue_names(settings: Settings) -> list[str]:
-    """Every queue of the deployment, in a stable order: ``haul.probe``, ``haul.probe.DQ``, …"""
+    """Every queue of the deployment, each with its delay (``.DQ``) and dead-letter (``.XQ``)
+    queue, in a stable order: ``haul.probe``, ``haul.probe.DQ``, …"""
     return [
-        f"{route(step, settings).queue_name}{suffix}"
-        for step in STEPS
+        f"{route(queue, settings).queue_name}{suffix}"
+        for queue in Queue
         for suffix in ("", ".DQ", ".XQ")
     ]
 
@@ -90,10 +87,10 @@ def with_connection_defaults(url: str) -> str:
 
 
 def publish(
-    broker: dramatiq.Broker, settings: Settings, step: str, job_id: UUID, *, priority: int = 0
+    broker: dramatiq.Broker, settings: Settings, queue: Queue, job_id: UUID, *, priority: int = 0
 ) -> None:
-    """Send ``step(job_id)``; raises if RabbitMQ does not confirm the message."""
-    where = route(step, settings)
+    """Send ``<actor of queue>(job_id)``; raises if RabbitMQ does not confirm the message."""
+    where = route(queue, settings)
     message: dramatiq.Message[None] = dramatiq.Message(
         queue_name=where.queue_name,
         actor_name=where.actor_name,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from service.domain.errors import ErrorClass
+
 if TYPE_CHECKING:
     from service.domain.ratelimit import RateState
 
@@ -85,9 +87,11 @@ class JobFailure(HaulError):
     """A job attempt failed."""
 
     #: A short, stable name users can filter on (e.g. ``http_404``).
-    error_class: str = "error"
+    error_class: ErrorClass = ErrorClass.ERROR
 
-    def __init__(self, message: str | None = None, *, error_class: str | None = None) -> None:
+    def __init__(
+        self, message: str | None = None, *, error_class: ErrorClass | None = None
+    ) -> None:
         super().__init__(message)
         if error_class:
             self.error_class = error_class
@@ -96,13 +100,13 @@ class JobFailure(HaulError):
 class Permanent(JobFailure):
     """The job cannot succeed; trying again will not help."""
 
-    error_class = "permanent"
+    error_class = ErrorClass.PERMANENT
 
 
 class Transient(JobFailure):
     """The job failed for a reason that may pass; it is retried with backoff."""
 
-    error_class = "transient"
+    error_class = ErrorClass.TRANSIENT
 
 
 class LeaseLost(HaulError):

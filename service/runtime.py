@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from service import dispatch as queue
+from service import dispatch
 from service.db.engine import Database, connect
+from service.dispatch import Queue
 
 if TYPE_CHECKING:
     import uuid
@@ -30,11 +31,11 @@ class Runtime:
 
     def publish(self, step: Step, job_id: uuid.UUID, *, priority: int = 0) -> None:
         """Ring the doorbell for ``step(job_id)``; raises when RabbitMQ does not confirm."""
-        queue.publish(self.broker, self.settings, step.value, job_id, priority=priority)
+        dispatch.publish(self.broker, self.settings, Queue(step), job_id, priority=priority)
 
     def publish_callback(self, delivery_id: uuid.UUID) -> None:
         """Ring the doorbell for ``deliver_callback(delivery_id)``; raises when not confirmed."""
-        queue.publish(self.broker, self.settings, queue.CALLBACKS, delivery_id)
+        dispatch.publish(self.broker, self.settings, Queue.CALLBACKS, delivery_id)
 
 
 def build_runtime(settings: Settings, broker: dramatiq.Broker | None = None) -> Runtime:
@@ -42,5 +43,5 @@ def build_runtime(settings: Settings, broker: dramatiq.Broker | None = None) -> 
     return Runtime(
         settings=settings,
         db=connect(settings.database_url),
-        broker=broker if broker is not None else queue.build_broker(settings),
+        broker=broker if broker is not None else dispatch.build_broker(settings),
     )

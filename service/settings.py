@@ -1,7 +1,8 @@
 """Configuration from ``HAUL_*`` environment variables (and an optional ``.env``).
 
 This is the only module that reads the environment. Every default works on a
-developer machine with PostgreSQL and RabbitMQ on localhost.
+developer machine with PostgreSQL and RabbitMQ on localhost. A duration's name says
+its unit (``_s``, ``_ms``); a setting renamed to say so still reads its old variable.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.egress import EgressPolicy
@@ -23,10 +24,17 @@ def _default_worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _renamed(name: str, *, was: str) -> AliasChoices:
+    """The variable of a renamed setting, then its old one (read too; the new one wins)."""
+    return AliasChoices(f"HAUL_{name.upper()}", f"HAUL_{was.upper()}")
+
+
 class Settings(BaseSettings):
     """Every knob of haul; one environment variable per field, ``HAUL_`` + name."""
 
-    model_config = SettingsConfigDict(env_prefix="HAUL_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="HAUL_", env_file=".env", extra="ignore", populate_by_name=True
+    )
 
     # Connections
     database_url: str = Field(
@@ -67,13 +75,22 @@ class Settings(BaseSettings):
     )
     probe_time_limit_s: int = Field(120, ge=1, description="Time limit of one probe attempt.")
     download_time_limit_s: int = Field(3_600, ge=1, description="Time limit of one download.")
-    lease_seconds: int = Field(60, ge=5, description="How long a claim lasts without a heartbeat.")
-    heartbeat_seconds: float = Field(
-        1.0, gt=0, description="How often a running download writes progress and renews its lease."
+    lease_s: int = Field(
+        60,
+        ge=5,
+        validation_alias=_renamed("lease_s", was="lease_seconds"),
+        description="How long a claim lasts without a heartbeat.",
     )
-    playlist_progress_seconds: float = Field(
+    heartbeat_s: float = Field(
+        1.0,
+        gt=0,
+        validation_alias=_renamed("heartbeat_s", was="heartbeat_seconds"),
+        description="How often a running download writes progress and renews its lease.",
+    )
+    playlist_progress_s: float = Field(
         5.0,
         gt=0,
+        validation_alias=_renamed("playlist_progress_s", was="playlist_progress_seconds"),
         description="Most often running entries' heartbeats write their playlist's progress.",
     )
     playlist_max_entries: int = Field(
@@ -97,7 +114,7 @@ class Settings(BaseSettings):
         600,
         ge=0,
         description="A file in storage that no artifact names, or an attempt's work dir whose "
-        "job is not running, is deleted once it is older than HAUL_LEASE_SECONDS plus this.",
+        "job is not running, is deleted once it is older than HAUL_LEASE_S plus this.",
     )
     # Control and fairness (see docs/operations.md, "Pausing, limits and priorities")
     site_max_running: int | None = Field(
@@ -211,8 +228,8 @@ class Settings(BaseSettings):
             raise ValueError(
                 "HAUL_WEBHOOK_MAX_BACKOFF_MS must not be below HAUL_WEBHOOK_MIN_BACKOFF_MS"
             )
-        if self.heartbeat_seconds >= self.lease_seconds:
-            raise ValueError("HAUL_HEARTBEAT_SECONDS must be shorter than HAUL_LEASE_SECONDS")
+        if self.heartbeat_s >= self.lease_s:
+            raise ValueError("HAUL_HEARTBEAT_S must be shorter than HAUL_LEASE_S")
         if any(not 0 <= p <= 9 for p in self.tier_priorities.values()):
             raise ValueError("HAUL_TIER_PRIORITIES bounds must be between 0 and 9")
         EgressPolicy.parse(self.egress_allow)  # a typo fails at start, not at the first job

@@ -81,8 +81,8 @@ def settings(database_url: str, queue_prefix: str, tmp_path: Path) -> Settings:
         max_retries=2,
         min_backoff_ms=200,
         max_backoff_ms=1_000,
-        lease_seconds=10,
-        heartbeat_seconds=0.2,
+        lease_s=10,
+        heartbeat_s=0.2,
         log_json=True,
         # The media server is on 127.0.0.1; egress tests put canaries on other loopback addresses.
         egress_allow=TEST_EGRESS_ALLOW,

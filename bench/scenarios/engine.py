@@ -26,7 +26,7 @@ from bench.profile import record, summarise
 from bench.report import Figure, Outcome
 from bench.stack import PROCESSES, THREADS, Bare, HaulStack
 from bench.stats import Sample, fmt
-from service.dispatch import MAX_PRIORITY, publish
+from service.dispatch import MAX_PRIORITY, Queue, publish
 from service.domain.options import normalize
 from service.settings import Settings
 
@@ -129,7 +129,7 @@ def _haul_run(
     settings = Settings(_env_file=None, queue_prefix=stack.prefix, broker_url=infra.BROKER_URL)
     broker = _preload_broker()
     for job_id in ids:
-        publish(broker, settings, "probe", job_id)
+        publish(broker, settings, Queue.PROBE, job_id)
     broker.close()
     worker = stack.start_worker("bench.noop_actors")
     spy = None

@@ -26,8 +26,9 @@ from bench.stack import HaulStack
 from bench.stats import Sample, fmt, percentile
 from service.db import finders, transitions
 from service.db.models import Job
+from service.domain import BATCH
+from service.domain.control import Hold
 from service.domain.states import Phase, Status, Step
-from service.fleet.sweeps import BATCH
 from service.intake.jobs import encode_cursor, list_jobs
 from service.runtime import build_runtime
 from service.settings import Settings
@@ -98,7 +99,7 @@ def _one(rt: Runtime, work: Callable[[], object], repeats: int) -> Measured:
 def _operations(rt: Runtime, stack: HaulStack) -> dict[str, Callable[[], object]]:
     client = _big_client(rt, stack)
     republish = timedelta(seconds=rt.settings.republish_after_s)
-    lease = timedelta(seconds=rt.settings.lease_seconds)
+    lease = timedelta(seconds=rt.settings.lease_s)
     deep = _cursor(stack, client.id, None)
     deep_failed = _cursor(stack, client.id, Status.FAILED)
     queued = [
@@ -123,8 +124,8 @@ def _operations(rt: Runtime, stack: HaulStack) -> dict[str, Callable[[], object]
     def claim() -> object:
         owner = f"bench:{secrets.token_hex(4)}"
         job_id = queued.pop()
-        outcome = _claim_or_give_up(rt, job_id, Step.DOWNLOAD, owner, Phase.DOWNLOADING)
-        got = outcome[0] if isinstance(outcome, tuple) else None
+        taken = _claim_or_give_up(rt, job_id, Step.DOWNLOAD, owner, Phase.DOWNLOADING)
+        got = None if isinstance(taken, Hold) else taken.job
         if got is None:
             raise RuntimeError(f"could not claim queued job {job_id}")
         claimed.append((job_id, owner))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from service.domain.control import Hold
+from service.domain.control import PAUSABLE_QUEUES, Hold
 from service.domain.options import JobOptions, Preset
 from service.domain.states import DeliveryStatus, Phase, Status
 
@@ -351,7 +351,7 @@ class EndpointOut(BaseModel):
 class QueueOut(BaseModel):
     """A queue as an admin controls it (``GET /v1/queues``)."""
 
-    name: str = Field(description="probe, download or callbacks.")
+    name: str = Field(description=f"One of {', '.join(PAUSABLE_QUEUES)}.")
     paused: bool
     paused_at: datetime | None
     max_running: int | None = Field(description="Fleet-wide limit of running jobs; null: none.")

@@ -7,11 +7,14 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from service.db.models import JobAttempt
+from service.domain.errors import ErrorClass
 
 if TYPE_CHECKING:
     import uuid
 
     from sqlmodel import Session
+
+    from service.domain.states import AttemptOutcome
 
 
 def start(
@@ -29,9 +32,9 @@ def finish(
     session: Session,
     job_id: uuid.UUID,
     worker: str,
-    outcome: str,
+    outcome: AttemptOutcome,
     *,
-    error_class: str | None = None,
+    error_class: ErrorClass | None = None,
     error_message: str | None = None,
 ) -> JobAttempt | None:
     """Close this worker's open attempt on the job; None if there was none (the job is gone)."""
@@ -53,7 +56,9 @@ def finish(
     return session.execute(stmt).scalars().first()
 
 
-def close_abandoned(session: Session, job_id: uuid.UUID, outcome: str, error_message: str) -> None:
+def close_abandoned(
+    session: Session, job_id: uuid.UUID, outcome: AttemptOutcome, error_message: str
+) -> None:
     """Close attempts left open by a worker that died (found by the lease sweep)."""
     stmt = (
         sa.update(JobAttempt)
@@ -61,7 +66,7 @@ def close_abandoned(session: Session, job_id: uuid.UUID, outcome: str, error_mes
         .values(
             finished_at=sa.func.now(),
             outcome=outcome,
-            error_class="lease_expired",
+            error_class=ErrorClass.LEASE_EXPIRED,
             error_message=error_message,
         )
     )

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from service.db.models import Client, Job, QueueControl, SiteLimit, WebhookDelivery
-from service.domain.control import RELEASE_BATCH, Hold, free_slots
+from service.domain import BATCH
+from service.domain.control import Hold, free_slots
 from service.domain.states import ACTIVE, WAITING, Phase, Status
 
 if TYPE_CHECKING:
@@ -213,7 +214,7 @@ def release(session: Session, queue: str, default_site_limit: int | None) -> lis
     state = queue_state(session, queue)
     if state.paused_at is not None:
         return []
-    room: int | None = RELEASE_BATCH
+    room: int | None = BATCH
     if state.max_running is not None:
         _lock(session, f"haul.queue:{queue}")
         room = free_slots(state.max_running, running_in_queue(session, queue))

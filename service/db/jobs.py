@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from service.db.models import Job
 from service.db.sql import NOW, returning_all, returning_one
 from service.domain.control import site_of
+from service.domain.errors import ErrorClass
 from service.domain.states import ACTIVE, Status
 
 if TYPE_CHECKING:
@@ -20,9 +21,6 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from sqlmodel import Session
-
-
-PUBLISH_FAILED = "publish failed:"
 
 
 def insert(session: Session, job: Job) -> Job:
@@ -70,14 +68,14 @@ def list_for_client(
 
 def mark_published(session: Session, job_ids: list[uuid.UUID]) -> list[Job]:
     """Record that the doorbell rang; clears a previous publish error. Returns the rows."""
+    publish_failed = Job.last_error_class == ErrorClass.PUBLISH_FAILED.value
     stmt = (
         sa.update(Job)
         .where(Job.id.in_(job_ids), Job.status.in_([Status.QUEUED.value, Status.RETRYING.value]))
         .values(
             published_at=NOW(),
-            last_error=sa.case(
-                (Job.last_error.like(f"{PUBLISH_FAILED}%"), None), else_=Job.last_error
-            ),
+            last_error=sa.case((publish_failed, None), else_=Job.last_error),
+            last_error_class=sa.case((publish_failed, None), else_=Job.last_error_class),
             updated_at=NOW(),
         )
     )
@@ -85,10 +83,15 @@ def mark_published(session: Session, job_ids: list[uuid.UUID]) -> list[Job]:
 
 
 def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> Job | None:
+    """The broker did not take the message: the row says why (the sweep publishes it again)."""
     stmt = (
         sa.update(Job)
         .where(Job.id == job_id, Job.status == Status.QUEUED.value)
-        .values(last_error=f"{PUBLISH_FAILED} {reason}", updated_at=NOW())
+        .values(
+            last_error=f"publish failed: {reason}",
+            last_error_class=ErrorClass.PUBLISH_FAILED.value,
+            updated_at=NOW(),
+        )
     )
     return returning_one(session, stmt)
 

@@ -197,7 +197,11 @@ class Job(SQLModel, table=True):
     lease_expires_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     error_class: str | None = Field(default=None, sa_type=sa.String(64))
     error_message: str | None = Field(default=None, sa_type=sa.Text)
+    #: What a waiting job last met (``<error class>: <message>``), shown to users.
     last_error: str | None = Field(default=None, sa_type=sa.Text)
+    #: The error class of ``last_error``, written with it (an ``ErrorClass``): what a
+    #: dead letter fails the job with, and how a failed publish is told apart.
+    last_error_class: str | None = Field(default=None, sa_type=sa.String(64))
     next_attempt_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     dead_lettered_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     #: Where this job's terminal event is POSTed; None falls back to the client's default.

@@ -61,6 +61,7 @@ def _queued_afresh() -> dict[str, Any]:
         "error_class": None,
         "error_message": None,
         "last_error": None,
+        "last_error_class": None,
         "next_attempt_at": None,
         "dead_lettered_at": None,
         "finished_at": None,

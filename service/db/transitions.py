@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from service.db.models import Job
 from service.db.sql import NOW, returning_all, returning_one
+from service.domain.errors import ErrorClass
 from service.domain.states import TERMINAL, WAITING, Phase, Status, Step, sources
 
 if TYPE_CHECKING:
@@ -194,6 +195,7 @@ def await_children(
             lease_expires_at=None,
             info=info,
             last_error=None,
+            last_error_class=None,
             updated_at=NOW(),
         )
     )
@@ -212,7 +214,7 @@ def fail_exhausted(session: Session, job_id: uuid.UUID) -> Job | None:
         Job.id == job_id,
         _claimable(),
         Job.attempts >= Job.max_attempts,
-        error_class="attempts_exhausted",
+        error_class=ErrorClass.ATTEMPTS_EXHAUSTED,
         error_message=sa.func.concat(
             "gave up after ", Job.attempts, " attempts without an outcome"
         ),
@@ -242,7 +244,7 @@ def dead_letter(session: Session, job_id: uuid.UUID, fallback_reason: str) -> Jo
         Job.id == job_id,
         only_from=tuple(WAITING),
         next_attempt_at=None,
-        error_class=sa.func.coalesce(sa.func.split_part(Job.last_error, ":", 1), "dead_letter"),
+        error_class=sa.func.coalesce(Job.last_error_class, ErrorClass.DEAD_LETTER.value),
         error_message=sa.func.coalesce(Job.last_error, fallback_reason),
         dead_lettered_at=NOW(),
     )

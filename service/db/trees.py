@@ -188,6 +188,7 @@ def reopen_parents(session: Session, parent_ids: set[uuid.UUID]) -> list[Job]:
             error_class=None,
             error_message=None,
             last_error=None,
+            last_error_class=None,
             dead_lettered_at=None,
             finished_at=None,
             updated_at=NOW(),

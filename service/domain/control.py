@@ -25,12 +25,20 @@ class Hold(StrEnum):
     SITE_FULL = "site_full"
 
 
-#: The queues an admin can pause; ``max_running`` applies to the two job queues only.
-PAUSABLE_QUEUES = ("probe", "download", "callbacks")
-LIMITED_QUEUES = ("probe", "download")
+class Queue(StrEnum):
+    """haul's queues, spelled once: ``<HAUL_QUEUE_PREFIX>.<name>`` in RabbitMQ, the name an
+    admin pauses, the ``step`` a waiting job's row names (``probe``, ``download``)."""
 
-#: Most jobs one release publishes at once when no limit bounds it.
-RELEASE_BATCH = 500
+    PROBE = "probe"
+    DOWNLOAD = "download"
+    SWEEPS = "sweeps"
+    #: Webhook deliveries.
+    CALLBACKS = "callbacks"
+
+
+#: The queues an admin can pause; ``max_running`` applies to the two job queues only.
+PAUSABLE_QUEUES = (Queue.PROBE, Queue.DOWNLOAD, Queue.CALLBACKS)
+LIMITED_QUEUES = (Queue.PROBE, Queue.DOWNLOAD)
 
 
 def site_of(url: str) -> str:

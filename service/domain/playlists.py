@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from service.domain.errors import ErrorClass
 from service.domain.states import ACTIVE, TERMINAL, Status, sources
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class ParentOutcome:
     """How a playlist ends once none of its entries is active."""
 
     status: Status
-    error_class: str | None = None
+    error_class: ErrorClass | None = None
     error_message: str | None = None
 
 
@@ -90,7 +91,7 @@ def parent_outcome(entries: Children) -> ParentOutcome:
     if failed:
         return ParentOutcome(
             Status.FAILED,
-            error_class="children_failed",
+            error_class=ErrorClass.CHILDREN_FAILED,
             error_message=f"{failed} of {entries.total} entries failed",
         )
     if entries.counts.get(Status.SUCCEEDED, 0) == 0 and entries.total > 0:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from service.domain.control import Queue
+
 
 class Status(StrEnum):
     """Where a job stands."""
@@ -32,10 +34,25 @@ class Phase(StrEnum):
 
 
 class Step(StrEnum):
-    """Which actor a queued job waits for."""
+    """Which actor a queued job waits for: the one of its queue, which has the same name."""
 
-    PROBE = "probe"
-    DOWNLOAD = "download"
+    PROBE = Queue.PROBE.value
+    DOWNLOAD = Queue.DOWNLOAD.value
+
+
+class AttemptOutcome(StrEnum):
+    """How one attempt (one claim of a job) ended: ``job_attempts.outcome``, a metric label."""
+
+    #: Its work is done: the file stored, the probe handed over, the playlist expanded.
+    SUCCEEDED = "succeeded"
+    #: A permanent failure: the job failed with it.
+    FAILED = "failed"
+    #: A transient failure: the job waits out a backoff as ``retrying``.
+    RETRY = "retry"
+    #: The job was cancelled, deleted or taken over, or its worker died (the lease sweep).
+    ABANDONED = "abandoned"
+    #: Its worker shut down and queued the job again without spending the attempt.
+    HANDED_BACK = "handed_back"
 
 
 class DeliveryStatus(StrEnum):

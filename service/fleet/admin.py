@@ -16,8 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from service.db import control as control_rows
-from service.dispatch import CALLBACKS
-from service.domain.control import LIMITED_QUEUES, PAUSABLE_QUEUES, site_of
+from service.domain.control import LIMITED_QUEUES, PAUSABLE_QUEUES, Queue, site_of
 from service.errors import Forbidden, InvalidInput, NotFound
 from service.fleet.gate import release_held
 from service.intake.clients import is_admin
@@ -36,7 +35,7 @@ log = structlog.get_logger(__name__)
 
 @dataclass(frozen=True)
 class QueueView:
-    name: str
+    name: Queue
     paused_at: datetime | None
     max_running: int | None
     #: Waiting work by state (``queued``, ``retrying``) and by hold reason, and ``running``.
@@ -55,10 +54,10 @@ def require_admin(client: Client) -> None:
         raise Forbidden("queue control needs an admin key")
 
 
-def _known(name: str) -> str:
+def _known(name: str) -> Queue:
     if name not in PAUSABLE_QUEUES:
         raise NotFound(f"no such queue: {name!r}; queues are {', '.join(PAUSABLE_QUEUES)}")
-    return name
+    return Queue(name)
 
 
 def queues(rt: Runtime, client: Client) -> list[QueueView]:
@@ -66,11 +65,11 @@ def queues(rt: Runtime, client: Client) -> list[QueueView]:
     with rt.db.session() as session:
         switches = {c.queue: c for c in control_rows.controls(session)}
         depths = control_rows.job_depths(session)
-        depths[CALLBACKS] = control_rows.delivery_depths(session)
+        depths[Queue.CALLBACKS] = control_rows.delivery_depths(session)
     return [_view(name, switches.get(name), depths.get(name, {})) for name in PAUSABLE_QUEUES]
 
 
-def _view(name: str, switches: QueueControl | None, depth: dict[str, int]) -> QueueView:
+def _view(name: Queue, switches: QueueControl | None, depth: dict[str, int]) -> QueueView:
     return QueueView(
         name=name,
         paused_at=switches.paused_at if switches else None,
@@ -96,10 +95,11 @@ def pause(rt: Runtime, client: Client, name: str) -> QueueView:
 def resume(rt: Runtime, client: Client, name: str) -> QueueView:
     """Start the queue's waiting work again, best priority first."""
     require_admin(client)
+    known = _known(name)
     with rt.db.session() as session:
-        control_rows.set_paused(session, _known(name), False)
+        control_rows.set_paused(session, known, False)
     log.info("queue resumed", queue=name, by=str(client.id))
-    if name == CALLBACKS:
+    if known is Queue.CALLBACKS:
         publish_unsent(rt)
     else:
         release_held(rt)

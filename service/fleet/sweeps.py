@@ -21,7 +21,9 @@ from service.db import attempts as attempt_rows
 from service.db import finders, transitions
 from service.db import idempotency as key_rows
 from service.dispatch import publish_or_record
-from service.domain.states import ACTIVE, Status
+from service.domain import BATCH
+from service.domain.errors import ErrorClass
+from service.domain.states import ACTIVE, AttemptOutcome, Status
 from service.fleet.gate import release_held
 from service.observe import worker_metrics
 from service.webhooks.outbox import republish_stale
@@ -36,8 +38,6 @@ if TYPE_CHECKING:
     from service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
-
-BATCH = 500
 
 _T = TypeVar("_T")
 
@@ -63,14 +63,20 @@ def expired_leases(rt: Runtime) -> tuple[int, int]:
     with ending(rt) as ends:
         for job in finders.expired_leases(ends.session, BATCH):
             attempt_rows.close_abandoned(
-                ends.session, job.id, "abandoned", "the worker stopped renewing its lease"
+                ends.session,
+                job.id,
+                AttemptOutcome.ABANDONED,
+                "the worker stopped renewing its lease",
             )
             if job.attempts >= job.max_attempts:
                 ends.exhausted(job.id)
                 failed += 1
                 continue
             moved = transitions.requeue(
-                ends.session, job.id, last_error="lease expired: the worker stopped renewing it"
+                ends.session,
+                job.id,
+                last_error="lease expired: the worker stopped renewing it",
+                last_error_class=ErrorClass.LEASE_EXPIRED,
             )
             if moved is not None:
                 requeued.append(moved)
@@ -163,7 +169,7 @@ def orphan_workdirs(rt: Runtime, now: float | None = None) -> int:
 
 def _margin_s(rt: Runtime) -> float:
     """How old a leftover must be before it is taken for an orphan."""
-    return float(rt.settings.lease_seconds + rt.settings.orphan_grace_s)
+    return float(rt.settings.lease_s + rt.settings.orphan_grace_s)
 
 
 def _owned(

@@ -11,7 +11,7 @@ deadlocking.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from service.db import artifacts as artifact_rows
 from service.db import clients as client_rows
@@ -23,6 +23,7 @@ from service.errors import BadRequest, KeyReused, QuotaExceeded
 from service.intake.clients import limits_of
 
 if TYPE_CHECKING:
+    from service.db import Session
     from service.db.models import Client, Job
     from service.domain.quotas import ClientLimits
     from service.runtime import Runtime
@@ -97,7 +98,7 @@ def _request_hash(job: Job, *, dedupe: bool) -> str:
 
 
 def _holder_job(
-    session: Any,  # a db session; only service/db names its type
+    session: Session,
     client: Client,
     key: str,
     request_hash: str,
@@ -115,7 +116,7 @@ def _holder_job(
 
 
 def _check_quotas(
-    session: Any,  # a db session; only service/db names its type
+    session: Session,
     limits: ClientLimits,
     client: Client,
 ) -> None:

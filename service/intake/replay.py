@@ -12,7 +12,7 @@ one transaction, entries first and parent last, as a finishing entry locks them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import uuid
     from datetime import datetime
 
+    from service.db import Session
     from service.db.models import Client, Job
     from service.runtime import Runtime
 
@@ -57,7 +58,7 @@ def retry_one(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
     return get(rt, client, job_id)
 
 
-def _why_not(session: Any, job: Job) -> str:  # a db session; only service/db names its type
+def _why_not(session: Session, job: Job) -> str:
     """Why a retry of an ended job queued nothing."""
     parent = job_rows.get(session, job.parent_id) if job.parent_id is not None else None
     if parent is not None and parent.status == Status.SUCCEEDED.value:
@@ -90,7 +91,7 @@ def retry_many(
     return len(moved)
 
 
-def _replay(session: Any, ended: EndedJobs) -> list[Job]:
+def _replay(session: Session, ended: EndedJobs) -> list[Job]:
     """Queue the matching jobs and the entries of matching playlists; reopen their parents."""
     moved = replay_rows.replay(session, ended)
     tree_rows.reopen_parents(session, {j.parent_id for j in moved if j.parent_id is not None})

@@ -14,6 +14,7 @@ import yt_dlp
 from yt_dlp.utils import DownloadCancelled
 
 from service import egress
+from service.domain.errors import ErrorClass
 from service.errors import LeaseLost, Permanent
 from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.inspect import duration_of
@@ -138,7 +139,7 @@ def download(
             with new_ydl(params) as ydl:
                 info = ydl.extract_info(url, download=True)
         except _TooLarge as exc:
-            raise Permanent(str(exc), error_class="too_large") from exc
+            raise Permanent(str(exc), error_class=ErrorClass.TOO_LARGE) from exc
         except DownloadCancelled as exc:
             raise LeaseLost(str(exc)) from exc
         except yt_dlp.utils.YoutubeDLError as exc:
@@ -147,12 +148,14 @@ def download(
     if should_stop():
         raise LeaseLost("stopped: the job is no longer ours")
     if not isinstance(info, dict):
-        raise Permanent("yt-dlp returned nothing for this URL", error_class="unsupported_url")
+        raise Permanent(
+            "yt-dlp returned nothing for this URL", error_class=ErrorClass.UNSUPPORTED_URL
+        )
     path = _final_path(info, workdir)
     if path.suffix.lower() not in MEDIA_EXTENSIONS:
         raise Permanent(
             f"the download is not a media file (it came as {path.suffix or 'no extension'})",
-            error_class="not_media",
+            error_class=ErrorClass.NOT_MEDIA,
         )
     duration = info.get("duration") or duration_of(path)
     check_duration(duration, limits)
@@ -191,5 +194,5 @@ def _final_path(info: dict[str, Any], workdir: Path) -> Path:
         if p.is_file() and p.suffix not in {".part", ".ytdl", ".jpg", ".webp", ".png"}
     ]
     if not candidates:
-        raise Permanent("the download produced no file", error_class="no_output")
+        raise Permanent("the download produced no file", error_class=ErrorClass.NO_OUTPUT)
     return max(candidates, key=lambda p: p.stat().st_size)

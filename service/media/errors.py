@@ -18,6 +18,7 @@ from yt_dlp.utils import (
     YoutubeDLError,
 )
 
+from service.domain.errors import ErrorClass
 from service.errors import JobFailure, Permanent, Transient
 
 if TYPE_CHECKING:
@@ -29,38 +30,50 @@ if TYPE_CHECKING:
 _HTTP_STATUS = re.compile(r"http error (\d{3})", re.I)
 
 #: Message fragments, most specific first, for failures yt-dlp reports as text only.
-_TEXT: list[tuple[re.Pattern[str], type[JobFailure], str]] = [
+_TEXT: list[tuple[re.Pattern[str], type[JobFailure], ErrorClass]] = [
     (
         re.compile(r"confirm your age|age.?restricted|inappropriate for some users", re.I),
         Permanent,
-        "age_restricted",
+        ErrorClass.AGE_RESTRICTED,
     ),
-    (re.compile(r"unsupported url|no suitable extractor", re.I), Permanent, "unsupported_url"),
-    (re.compile(r"is not a valid url", re.I), Permanent, "invalid_url"),
-    (re.compile(r"requested format is not available", re.I), Permanent, "format_unavailable"),
+    (
+        re.compile(r"unsupported url|no suitable extractor", re.I),
+        Permanent,
+        ErrorClass.UNSUPPORTED_URL,
+    ),
+    (re.compile(r"is not a valid url", re.I), Permanent, ErrorClass.INVALID_URL),
+    (
+        re.compile(r"requested format is not available", re.I),
+        Permanent,
+        ErrorClass.FORMAT_UNAVAILABLE,
+    ),
     (
         re.compile(r"private video|members[- ]only|join this channel", re.I),
         Permanent,
-        "unavailable",
+        ErrorClass.UNAVAILABLE,
     ),
     (
         re.compile(
             r"video unavailable|has been removed|no longer available|account .* terminated", re.I
         ),
         Permanent,
-        "unavailable",
+        ErrorClass.UNAVAILABLE,
     ),
-    (re.compile(r"not available in your country|geo.?restrict", re.I), Permanent, "geo_blocked"),
+    (
+        re.compile(r"not available in your country|geo.?restrict", re.I),
+        Permanent,
+        ErrorClass.GEO_BLOCKED,
+    ),
     (
         re.compile(r"sign in to confirm|too many requests|rate.?limit", re.I),
         Transient,
-        "rate_limited",
+        ErrorClass.RATE_LIMITED,
     ),
-    (re.compile(r"timed out|timeout", re.I), Transient, "timeout"),
+    (re.compile(r"timed out|timeout", re.I), Transient, ErrorClass.TIMEOUT),
     (
         re.compile(r"connection|network|temporary failure|name resolution", re.I),
         Transient,
-        "network",
+        ErrorClass.NETWORK,
     ),
 ]
 
@@ -68,12 +81,12 @@ _TEXT: list[tuple[re.Pattern[str], type[JobFailure], str]] = [
 def _from_status(status: int, message: str) -> JobFailure:
     """An HTTP status decides: 429, 408 and 5xx pass with time; other 4xx do not."""
     if status == 429:
-        return Transient(message, error_class="rate_limited")
+        return Transient(message, error_class=ErrorClass.RATE_LIMITED)
     if status == 408:
-        return Transient(message, error_class="timeout")
+        return Transient(message, error_class=ErrorClass.TIMEOUT)
     if status >= 500:
-        return Transient(message, error_class="http_5xx")
-    return Permanent(message, error_class=f"http_{status}")
+        return Transient(message, error_class=ErrorClass.HTTP_5XX)
+    return Permanent(message, error_class=ErrorClass.http(status))
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -109,34 +122,34 @@ def classify(exc: BaseException) -> JobFailure:
         if isinstance(cause, HTTPError):
             return _from_status(cause.status, message)
         if isinstance(cause, UnsupportedError):
-            return Permanent(message, error_class="unsupported_url")
+            return Permanent(message, error_class=ErrorClass.UNSUPPORTED_URL)
         if isinstance(cause, GeoRestrictedError):
-            return Permanent(message, error_class="geo_blocked")
+            return Permanent(message, error_class=ErrorClass.GEO_BLOCKED)
         if isinstance(cause, PostProcessingError):
-            return Permanent(message, error_class="postprocessing")
+            return Permanent(message, error_class=ErrorClass.POSTPROCESSING)
         if isinstance(cause, TransportError | socket.timeout | ConnectionError):
-            return Transient(message, error_class="network")
+            return Transient(message, error_class=ErrorClass.NETWORK)
     if status := _HTTP_STATUS.search(message):
         return _from_status(int(status.group(1)), message)
     for pattern, kind, error_class in _TEXT:
         if pattern.search(message):
             return kind(message, error_class=error_class)
     if isinstance(exc, YoutubeDLError):
-        return Transient(message, error_class="extractor")
-    return Transient(message, error_class=type(exc).__name__)
+        return Transient(message, error_class=ErrorClass.EXTRACTOR)
+    return Transient(message, error_class=ErrorClass.unexpected(exc))
 
 
 def guard_or_classify(guard: Guard, exc: YoutubeDLError) -> JobFailure:
     """A refused connection explains a yt-dlp failure better than yt-dlp's own wording."""
     if guard.denied is not None:
-        return Permanent(guard.denied, error_class="egress_denied")
+        return Permanent(guard.denied, error_class=ErrorClass.EGRESS_DENIED)
     return classify(exc)
 
 
 def refused(guard: Guard) -> None:
     """Fail when any connection was refused, even one yt-dlp shrugged off (a thumbnail)."""
     if guard.denied is not None:
-        raise Permanent(guard.denied, error_class="egress_denied")
+        raise Permanent(guard.denied, error_class=ErrorClass.EGRESS_DENIED)
 
 
 def check_duration(duration: float | None, limits: Limits) -> None:
@@ -144,5 +157,5 @@ def check_duration(duration: float | None, limits: Limits) -> None:
         raise Permanent(
             f"the media lasts {duration:.0f} s, longer than HAUL_MAX_DURATION_S "
             f"({limits.max_duration_s:.0f} s)",
-            error_class="too_long",
+            error_class=ErrorClass.TOO_LONG,
         )

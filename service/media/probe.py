@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import yt_dlp
 
 from service import egress
+from service.domain.errors import ErrorClass
 from service.errors import Permanent
 from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.options import base_params
@@ -70,7 +71,9 @@ def probe(url: str, *, max_entries: int, limits: Limits) -> ProbeResult:
             raise guard_or_classify(guard, exc) from exc
     refused(guard)
     if not isinstance(info, dict):
-        raise Permanent("yt-dlp returned nothing for this URL", error_class="unsupported_url")
+        raise Permanent(
+            "yt-dlp returned nothing for this URL", error_class=ErrorClass.UNSUPPORTED_URL
+        )
     result = _result(info, max_entries)
     check_duration(result.duration, limits)
     return result
@@ -91,7 +94,7 @@ def _result(info: dict[str, Any], max_entries: int) -> ProbeResult:
         )
     entries = [e for e in _entries(info.get("entries") or []) if e is not None]
     if not entries:
-        raise Permanent("the playlist has no entries", error_class="empty_playlist")
+        raise Permanent("the playlist has no entries", error_class=ErrorClass.EMPTY_PLAYLIST)
     return ProbeResult(
         is_playlist=True,
         entries=entries[:max_entries],

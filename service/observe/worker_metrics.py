@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import Counter, Gauge, Histogram
 
+    from service.domain.states import AttemptOutcome
     from service.media.download import Progress
     from service.settings import Settings
 
@@ -146,7 +147,7 @@ def timing_first_byte(on_progress: Callable[[Progress], None]) -> Callable[[Prog
     return observed
 
 
-def attempt_finished(step: str, outcome: str, seconds: float) -> None:
+def attempt_finished(step: str, outcome: AttemptOutcome, seconds: float) -> None:
     if _metrics is not None:
         _metrics.attempts.labels(step, outcome).observe(seconds)
 

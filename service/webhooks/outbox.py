@@ -18,25 +18,24 @@ when that is where it went).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
 from service.db import control as control_rows
 from service.db import deliveries as delivery_rows
-from service.dispatch import CALLBACKS
+from service.dispatch import Queue
+from service.domain import BATCH
 
 if TYPE_CHECKING:
     import uuid
 
+    from service.db import Session
     from service.db.models import WebhookDelivery
     from service.runtime import Runtime
 
 
 log = structlog.get_logger(__name__)
-
-
-BATCH = 500
 
 
 def announce(rt: Runtime, *job_ids: uuid.UUID | None) -> int:
@@ -90,9 +89,9 @@ def publish_unsent(rt: Runtime) -> int:
             return total
 
 
-def _paused(session: Any) -> bool:
+def _paused(session: Session) -> bool:
     """Whether an admin paused the callbacks queue (read shared: a resume waits for us)."""
-    return control_rows.queue_state(session, CALLBACKS).paused_at is not None
+    return control_rows.queue_state(session, Queue.CALLBACKS).paused_at is not None
 
 
 def _publish(rt: Runtime, deliveries: list[WebhookDelivery]) -> list[uuid.UUID]:

@@ -9,6 +9,7 @@ cannot be claimed is dropped: the row has moved on.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -34,20 +35,39 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 
-def claim(
-    rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase
-) -> tuple[Job, str, BoundLogger, bool] | None:
-    """Claim the row for one attempt: the job, the lease owner, a logger bound to both,
-    and whether a queue or site limit applied (then its end frees a slot for a held job)."""
+@dataclass(frozen=True)
+class Claimed:
+    """One attempt's hold on a job."""
+
+    job: Job
+    #: The lease owner: every write of this attempt names it.
+    owner: str
+    #: A logger bound to the job, its client, the attempt and the step.
+    log: BoundLogger
+    #: Whether a queue or site limit applied: then the attempt's end frees a slot for a held job.
+    limited: bool
+
+
+@dataclass(frozen=True)
+class _Taken:
+    """What the claim's transaction did: the job it took (None: not claimable, and ended if it
+    had no attempts left), and whether a queue or site limit applied."""
+
+    job: Job | None
+    limited: bool
+
+
+def claim(rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase) -> Claimed | None:
+    """Claim the row for one attempt; None when it is held, given up or not claimable."""
     owner = _owner(rt)
-    outcome = wait_out_outage(
+    taken = wait_out_outage(
         lambda: _claim_or_give_up(rt, job_id, step, owner, phase),
         patience=rt.settings.database_wait_s,
     )
-    if isinstance(outcome, Hold):
-        log.info("job held", job_id=str(job_id), step=step.value, held=outcome.value)
+    if isinstance(taken, Hold):
+        log.info("job held", job_id=str(job_id), step=step.value, held=taken.value)
         return None
-    job, limited = outcome
+    job = taken.job
     if job is not None:
         # Every line of this attempt's work (lease keeper, yt-dlp) carries who and which.
         structlog.contextvars.bind_contextvars(
@@ -56,18 +76,18 @@ def claim(
         bound = log.bind(
             job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
         )
-        return job, owner, bound, limited
+        return Claimed(job, owner, bound, taken.limited)
     log.info("message dropped: the job is not claimable", job_id=str(job_id), step=step.value)
     return None
 
 
 def _claim_or_give_up(
     rt: Runtime, job_id: uuid.UUID, step: Step, owner: str, phase: Phase
-) -> tuple[Job | None, bool] | Hold:
+) -> _Taken | Hold:
     """One transaction: the claimed job (None when it was not claimable, and then failed
     if it had no attempts left), or why it is held instead (paused, or no free slot:
     no attempt is spent)."""
-    lease = timedelta(seconds=rt.settings.lease_seconds)
+    lease = timedelta(seconds=rt.settings.lease_s)
     with ending(rt) as ends:
         session = ends.session
         verdict = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
@@ -79,7 +99,7 @@ def _claim_or_give_up(
             attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
         else:
             ends.exhausted(job_id)
-        return job, verdict.limited
+        return _Taken(job, verdict.limited)
 
 
 def _owner(rt: Runtime) -> str:

@@ -23,7 +23,7 @@ import structlog
 from service.db import artifacts as artifact_rows
 from service.db.models import Artifact, Job
 from service.domain.options import NormalizedOptions
-from service.domain.states import Phase, Status, Step
+from service.domain.states import AttemptOutcome, Phase, Status, Step
 from service.errors import LeaseLost, Permanent
 from service.fleet.gate import release_quietly
 from service.media.download import download
@@ -59,11 +59,10 @@ def run_download(
     claimed = claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING)
     if claimed is None:
         return
-    job, owner, bound, limited = claimed
     try:
-        _download(rt, job, owner, bound, hand_back_on=hand_back_on)
+        _download(rt, claimed.job, claimed.owner, claimed.log, hand_back_on=hand_back_on)
     finally:
-        if limited:
+        if claimed.limited:
             release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 
@@ -76,7 +75,7 @@ def _download(
     hand_back_on: tuple[type[BaseException], ...],
 ) -> None:
     options = NormalizedOptions.model_validate(job.options)
-    lease = timedelta(seconds=rt.settings.lease_seconds)
+    lease = timedelta(seconds=rt.settings.lease_s)
     try:
         limits = limits_for(rt, job, with_quota=True)
         with (
@@ -86,9 +85,9 @@ def _download(
                 job.id,
                 owner,
                 lease,
-                rt.settings.heartbeat_seconds,
+                rt.settings.heartbeat_s,
                 parent_id=job.parent_id,
-                parent_every=timedelta(seconds=rt.settings.playlist_progress_seconds),
+                parent_every=timedelta(seconds=rt.settings.playlist_progress_s),
             ) as keeper,
             closing(storage.StreamHash()) as streamed,
         ):
@@ -109,7 +108,7 @@ def _download(
             _store_and_finish(rt, job, owner, result, bound, sha256=sha256)
     except LeaseLost:
         with rt.db.session() as session:
-            close_attempt(session, job.id, owner, "abandoned", error_message=GONE)
+            close_attempt(session, job.id, owner, AttemptOutcome.ABANDONED, error_message=GONE)
         bound.info("stopped", reason="lease lost")
     except Permanent as exc:
         fail(rt, job, owner, exc, bound)
@@ -147,6 +146,7 @@ def _store_and_finish(
             error_class=None,
             error_message=None,
             last_error=None,
+            last_error_class=None,
         )
         if done is not None:
             artifact_rows.insert(
@@ -163,7 +163,7 @@ def _store_and_finish(
                     title=result.title,
                 ),
             )
-            close_attempt(ends.session, job.id, owner, "succeeded")
+            close_attempt(ends.session, job.id, owner, AttemptOutcome.SUCCEEDED)
     if done is None:
         # Cancelled or deleted while the file was moved: the file must not outlive the row's truth.
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)

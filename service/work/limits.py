@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from service.db import artifacts as artifact_rows
 from service.db import clients as client_rows
+from service.domain.errors import ErrorClass
 from service.errors import Permanent
 from service.media.limits import Limits
 
@@ -27,7 +28,8 @@ def limits_for(rt: Runtime, job: Job, *, with_quota: bool = False) -> Limits:
             room = quota - artifact_rows.bytes_stored(session, job.client_id)
         if room <= 0:
             raise Permanent(
-                f"the client's storage quota ({quota} bytes) is used up", error_class="quota"
+                f"the client's storage quota ({quota} bytes) is used up",
+                error_class=ErrorClass.QUOTA,
             )
         if room < max_bytes:
             max_bytes, name = room, "the client's storage quota"

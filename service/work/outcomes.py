@@ -8,7 +8,7 @@ closes its parent and announces its webhook.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -17,7 +17,9 @@ from service.db import transitions
 from service.db.engine import wait_out_outage
 from service.db.models import Job
 from service.dispatch import publish_or_record
-from service.domain.states import Status
+from service.domain.errors import ErrorClass
+from service.domain.states import AttemptOutcome, Status
+from service.errors import JobFailure
 from service.observe import worker_metrics
 from service.work import storage
 from service.work.ending import ending
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
 
     from structlog.stdlib import BoundLogger
 
+    from service.db import Session
     from service.errors import Permanent
     from service.runtime import Runtime
 
@@ -40,28 +43,30 @@ RUNNING = (Status.RUNNING,)
 GONE = "the job was cancelled, deleted or taken over"
 
 
-def outcome_of(moved: Job | None) -> str:
+def outcome_of(moved: Job | None) -> AttemptOutcome:
     """An attempt whose final write matched no row was abandoned, not successful."""
-    return "succeeded" if moved is not None else "abandoned"
+    return AttemptOutcome.SUCCEEDED if moved is not None else AttemptOutcome.ABANDONED
 
 
 def hand_back(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
     """Queue the job again now, without spending an attempt: this worker is going away."""
     with rt.db.session() as session:
         moved = transitions.requeue(session, job.id, owner=owner, attempts=Job.attempts - 1)
-        close_attempt(session, job.id, owner, "handed_back", error_message="the worker shut down")
+        close_attempt(
+            session, job.id, owner, AttemptOutcome.HANDED_BACK, error_message="the worker shut down"
+        )
     if moved is not None:
         publish_or_record(rt, moved)
     bound.info("handed back", reason="worker shutdown")
 
 
 def close_attempt(
-    session: Any,  # a db session; only service/db names its type
+    session: Session,
     job_id: uuid.UUID,
     owner: str,
-    outcome: str,
+    outcome: AttemptOutcome,
     *,
-    error_class: str | None = None,
+    error_class: ErrorClass | None = None,
     error_message: str | None = None,
 ) -> None:
     """Close the attempt's row and log its one summary line (outcome, duration, error class)."""
@@ -98,7 +103,7 @@ def fail(rt: Runtime, job: Job, owner: str, exc: Permanent, bound: BoundLogger) 
             ends.session,
             job.id,
             owner,
-            "failed",
+            AttemptOutcome.FAILED,
             error_class=exc.error_class,
             error_message=exc.message,
         )
@@ -113,7 +118,7 @@ def release_for_retry(
     A file this attempt already moved into storage goes too: a running job has no
     artifact, so nothing there is anyone else's.
     """
-    error_class = getattr(exc, "error_class", type(exc).__name__)
+    error_class = exc.error_class if isinstance(exc, JobFailure) else ErrorClass.unexpected(exc)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
     def release() -> Job | None:
@@ -126,12 +131,13 @@ def release_for_retry(
                 only_from=RUNNING,
                 phase=None,
                 last_error=f"{error_class}: {message}"[:2000],
+                last_error_class=error_class,
             )
             close_attempt(
                 session,
                 job.id,
                 owner,
-                "retry",
+                AttemptOutcome.RETRY,
                 error_class=error_class,
                 error_message=message[:2000],
             )

@@ -10,7 +10,8 @@ from service.db import jobs as job_rows
 from service.db import transitions
 from service.db.models import Job
 from service.dispatch import publish_checked, publish_or_record
-from service.domain.states import Phase, Step
+from service.domain.errors import ErrorClass
+from service.domain.states import AttemptOutcome, Phase, Step
 from service.domain.urls import UrlRejected, normalize_url
 from service.errors import Permanent
 from service.fleet.gate import release_quietly
@@ -32,11 +33,10 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
     claimed = claim(rt, job_id, Step.PROBE, Phase.PROBING)
     if claimed is None:
         return
-    job, owner, bound, limited = claimed
     try:
-        _probe(rt, job, owner, bound)
+        _probe(rt, claimed.job, claimed.owner, claimed.log)
     finally:
-        if limited:
+        if claimed.limited:
             release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 
@@ -61,6 +61,7 @@ def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
                 attempts=0,
                 info=found.summary(),
                 last_error=None,
+                last_error_class=None,
             )
             close_attempt(session, job.id, owner, outcome_of(moved))
             # The download queue's pause is checked in this transaction, not another.
@@ -99,7 +100,9 @@ def _expand(
             )
         )
     if not children:
-        empty = Permanent("no entry of the playlist has a usable URL", error_class="empty_playlist")
+        empty = Permanent(
+            "no entry of the playlist has a usable URL", error_class=ErrorClass.EMPTY_PLAYLIST
+        )
         fail(rt, parent, owner, empty, bound)
         raise empty
     info["playlist"]["entries_skipped"] = skipped
@@ -109,7 +112,7 @@ def _expand(
             close_attempt(session, parent.id, owner, outcome_of(None), error_message=GONE)
             return
         job_rows.insert_many(session, children)
-        close_attempt(session, parent.id, owner, "succeeded")
+        close_attempt(session, parent.id, owner, AttemptOutcome.SUCCEEDED)
     for child in children:
         publish_or_record(rt, child)
     bound.info("probed", kind="playlist", children=len(children), capped=info["playlist"]["capped"])

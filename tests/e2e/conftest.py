@@ -47,7 +47,7 @@ def stack(
         "HAUL_MAX_RETRIES": "1",
         "HAUL_MIN_BACKOFF_MS": "200",
         "HAUL_MAX_BACKOFF_MS": "500",
-        "HAUL_HEARTBEAT_SECONDS": "0.3",
+        "HAUL_HEARTBEAT_S": "0.3",
         "HAUL_EGRESS_ALLOW": TEST_EGRESS_ALLOW,
         "HAUL_LOG_JSON": "true",
         "HAUL_WORKER_METRICS_DIR": str(root / "metrics"),

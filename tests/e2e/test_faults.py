@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from service.dispatch import DOWNLOAD, PROBE, build_broker, publish
+from service.dispatch import Queue, build_broker, publish
 from service.settings import Settings
 from tests.support.rabbitmq import BROKER_URL, dead_letter_job_ids, purge, ready
 from tests.support.stack import (
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 
 #: A short lease, so a dead worker's job is recovered within seconds.
 STACK_ENV = {
-    "HAUL_LEASE_SECONDS": "5",
+    "HAUL_LEASE_S": "5",
     "HAUL_MAX_RETRIES": "2",
     # Retries wait 0.5-1 s, then 1-2 s (Dramatiq's exponential backoff with jitter).
     "HAUL_MIN_BACKOFF_MS": "1000",
@@ -99,8 +99,8 @@ def test_a_message_delivered_twice_downloads_once(stack: Stack, media: MediaServ
         settings = Settings(_env_file=None, broker_url=BROKER_URL, queue_prefix=stack.queue_prefix)  # type: ignore[call-arg]
         broker = build_broker(settings)
         try:
-            publish(broker, settings, PROBE, uuid.UUID(job_id))
-            publish(broker, settings, DOWNLOAD, uuid.UUID(job_id))
+            publish(broker, settings, Queue.PROBE, uuid.UUID(job_id))
+            publish(broker, settings, Queue.DOWNLOAD, uuid.UUID(job_id))
         finally:
             broker.close()
 

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 STACK_ENV = {
-    "HAUL_LEASE_SECONDS": "5",
+    "HAUL_LEASE_S": "5",
     "HAUL_MAX_RETRIES": "2",
     # The smallest republish delay, so one sweep soon after an outage finds every lost message.
     "HAUL_REPUBLISH_AFTER_S": "10",

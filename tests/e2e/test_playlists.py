@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 #: A running entry moves its playlist's progress every half second at most.
-STACK_ENV = {"HAUL_PLAYLIST_PROGRESS_SECONDS": "0.5"}
+STACK_ENV = {"HAUL_PLAYLIST_PROGRESS_S": "0.5"}
 
 
 def feed_of(media: MediaServer, *paths: str) -> str:

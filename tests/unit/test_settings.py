@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -49,8 +50,8 @@ def test_reads_haul_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HAUL_BROKER_URL", "amqp://haul:pw@mq.internal:5672/haul")
     monkeypatch.setenv("HAUL_QUEUE_PREFIX", "staging")
     monkeypatch.setenv("HAUL_STORAGE_DIR", "/var/lib/haul/files")
-    monkeypatch.setenv("HAUL_LEASE_SECONDS", "90")
-    monkeypatch.setenv("HAUL_HEARTBEAT_SECONDS", "2.5")
+    monkeypatch.setenv("HAUL_LEASE_S", "90")
+    monkeypatch.setenv("HAUL_HEARTBEAT_S", "2.5")
     monkeypatch.setenv("HAUL_MAX_RETRIES", "0")
     monkeypatch.setenv("HAUL_LOG_JSON", "false")
 
@@ -62,8 +63,8 @@ def test_reads_haul_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     assert settings.broker_url == "amqp://haul:pw@mq.internal:5672/haul"
     assert settings.queue_prefix == "staging"
     assert settings.storage_dir == Path("/var/lib/haul/files")
-    assert settings.lease_seconds == 90
-    assert settings.heartbeat_seconds == 2.5
+    assert settings.lease_s == 90
+    assert settings.heartbeat_s == 2.5
     assert settings.max_retries == 0
     assert settings.log_json is False
 
@@ -91,9 +92,9 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyP
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("HAUL_LEASE_SECONDS", "1"),
-        ("HAUL_LEASE_SECONDS", "sixty"),
-        ("HAUL_HEARTBEAT_SECONDS", "0"),
+        ("HAUL_LEASE_S", "1"),
+        ("HAUL_LEASE_S", "sixty"),
+        ("HAUL_HEARTBEAT_S", "0"),
         ("HAUL_MAX_RETRIES", "-1"),
         ("HAUL_MIN_BACKOFF_MS", "10"),
         ("HAUL_REPUBLISH_AFTER_S", "5"),
@@ -104,8 +105,47 @@ def test_explicit_arguments_win_over_the_environment(monkeypatch: pytest.MonkeyP
 def test_invalid_values_are_refused(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> None:
     monkeypatch.setenv(name, value)
 
-    with pytest.raises(ValidationError, match=name.removeprefix("HAUL_").lower()):
+    with pytest.raises(ValidationError, match=f"(?i){name.removeprefix('HAUL_')}"):
         load()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field", "value"),
+    [
+        ("HAUL_LEASE_SECONDS", "HAUL_LEASE_S", "lease_s", 90),
+        ("HAUL_HEARTBEAT_SECONDS", "HAUL_HEARTBEAT_S", "heartbeat_s", 2.5),
+        ("HAUL_PLAYLIST_PROGRESS_SECONDS", "HAUL_PLAYLIST_PROGRESS_S", "playlist_progress_s", 0.5),
+    ],
+)
+def test_a_renamed_duration_still_reads_its_old_variable(
+    monkeypatch: pytest.MonkeyPatch, old: str, new: str, field: str, value: float
+) -> None:
+    # Given a deployment still configured with the name a duration had before it said its unit
+    monkeypatch.setenv(old, str(value))
+
+    # When the settings are loaded, Then the old variable sets the renamed field
+    assert getattr(load(), field) == value
+
+    # And when both are set, the new name wins
+    monkeypatch.setenv(new, str(value * 2))
+    assert getattr(load(), field) == value * 2
+
+
+def test_renamed_durations_are_refused_under_either_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HAUL_LEASE_SECONDS", "1")
+
+    with pytest.raises(ValidationError, match="HAUL_LEASE_S"):
+        load()
+
+
+def test_units_are_named_one_way() -> None:
+    # A duration ends in _s or _ms, never in a spelled-out unit
+    spelled = re.compile(r"_(seconds|secs|minutes|mins|millis|milliseconds|hours)$")
+
+    assert not [name for name in Settings.model_fields if spelled.search(name)]
+    assert {"lease_s", "heartbeat_s", "sse_heartbeat_s", "min_backoff_ms"} <= set(
+        Settings.model_fields
+    )
 
 
 @pytest.mark.parametrize(("value", "port"), [("", None), ("0", None), ("9191", 9191)])

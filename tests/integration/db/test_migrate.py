@@ -11,14 +11,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlmodel import SQLModel
 
 import service.db.models  # noqa: F401  (registers the tables)
+from service.db.migrate import alembic_config
 from service.db.models import Job
 from service.domain.control import site_of
 from service.intake.clients import create_client
+from service.settings import Settings
 from tests.support.paths import REPO
 from tests.support.postgres import RUN_ID, admin_execute, db_url
 
@@ -88,3 +92,44 @@ def test_the_migration_fills_in_sites_as_new_jobs_get_them(runtime: Runtime) -> 
             session.execute(sa.select(Job.url, Job.site).where(Job.client_id == client.id)).all()
         )
     assert filled == {url: site_of(url) for url in urls}
+
+
+def test_0009_backfills_the_class_of_last_error(database_url: str) -> None:
+    # Given the schema before 0009, with waiting jobs whose last_error says what they met
+    config = alembic_config(database_url, Settings(_env_file=None).migrations_dir)  # type: ignore[call-arg]
+    before = ScriptDirectory.from_config(config).get_revision("0009").down_revision
+    command.downgrade(config, str(before))
+    engine = sa.create_engine(database_url)
+    last_errors = {
+        "network: connection reset": "network",
+        "http_5xx: HTTP Error 503: Service Unavailable": "http_5xx",
+        "KeyError: 'formats'": "KeyError",
+        "publish failed: AMQPConnectionError: ": "publish_failed",
+        "lease expired: the worker stopped renewing it": "lease_expired",
+    }
+    with engine.begin() as conn:
+        client_id = conn.execute(
+            sa.text(
+                "INSERT INTO clients (id, name, key_prefix, key_hash, scopes, tier) "
+                "VALUES (gen_random_uuid(), 'c', 'hk_0009', 'x', '[]', 'standard') RETURNING id"
+            )
+        ).scalar_one()
+        for last_error in [*last_errors, None]:
+            conn.execute(
+                sa.text(
+                    "INSERT INTO jobs (id, client_id, url, options, metadata, status, step, "
+                    "priority, info, attempts, max_attempts, last_error) VALUES "
+                    "(gen_random_uuid(), :client, 'https://example.com/v', '{}', '{}', "
+                    "'retrying', 'download', 0, '{}', 1, 4, :last_error)"
+                ),
+                {"client": client_id, "last_error": last_error},
+            )
+
+    # When the migrations run up to the head
+    command.upgrade(config, "head")
+
+    # Then each row's class is what the old text said, and last_error reads as before
+    with engine.connect() as conn:
+        rows = dict(conn.execute(sa.text("SELECT last_error, last_error_class FROM jobs")).all())
+    engine.dispose()
+    assert rows == {**last_errors, None: None}

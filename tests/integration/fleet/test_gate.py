@@ -60,7 +60,7 @@ def claim_in_threads(runtime: Runtime, job_ids: list[uuid.UUID], step: Step) -> 
     def attempt(job_id: uuid.UUID) -> Job | None:
         start.wait(timeout=10)
         claimed = claim(runtime, job_id, step, Phase.DOWNLOADING)
-        return claimed[0] if claimed else None
+        return claimed.job if claimed else None
 
     with ThreadPoolExecutor(len(job_ids)) as pool:
         return list(pool.map(attempt, job_ids))

@@ -38,7 +38,7 @@ def client(runtime: Runtime) -> Client:
 
 def later(rt: Runtime) -> float:
     """A sweep clock just past the margin for anything written now."""
-    return time.time() + rt.settings.lease_seconds + rt.settings.orphan_grace_s + 5
+    return time.time() + rt.settings.lease_s + rt.settings.orphan_grace_s + 5
 
 
 def job(rt: Runtime, client: Client, status: str) -> Job:

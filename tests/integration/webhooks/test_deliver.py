@@ -359,7 +359,9 @@ def _running(rt: Runtime, client: Client, **values: Any) -> uuid.UUID:
 def _dead_letter(rt: Runtime, client: Client) -> uuid.UUID:
     job_id = _running(rt, client)
     with rt.db.session() as session:
-        transitions.move(session, job_id, Status.RETRYING, last_error="network: boom")
+        transitions.move(
+            session, job_id, Status.RETRYING, last_error="network: boom", last_error_class="network"
+        )
         assert transitions.dead_letter(session, job_id, "retries exhausted") is not None
     return job_id
 
