@@ -12,7 +12,7 @@ from service.domain.errors import ErrorClass
 from service.domain.states import AttemptOutcome
 from service.errors import Permanent, Transient
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 #: Arguments whose value is an error class or an attempt outcome.
 CONTRACTS = {"error_class", "last_error_class", "outcome"}
