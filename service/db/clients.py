@@ -20,6 +20,19 @@ def insert(session: Session, client: Client) -> Client:
     return client
 
 
+def insert_first(session: Session, client: Client) -> bool:
+    """Insert ``client`` only into an empty table; True when it did.
+
+    The lock (held to the end of the transaction) makes two first starts at once
+    create one client, not two; it is taken once, when a deployment starts fresh.
+    """
+    session.execute(sa.text("LOCK TABLE clients IN SHARE ROW EXCLUSIVE MODE"))
+    if session.execute(sa.select(Client.id).limit(1)).first() is not None:
+        return False
+    insert(session, client)
+    return True
+
+
 def by_key_prefix(session: Session, prefix: str) -> Client | None:
     """The client owning a key prefix, revoked or not (the caller decides)."""
     return session.execute(sa.select(Client).where(Client.key_prefix == prefix)).scalars().first()
