@@ -67,8 +67,7 @@ _stack mode: _venv _ffmpeg
         wait
     }
     trap stop EXIT
-    trap 'stop; exit 130' INT
-    trap 'stop; exit 143' TERM
+    trap 'stop; exit 0' INT TERM  # asked to stop, and stopped
     start() {  # start ROLE COMMAND...
         local role=$1
         shift

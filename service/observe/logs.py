@@ -29,7 +29,7 @@ _DRAMATIQ = re.compile(
     r"\[(?P<level>[A-Z]+)\] (?P<event>.*)"
 )
 _UVICORN = re.compile(r"(?P<level>DEBUG|INFO|WARNING|ERROR|CRITICAL):\s+(?P<event>.*)")
-_TRACEBACK = re.compile(r"Traceback \(most recent call last\):|\s+\S|\w+(Error|Exception)\b.*")
+_TRACEBACK = re.compile(r"\s+\S.*|\w+(Error|Exception)\b.*")
 
 
 def parse(line: str, role: str, *, in_traceback: bool = False) -> dict[str, Any]:
