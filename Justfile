@@ -102,6 +102,10 @@ worker: _venv _ffmpeg
 scheduler: _venv
     {{bin}}/periodiq actors
 
+# check this machine and the configuration: a line each, with the fix for what fails
+doctor *checks: _venv
+    HAUL_WORKER_METRICS_PORT={{worker_metrics_port}} {{bin}}/haul doctor {{checks}}
+
 # create the database if needed and apply migrations
 migrate: _venv
     {{bin}}/haul migrate
