@@ -20,28 +20,29 @@ demo_port := env_var_or_default("HAUL_DEMO_PORT", "8001")
 default:
     @{{just}} --list
 
-# create the virtualenv and install haul with its dev tools (and ffmpeg, as root on Debian)
+# create the virtualenv and install haul with its dev tools
 setup:
     test -x {{bin}}/python || python3 -m venv {{venv}}
     {{bin}}/pip install --quiet --disable-pip-version-check --upgrade pip
     {{bin}}/pip install --quiet --disable-pip-version-check -e ".[dev]"
-    @{{just}} _install-ffmpeg
     touch {{venv}}/.installed
 
-# ffmpeg and ffprobe from Debian's package when they are missing and we may (root, apt-get)
-_install-ffmpeg:
+# ffmpeg and ffprobe, which every download needs: installed from Debian's package when
+# missing and run as root with apt-get, else a refusal in one line, before anything starts
+_tools:
     #!/usr/bin/env bash
     set -euo pipefail
-    if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then exit 0; fi
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    have() { command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; }
+    if ! have && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
         echo "haul: installing ffmpeg and ffprobe (apt-get install ffmpeg)" >&2
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null
     fi
-
-# refuse at once, in one line naming the fix, when ffmpeg or ffprobe is missing
-_ffmpeg:
-    @{{bin}}/haul doctor --quiet ffmpeg
+    if ! have; then
+        sudo=$([ "$(id -u)" = 0 ] || echo "sudo ")
+        echo "haul: ffmpeg and ffprobe not on PATH: every download needs them; install them: ${sudo}apt-get install ffmpeg (macOS: brew install ffmpeg)" >&2
+        exit 1
+    fi
 
 # (re)install when pyproject.toml changed since the last install
 _venv:
@@ -56,7 +57,7 @@ demo: (_stack "demo")
 # Every process prints JSON lines; `haul logs` shows them readable (or as JSON when
 # HAUL_LOG_JSON=true). Each runs in its own process group (set -m), so Ctrl-C reaches
 # only this script, which sends each process one SIGTERM and waits for all.
-_stack mode: _venv _ffmpeg
+_stack mode: _tools _venv
     #!/usr/bin/env bash
     set -euo pipefail -m
     started=()
@@ -95,7 +96,7 @@ api: _venv
     {{bin}}/uvicorn service.api.app:app --host {{host}} --port {{port}}
 
 # one worker host: `dramatiq actors` (prefetch = threads, so long downloads strand nothing)
-worker: _venv _ffmpeg
+worker: _tools _venv
     HAUL_WORKER_METRICS_PORT={{worker_metrics_port}} dramatiq_queue_prefetch={{threads}} {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}}
 
 # the periodic sweeps; run exactly one in the whole deployment
