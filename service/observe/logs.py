@@ -70,6 +70,8 @@ def relay(lines: Iterable[str], out: TextIO, role: str, *, as_json: bool = False
         if not line.strip():
             continue
         event = parse(line, role, in_traceback=in_traceback)
+        if not str(event.get("event", "")).strip() and not event.get("exception"):
+            continue  # a spacer line of a table logged line by line (periodiq's actors)
         # A bare line that is an error (not a logger's) starts or continues a traceback.
         in_traceback = event.get("level") == "error" and event.get("event") == line.rstrip("\r\n")
         out.write((json.dumps(event, default=str) if as_json else readable(event)) + "\n")

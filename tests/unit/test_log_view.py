@@ -110,6 +110,15 @@ def test_a_bare_traceback_is_shown_as_errors_to_its_last_line() -> None:
     assert levels == ["ERROR", "ERROR", "ERROR", "INFO"]
 
 
+def test_blank_messages_are_left_out() -> None:
+    out = io.StringIO()
+    blank = json.dumps({"event": "", "level": "info", "role": "scheduler"})
+
+    relay([blank + "\n", "   \n", "INFO:     kept\n"], out, "scheduler")
+
+    assert [LINE.fullmatch(line)[4] for line in out.getvalue().splitlines()] == ["kept"]  # type: ignore[index]
+
+
 def test_as_json_every_line_becomes_one_json_object_with_a_role() -> None:
     out = io.StringIO()
 
