@@ -13,7 +13,7 @@ import dramatiq
 from periodiq import PeriodiqMiddleware
 
 from actors.metrics import WorkerMetrics
-from actors.middleware import JobRows, LogContext
+from actors.middleware import JobRows, LogContext, RequireMediaTools
 from service.dispatch import build_broker
 from service.logging import configure_logging
 from service.runtime import Runtime, build_runtime
@@ -30,6 +30,7 @@ def runtime() -> Runtime:
 
 
 broker = build_broker(settings)
+broker.add_middleware(RequireMediaTools())
 broker.add_middleware(LogContext())
 broker.add_middleware(JobRows(runtime))
 if settings.worker_metrics_port:

@@ -6,6 +6,7 @@ only the broker side knows: when the retry is due, and that retries ran out.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import structlog
 
 from service.dispatch import Queue
 from service.errors import ServiceUnavailable
+from service.observe.doctor import media_tools_refusal
 from service.work.outcomes import dead_lettered, retry_scheduled
 
 if TYPE_CHECKING:
@@ -90,3 +92,22 @@ class LogContext(dramatiq.Middleware):
         structlog.contextvars.clear_contextvars()
 
     after_skip_message = after_process_message
+
+
+#: The exit status of a worker process that refuses to start (Dramatiq's "import failed").
+REFUSED = 2
+
+
+class RequireMediaTools(dramatiq.Middleware):
+    """A worker without ffmpeg and ffprobe would fail every download it took: it refuses to
+    start instead, with one line naming the command that installs them.
+
+    Dramatiq emits ``process_boot`` in its worker processes only, so the scheduler
+    (``periodiq actors``), which downloads nothing, starts without them.
+    """
+
+    def after_process_boot(self, broker: Any) -> None:
+        refusal = media_tools_refusal()
+        if refusal is not None:
+            log.critical(refusal)
+            sys.exit(REFUSED)

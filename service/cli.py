@@ -1,5 +1,5 @@
 """The ``haul`` command: ``haul migrate``, ``haul clients create NAME [--admin]``, list, revoke,
-rotate-secret, limits.
+rotate-secret, limits; ``haul doctor``; and for ``just run``, ``haul logs`` and ``haul banner``.
 
 What a script needs goes to stdout, one value per line (or one JSON object with
 ``--json``); what a person should read goes to stderr.
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
 from dataclasses import asdict
 from typing import TYPE_CHECKING
@@ -161,6 +162,92 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from service.observe import doctor
+
+    findings = doctor.run(get_settings(), args.checks)
+    for finding in findings:
+        if not args.quiet or finding.status == "FAIL":
+            print(finding.line() if not args.quiet else f"haul: {finding.detail}; {finding.fix}")
+    return 1 if any(f.status == "FAIL" for f in findings) else 0
+
+
+def _logs(args: argparse.Namespace) -> int:
+    from service.observe.logs import relay
+
+    as_json = bool(get_settings().log_json)  # readable unless HAUL_LOG_JSON=true
+    try:
+        relay(sys.stdin, sys.stdout, args.role, as_json=as_json)
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 0
+    return 0
+
+
+def _banner(args: argparse.Namespace) -> int:
+    """Wait for the API, then print the block ``just run`` ends its start-up with.
+
+    On stdout, which ``just run`` leaves on the terminal: the first admin key it may
+    show is never written to a log.
+    """
+    import httpx
+
+    from service.intake.clients import create_first_admin
+
+    api = args.api.rstrip("/")
+
+    def answers(path: str) -> httpx.Response | None:
+        try:
+            return httpx.get(api + path, timeout=2)
+        except httpx.HTTPError:
+            return None
+
+    deadline = time.monotonic() + args.wait
+    while (ready := answers("/health/ready")) is None or ready.status_code != 200:
+        if time.monotonic() > deadline:
+            print(
+                f"haul: {api}/health/ready did not answer 200 in {args.wait:.0f} s; "
+                "see the lines above",
+                file=sys.stderr,
+            )
+            return 1
+        time.sleep(0.25)
+    home = answers("/")
+    dashboard = home is not None and home.headers.get("content-type", "").startswith("text/html")
+    first = create_first_admin(_runtime())
+    print(welcome(api, None if first is None else first[1], demo=args.demo, dashboard=dashboard))
+    return 0
+
+
+def welcome(api: str, key: str | None, *, demo: str | None, dashboard: bool) -> str:
+    """The first-run banner: where haul answers, a key (or how to make one), a curl line."""
+    auth = f'-H "Authorization: Bearer {key or "$KEY"}"'
+    rows = [("API", f"{api}  (OpenAPI: {api}/schema)")]
+    if dashboard:
+        rows.append(("dashboard", f"{api}/"))
+    if key:
+        rows.append(("admin key", f"{key}  (client 'admin', made now; shown only this once)"))
+    else:
+        rows.append(("a key", ".venv/bin/haul clients create NAME   (then: export KEY=haul_…)"))
+    if demo:
+        body = json.dumps({"url": f"{demo}/media/clip.mp4"})
+        rows.append(
+            ("demo media", f"{demo}/media/clip.mp4 (3 s clip), {demo}/feed.rss (3 entries)")
+        )
+        rows.append(
+            (
+                "try it",
+                f"curl -s -X POST {api}/v1/jobs {auth} "
+                f"-H 'Content-Type: application/json' -d '{body}'",
+            )
+        )
+    rows.append(("jobs", f"curl -s {api}/v1/jobs {auth}"))
+    if not demo:
+        rows.append(("offline", "sh infra/just.sh demo   (serves a sample clip haul may fetch)"))
+    rule = "─" * 72
+    lines = [rule, "haul is running; Ctrl-C stops it.", *(f"  {a:<11} {b}" for a, b in rows), rule]
+    return "\n".join(lines)
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="haul", description="haul administration")
     sub = p.add_subparsers(dest="command", required=True)
@@ -210,7 +297,41 @@ def parser() -> argparse.ArgumentParser:
         )
     limits.add_argument("--json", action="store_true", help="print the limits that hold as JSON")
     limits.set_defaults(run=_limits)
+    _operator_commands(sub)
     return p
+
+
+def _check_name(name: str) -> str:
+    from service.observe.doctor import CHECKS
+
+    if name not in CHECKS:
+        raise argparse.ArgumentTypeError(f"no check {name!r}; the checks: {', '.join(CHECKS)}")
+    return name
+
+
+def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from service.observe.doctor import CHECKS
+
+    doctor = sub.add_parser(
+        "doctor", help="check this machine and configuration; a line each, with a fix"
+    )
+    doctor.add_argument(
+        "checks",
+        nargs="*",
+        type=_check_name,
+        metavar="CHECK",
+        help=f"only these: {', '.join(CHECKS)}",
+    )
+    doctor.add_argument("--quiet", action="store_true", help="print failures only")
+    doctor.set_defaults(run=_doctor)
+    logs = sub.add_parser("logs", help="show haul's JSON log lines on stdin readable")
+    logs.add_argument("--role", default="-", help="role of lines that do not name one")
+    logs.set_defaults(run=_logs)
+    banner = sub.add_parser("banner", help="wait for the API, then print how to use it (just run)")
+    banner.add_argument("--api", required=True, help="the API's base URL")
+    banner.add_argument("--demo", help="base URL of the demo media server, if one runs")
+    banner.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the API")
+    banner.set_defaults(run=_banner)
 
 
 def main(argv: list[str] | None = None) -> int:

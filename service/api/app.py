@@ -85,6 +85,9 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         on_startup=[hub.start],
         on_shutdown=[hub.stop, close],
         openapi_config=OpenAPIConfig(title="haul", version="1", path="/schema"),
+        # Logging is configure_logging's (JSON off a terminal); Litestar's default config
+        # would replace its handler and print structlog's events in a format of its own.
+        logging_config=None,
     )
 
 

@@ -20,6 +20,23 @@ def insert(session: Session, client: Client) -> Client:
     return client
 
 
+def insert_first(session: Session, client: Client) -> bool:
+    """Insert ``client`` only into an empty table; True when it did.
+
+    The lock (held to the end of the transaction) makes two first starts at once
+    create one client, not two; it is taken only while the table looks empty, so a
+    deployment in use never waits for it.
+    """
+    any_client = sa.select(Client.id).limit(1)
+    if session.execute(any_client).first() is not None:
+        return False
+    session.execute(sa.text("LOCK TABLE clients IN SHARE ROW EXCLUSIVE MODE"))
+    if session.execute(any_client).first() is not None:
+        return False
+    insert(session, client)
+    return True
+
+
 def by_key_prefix(session: Session, prefix: str) -> Client | None:
     """The client owning a key prefix, revoked or not (the caller decides)."""
     return session.execute(sa.select(Client).where(Client.key_prefix == prefix)).scalars().first()

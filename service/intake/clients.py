@@ -38,6 +38,25 @@ def create_client(
     rt: Runtime, name: str, *, admin: bool = False, tier: str = "standard"
 ) -> tuple[Client, str]:
     """Create a client; returns it and its key, which is never shown again."""
+    client, key = _new_client(name, admin=admin, tier=tier)
+    with rt.db.session() as session:
+        client_rows.insert(session, client)
+    return client, key
+
+
+def create_first_admin(rt: Runtime, name: str = ADMIN) -> tuple[Client, str] | None:
+    """An admin client and its key when the database has no client at all, else None.
+
+    What a fresh deployment's first start prints once, so a person can use the API
+    without reading how keys are made; once any client exists it does nothing.
+    """
+    client, key = _new_client(name, admin=True, tier="standard")
+    with rt.db.session() as session:
+        created = client_rows.insert_first(session, client)
+    return (client, key) if created else None
+
+
+def _new_client(name: str, *, admin: bool, tier: str) -> tuple[Client, str]:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     client = Client(
         name=name,
@@ -47,8 +66,6 @@ def create_client(
         tier=tier,
         webhook_secret=new_secret(),
     )
-    with rt.db.session() as session:
-        client_rows.insert(session, client)
     return client, key
 
 

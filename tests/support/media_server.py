@@ -1,9 +1,10 @@
-"""A local HTTP server that plays the part of "the internet" in tests.
+"""A local HTTP server that plays the part of "the internet" in tests (and in ``just demo``).
 
 Tests have no network, so they generate small media files with ffmpeg
 (`make_media`) and serve them from 127.0.0.1 (`MediaServer`), including the
 awkward cases a downloader must survive: slow, flaky, redirecting and failing
-endpoints.
+endpoints. ``python -m tests.support.media_server --port N DIR`` serves the demo's
+sample clip and feed the same way, for a person trying haul without internet.
 
 Routes (GET and HEAD):
 
@@ -27,6 +28,7 @@ Routes (GET and HEAD):
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shlex
@@ -65,14 +67,20 @@ MEDIA: dict[str, tuple[int, int, list[str]]] = {
 }
 
 
-def make_media(directory: Path) -> None:
-    """Create the test media files in `directory`, skipping those already there.
+#: What ``just demo`` serves: the clip, and the entries of ``/feed.rss``.
+DEMO_MEDIA = ("clip.mp4", "a.mp4", "b.mp4", "c.mp4")
+
+
+def make_media(directory: Path, names: tuple[str, ...] | None = None) -> None:
+    """Create the test media files (or only ``names``) in `directory`, skipping those there.
 
     Each file is written under a temporary name and renamed into place, so an
     interrupted run never leaves a truncated file that later runs would trust.
     """
     directory.mkdir(parents=True, exist_ok=True)
     for name, (seconds, freq, codec) in MEDIA.items():
+        if names is not None and name not in names:
+            continue
         target = directory / name
         if target.exists():
             continue
@@ -115,8 +123,8 @@ class _Server(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, media_dir: Path, host: str) -> None:
-        super().__init__((host, 0), _Handler)
+    def __init__(self, media_dir: Path, host: str, port: int = 0) -> None:
+        super().__init__((host, port), _Handler)
         self.media_dir = media_dir
         self.base_url = f"http://{host}:{self.server_address[1]}"
         self.lock = threading.Lock()
@@ -320,9 +328,10 @@ class MediaServer:
     Use as a context manager, or call `start()` and `stop()`.
     """
 
-    def __init__(self, media_dir: Path, host: str = "127.0.0.1") -> None:
+    def __init__(self, media_dir: Path, host: str = "127.0.0.1", port: int = 0) -> None:
         self.media_dir = media_dir
         self.host = host
+        self._port = port
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -361,7 +370,7 @@ class MediaServer:
         return int(self._server.server_address[1])
 
     def start(self) -> MediaServer:
-        self._server = _Server(self.media_dir, self.host)
+        self._server = _Server(self.media_dir, self.host, self._port)
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="media-server", daemon=True
         )
@@ -388,3 +397,19 @@ class MediaServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``just demo``'s sample server: the clip and feed on 127.0.0.1 until stopped."""
+    parser = argparse.ArgumentParser(description="serve haul's demo clip and feed on 127.0.0.1")
+    parser.add_argument("directory", type=Path, help="where the generated media are kept")
+    parser.add_argument("--port", type=int, default=8001)
+    args = parser.parse_args(argv)
+    make_media(args.directory, DEMO_MEDIA)
+    with MediaServer(args.directory, port=args.port) as server:
+        print(f"demo media on {server.url('/media/clip.mp4')} and {server.url('/feed.rss')}")
+        threading.Event().wait()  # until SIGTERM or Ctrl-C
+
+
+if __name__ == "__main__":
+    main()
