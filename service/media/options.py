@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from service.media.toolchain import js_params
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -62,7 +64,8 @@ _LOCAL_ONLY = ["-protocol_whitelist", "file,pipe"]
 
 def base_params(*, generic_extractor: bool = True) -> dict[str, Any]:
     """What every yt-dlp run in haul shares: quiet, no config, no files of the user's,
-    every fetch made by yt-dlp itself (where the egress policy sees it), never by ffmpeg."""
+    every fetch made by yt-dlp itself (where the egress policy sees it), never by ffmpeg,
+    and the JavaScript runtime it was installed with."""
     return {
         "logger": YtDlpLogger(),
         "quiet": True,
@@ -87,6 +90,9 @@ def base_params(*, generic_extractor: bool = True) -> dict[str, Any]:
         # use the network: the download fails instead of bypassing the policy.
         "external_downloader_args": {"ffmpeg_i": _LOCAL_ONLY},
         "postprocessor_args": {f"{pp}+ffmpeg_i": _LOCAL_ONLY for pp in _FFMPEG_PPS},
+        # The Deno of the `deno` package, never one from PATH; no solver scripts
+        # fetched from the network (service/media/toolchain.py).
+        **js_params(),
     }
 
 

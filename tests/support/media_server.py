@@ -24,6 +24,8 @@ Routes (GET and HEAD):
 - ``/hls.m3u8?base=URL``: an HLS media playlist whose segments are ``URL/media/a.mp4``…
 - ``/endless.mp4``: video/mp4 bytes without end and without Content-Length.
 - ``/nolength/<name>``: the file without a Content-Length header.
+- ``/hls-aes/index.m3u8``: clip.mp4 as an AES-128 encrypted HLS stream (ffmpeg's hls
+  muxer), its key at ``/hls-aes/key.bin`` (`HLS_KEY`), segments ``/hls-aes/segN.ts``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import argparse
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import threading
 import time
@@ -46,7 +49,12 @@ from xml.sax.saxutils import quoteattr
 
 DEFAULT_BPS = 200_000
 _CHUNK = 64 * 1024
-_CONTENT_TYPES = {".mp4": "video/mp4", ".webm": "video/webm"}
+_CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+}
 _NAME = r"[A-Za-z0-9_-][A-Za-z0-9_.-]*"
 
 _MP4 = shlex.split(
@@ -94,6 +102,38 @@ def make_media(directory: Path, names: tuple[str, ...] | None = None) -> None:
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
+    if not (directory / "hls-aes" / "index.m3u8").exists():
+        make_encrypted_hls(directory / "clip.mp4", directory / "hls-aes")
+
+
+#: The AES-128 key of the encrypted HLS stream, served as ``/hls-aes/key.bin``.
+HLS_KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+
+
+def make_encrypted_hls(source: Path, target: Path) -> None:
+    """Cut `source` into AES-128 encrypted one-second HLS segments in `target`.
+
+    The playlist names the key and the segments by relative URIs, so it works on any
+    port; the directory appears whole or not at all.
+    """
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        (tmp / "key.bin").write_bytes(HLS_KEY)
+        # key info file: the URI written into the playlist, then the key file to read
+        (tmp / "key.info").write_text(f"key.bin\n{tmp / 'key.bin'}\n")
+        cmd = ["ffmpeg", "-nostdin", "-v", "error", "-y", "-i", str(source)]
+        # a keyframe every second (15 fps), so the stream is cut into several segments
+        cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-g", "15", "-c:a", "copy"]
+        cmd += ["-f", "hls", "-hls_time", "1", "-hls_playlist_type", "vod"]
+        cmd += ["-hls_key_info_file", str(tmp / "key.info")]
+        cmd += ["-hls_segment_filename", str(tmp / "seg%d.ts"), str(tmp / "index.m3u8")]
+        subprocess.run(cmd, check=True)
+        (tmp / "key.info").unlink()
+        os.replace(tmp, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -166,6 +206,7 @@ class _Handler(BaseHTTPRequestHandler):
             (r"/hls\.m3u8", lambda m: self._hls(query.get("base", self.server.base_url))),
             (r"/endless\.mp4", lambda m: self._endless()),
             (rf"/nolength/({_NAME})", lambda m: self._file(m[1], length=False)),
+            (rf"/hls-aes/({_NAME})", lambda m: self._file(f"hls-aes/{m[1]}")),
         ]
         for pattern, handle in routes:
             match = re.fullmatch(pattern, url.path)
