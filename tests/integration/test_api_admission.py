@@ -20,6 +20,7 @@ from litestar.testing import TestClient
 from service.api.app import create_app
 from service.db.models import Artifact, IdempotencyKey, Job
 from service.fleet import sweeps
+from service.intake import clients
 from service.runtime import build_runtime
 from tests.integration.conftest import client_of, queue_depth
 from tests.integration.test_api_jobs import SOURCE, problem
@@ -67,7 +68,7 @@ def at_once(n: int, call: Callable[[], httpx.Response]) -> list[httpx.Response]:
 
 
 def set_limits(runtime: Runtime, auth: dict[str, str], **limits: int | None) -> None:
-    set_limits(runtime, str(client_of(runtime, auth).id), **limits)
+    clients.set_limits(runtime, str(client_of(runtime, auth).id), **limits)
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------------
