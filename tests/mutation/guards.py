@@ -23,6 +23,7 @@ import argparse
 import ast
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -181,7 +182,7 @@ def variants(module: str) -> list[Variant]:
     return sorted(found, key=lambda v: v.line)
 
 
-def _copy_tree(into: Path) -> None:
+def copy_tree(into: Path) -> None:
     listed = subprocess.run(
         ["git", "ls-files", "-co", "--exclude-standard"],
         cwd=ROOT,
@@ -196,15 +197,24 @@ def _copy_tree(into: Path) -> None:
             shutil.copy2(source, into / name)
 
 
-def run(modules: list[str]) -> int:
-    """Run every variant of ``modules``; the number of survivors (not listed as equivalent)."""
+def _stop(signum: int, frame: object) -> None:
+    """SIGTERM unwinds like Ctrl-C: the running pytest is killed and the copy removed."""
+    raise KeyboardInterrupt
+
+
+def run(modules: list[str], only: list[str] | None = None) -> int:
+    """Run the variants of ``modules`` (those whose key contains one of ``only``, if
+    given); the number of survivors not listed as equivalent."""
+    signal.signal(signal.SIGTERM, _stop)
     survivors = 0
     with tempfile.TemporaryDirectory(prefix="haul-guards-") as tmp:
         copy = Path(tmp)
-        _copy_tree(copy)
+        copy_tree(copy)
         for module in modules:
             original = (copy / module).read_text()
             for v in variants(module):
+                if only and not any(o in v.key for o in only):
+                    continue
                 (copy / module).write_text(v.source)
                 began = time.monotonic()
                 result = subprocess.run(
@@ -236,6 +246,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", default=list(GUARDED))
     parser.add_argument("--list", action="store_true", help="list the variants, run nothing")
+    parser.add_argument("--only", action="append", help="run the variants whose key has this")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in GUARDED]
     if unknown:
@@ -245,7 +256,7 @@ def main() -> None:
             for v in variants(module):
                 print(v.key)
         return
-    survivors = run(args.modules)
+    survivors = run(args.modules, args.only)
     print(f"guards: {survivors} survivor(s)")
     sys.exit(1 if survivors else 0)
 
