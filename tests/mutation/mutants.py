@@ -31,6 +31,10 @@ from tests.mutation import guards
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
+#: One mutant's tests: stop at the first failure, Hypothesis deterministic (plugin.py).
+PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+PYTEST += ["-p", "tests.mutation.plugin"]
+
 #: mutmut's exit codes that count as a kill (a test failed, errored or hung).
 KILLED = {1, 3, 24, -24, 36, 37, 152, 255}
 #: Not run at all (outside the chosen modules, or skipped): not part of the score.
@@ -190,8 +194,7 @@ def sample(count: int, seed: int, budget: float) -> int:
                 print(f"sample: budget of {budget:.0f} s spent after {ran} of {len(chosen)}")
                 break
             result = subprocess.run(
-                [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-                + SAMPLE_TESTS[path],
+                [*PYTEST, *SAMPLE_TESTS[path]],
                 cwd=copy / "mutants",
                 env={**os.environ, "MUTANT_UNDER_TEST": name},
                 capture_output=True,
