@@ -41,6 +41,8 @@ KILLED = {1, 3, 24, -24, 36, 37, 152, 255}
 NOT_RUN = {None, 34}
 
 #: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).
+#: The modules whose full run has been measured; the database modules join when theirs
+#: has (hours on two cores), so that CI fails on a new survivor, not on an old one.
 SAMPLE_TESTS: dict[str, list[str]] = {
     "service/domain/states.py": ["tests/unit/test_states.py"],
     "service/domain/egress.py": ["tests/unit/test_egress_policy.py"],
@@ -49,7 +51,6 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     "service/domain/ratelimit.py": ["tests/unit/test_admission_rules.py"],
     "service/api/files.py": ["tests/unit/test_files_range.py"],
     "service/webhooks/signing.py": ["tests/unit/test_webhooks.py"],
-    "service/db/transitions.py": ["tests/integration/test_guarantees.py"],
 }
 
 
@@ -76,7 +77,7 @@ TIERS = {"unit": ["tests/unit"], "fast": ["tests/unit", "tests/integration"]}
 def workdir(tier: str) -> Path:
     """Where mutmut runs for a tier: a copy of the tree whose mutmut config selects the
     tier's tests (mutmut reads its config only from the working directory)."""
-    return ROOT / ".mutants" / tier
+    return ROOT / ".mutants" / (tier + os.environ.get("MUTANTS_LABEL", ""))
 
 
 def prepare(tier: str, ignore: list[str]) -> Path:
@@ -105,11 +106,35 @@ def results(path: str, tier: str) -> dict[str, int | None]:
     return exit_codes
 
 
+#: Modules of which only some functions are guarantee code: the score counts those.
+SCOPE: dict[str, tuple[str, ...]] = {
+    # Range parsing; the streaming response around it is the API's (integration tests).
+    "service/api/files.py": ("parse_range",),
+    # Signing and key rotation; the event body is the payload, not the signature.
+    "service/webhooks/signing.py": (
+        "new_secret",
+        "secret_key",
+        "sign",
+        "headers",
+        "signing_secrets",
+    ),
+}
+
+
+def in_scope(path: str, name: str) -> bool:
+    functions = SCOPE.get(path)
+    if functions is None:
+        return True
+    short = name.rpartition(".")[2].split("__mutmut_")[0]
+    return short.removeprefix("x_").rpartition("ǁ")[2] in functions
+
+
 def scores(modules: list[str], tier: str) -> list[tuple[str, int, int, list[str]]]:
-    """Per module: killed, tried, and the surviving mutants' names."""
+    """Per module (its in-scope functions): killed, tried, and the survivors' names."""
     table = []
     for path in modules:
-        tried = {k: v for k, v in results(path, tier).items() if v not in NOT_RUN}
+        mine = {k: v for k, v in results(path, tier).items() if in_scope(path, k)}
+        tried = {k: v for k, v in mine.items() if v not in NOT_RUN}
         killed = sum(1 for v in tried.values() if v in KILLED)
         survivors = sorted(k for k, v in tried.items() if v not in KILLED)
         table.append((path, killed, len(tried), survivors))
@@ -185,7 +210,8 @@ def sample(count: int, seed: int, budget: float) -> int:
         everything = []
         for path in SAMPLE_TESTS:
             meta = json.loads((copy / "mutants" / f"{path}.meta").read_text())
-            everything += [(path, n) for n in sorted(meta["exit_code_by_key"]) if n not in skip]
+            names = sorted(n for n in meta["exit_code_by_key"] if in_scope(path, n))
+            everything += [(path, n) for n in names if n not in skip]
         chosen = random.Random(seed).sample(everything, min(count, len(everything)))
         print(f"sample: {len(chosen)} of {len(everything)} mutants (seed {seed})", flush=True)
         survivors, ran = [], 0
