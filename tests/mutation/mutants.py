@@ -49,7 +49,6 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     "service/domain/idempotency.py": ["tests/unit/test_admission_rules.py"],
     "service/domain/quotas.py": ["tests/unit/test_client_limits.py"],
     "service/domain/ratelimit.py": ["tests/unit/test_admission_rules.py"],
-    "service/api/files.py": ["tests/unit/test_files_range.py"],
     "service/webhooks/signing.py": ["tests/unit/test_webhooks.py"],
 }
 
