@@ -247,6 +247,7 @@ def main() -> None:
     mode.add_argument("--guards", action="store_true", help="drop each WHERE condition")
     mode.add_argument("--sample", action="store_true", help="a seeded sample, for CI")
     parser.add_argument("--only", action="append", help="--guards: variants whose key has this")
+    parser.add_argument("--list", action="store_true", help="--guards: list the variants only")
     parser.add_argument("--tier", choices=sorted(TIERS), default="fast", help="tests to run")
     parser.add_argument("--ignore", action="append", default=[], help="a test file to leave out")
     parser.add_argument("--count", type=int, default=40)
@@ -255,6 +256,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.guards:
         modules = [as_path(m) for m in args.modules] or list(guards.GUARDED)
+        if args.list:
+            print("\n".join(v.key for m in modules for v in guards.variants(m)))
+            return
         survivors = guards.run(modules, args.only)
         print(f"guards: {survivors} survivor(s)")
         sys.exit(1 if survivors else 0)
