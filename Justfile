@@ -128,3 +128,12 @@ lint: _venv
 # benchmarks (not part of the tests)
 bench *args: _venv
     {{bin}}/python -m bench {{args}}
+
+# mutation testing of the guarantee code against the fast tiers (docs/testing.md):
+# just mutants [MODULE…] | just mutants --scores | just mutants --guards [MODULE…]
+mutants *args: _venv
+    {{bin}}/python -m tests.mutation.mutants {{args}}
+
+# CI's fast signal: a seeded sample of the guarantee modules' mutants within a time budget
+mutants-sample seed="19" count="40" budget="540": _venv
+    {{bin}}/python -m tests.mutation.mutants --sample --seed {{seed}} --count {{count}} --budget {{budget}}

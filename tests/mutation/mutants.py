@@ -1,0 +1,275 @@
+"""`just mutants`: mutation testing of the guarantee code, its score per module, the guard
+harness and the sampled CI step (docs/testing.md says what each proves).
+
+    python -m tests.mutation.mutants [MODULE …]       mutmut on these modules (default: all)
+    python -m tests.mutation.mutants --scores         the score table of the last run
+    python -m tests.mutation.mutants --guards [MODULE …]   drop each WHERE condition
+    python -m tests.mutation.mutants --sample [--count N] [--seed S] [--budget SECONDS]
+
+A MODULE is a path (``service/domain/states.py``) or a dotted name (``service.domain.states``).
+mutmut (configured in ``[tool.mutmut]`` of pyproject.toml) copies the tree into
+``mutants/`` and runs, per mutant, the fast-tier tests that reach the mutated function.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from pathlib import Path
+
+from tests.mutation import guards
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+#: One mutant's tests: stop at the first failure, Hypothesis deterministic (plugin.py).
+PYTEST = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+PYTEST += ["-p", "tests.mutation.plugin"]
+
+#: mutmut's exit codes that count as a kill (a test failed, errored or hung).
+KILLED = {1, 3, 24, -24, 36, 37, 152, 255}
+#: Not run at all (outside the chosen modules, or skipped): not part of the score.
+NOT_RUN = {None, 34}
+
+#: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).
+#: The modules whose full run has been measured; the database modules join when theirs
+#: has (hours on two cores), so that CI fails on a new survivor, not on an old one.
+SAMPLE_TESTS: dict[str, list[str]] = {
+    "service/domain/states.py": ["tests/unit/domain/test_states.py"],
+    "service/domain/egress.py": ["tests/unit/domain/test_egress.py"],
+    "service/domain/idempotency.py": ["tests/unit/domain/test_admission_rules.py"],
+    "service/domain/quotas.py": ["tests/unit/domain/test_quotas.py"],
+    "service/domain/ratelimit.py": ["tests/unit/domain/test_admission_rules.py"],
+    "service/webhooks/signing.py": ["tests/unit/webhooks/test_signing.py"],
+}
+
+
+def guarantee_modules() -> list[str]:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return list(config["tool"]["mutmut"]["only_mutate"])
+
+
+def as_path(module: str) -> str:
+    """``service.domain.states`` or ``service/domain/states.py`` → the latter."""
+    if module.endswith(".py"):
+        return module
+    return module.replace(".", "/") + ".py"
+
+
+def as_dotted(path: str) -> str:
+    return path.removesuffix(".py").replace("/", ".")
+
+
+#: The tests mutmut may choose from, per tier: the pure modules need only the unit tier.
+TIERS = {"unit": ["tests/unit"], "fast": ["tests/unit", "tests/integration"]}
+
+
+def workdir(tier: str) -> Path:
+    """Where mutmut runs for a tier: a copy of the tree whose mutmut config selects the
+    tier's tests (mutmut reads its config only from the working directory)."""
+    return ROOT / ".mutants" / (tier + os.environ.get("MUTANTS_LABEL", ""))
+
+
+def prepare(tier: str, ignore: list[str]) -> Path:
+    work = workdir(tier)
+    if work.exists():
+        shutil.rmtree(work)
+    guards.copy_tree(work)
+    config = (work / "pyproject.toml").read_text()
+    chosen = re.sub(
+        r"^pytest_add_cli_args_test_selection = .*$",
+        f"pytest_add_cli_args_test_selection = {json.dumps(TIERS[tier])}",
+        config,
+        flags=re.M,
+    )
+    extra = "".join(f', "--ignore={p}"' for p in ignore)
+    chosen = re.sub(r"^(pytest_add_cli_args = \[.*)\]$", rf"\1{extra}]", chosen, flags=re.M)
+    (work / "pyproject.toml").write_text(chosen)
+    return work
+
+
+def results(path: str, tier: str) -> dict[str, int | None]:
+    meta = workdir(tier) / "mutants" / f"{path}.meta"
+    if not meta.exists():
+        return {}
+    exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+    return exit_codes
+
+
+#: Modules of which only some functions are guarantee code: the score counts those.
+SCOPE: dict[str, tuple[str, ...]] = {
+    # Range parsing; the streaming response around it is the API's (integration tests).
+    "service/api/files.py": ("parse_range",),
+    # Signing and key rotation; the event body is the payload, not the signature.
+    "service/webhooks/signing.py": (
+        "new_secret",
+        "secret_key",
+        "sign",
+        "headers",
+        "signing_secrets",
+    ),
+}
+
+
+def in_scope(path: str, name: str) -> bool:
+    functions = SCOPE.get(path)
+    if functions is None:
+        return True
+    short = name.rpartition(".")[2].split("__mutmut_")[0]
+    return short.removeprefix("x_").rpartition("ǁ")[2] in functions
+
+
+def scores(modules: list[str], tier: str) -> list[tuple[str, int, int, list[str]]]:
+    """Per module (its in-scope functions): killed, tried, and the survivors' names."""
+    table = []
+    for path in modules:
+        mine = {k: v for k, v in results(path, tier).items() if in_scope(path, k)}
+        tried = {k: v for k, v in mine.items() if v not in NOT_RUN}
+        killed = sum(1 for v in tried.values() if v in KILLED)
+        survivors = sorted(k for k, v in tried.items() if v not in KILLED)
+        table.append((path, killed, len(tried), survivors))
+    return table
+
+
+def print_scores(modules: list[str], tier: str) -> None:
+    print(f"{'module':36} {'killed':>7} {'tried':>6} {'score':>7}  (tier: {tier})")
+    for path, killed, tried, survivors in scores(modules, tier):
+        score = f"{100 * killed / tried:.1f}%" if tried else "-"
+        print(f"{path:36} {killed:7} {tried:6} {score:>7}")
+        for name in survivors:
+            print(f"    survived: {name}")
+
+
+def mutmut(modules: list[str], tier: str, ignore: list[str]) -> int:
+    work = prepare(tier, ignore)
+    patterns = [f"{as_dotted(p)}.*" for p in modules]
+    jobs = os.environ.get("MUTANTS_JOBS", "2")
+    began = time.monotonic()
+    code = subprocess.run(
+        [str(BIN / "mutmut"), "run", "--max-children", jobs, *patterns], cwd=work, check=False
+    ).returncode
+    print(f"mutmut: {time.monotonic() - began:.0f} s")
+    print_scores(modules, tier)
+    return code
+
+
+def generate() -> None:
+    """Write mutmut's mutants into ``./mutants`` without running any test (mutmut's own
+    ``run`` would first run the whole selection once, for its coverage map)."""
+    from mutmut.__main__ import create_mutants
+    from mutmut.mutation.trampoline import set_mutant_under_test
+    from mutmut.utils.file_utils import (
+        copy_also_copy_files,
+        copy_src_dir,
+        setup_source_paths,
+    )
+
+    set_mutant_under_test("mutant_generation")
+    Path("mutants").mkdir(exist_ok=True)
+    copy_src_dir()
+    copy_also_copy_files()
+    setup_source_paths()
+    create_mutants(int(os.environ.get("MUTANTS_JOBS", "2")))
+
+
+def known_survivors() -> set[str]:
+    """Mutants listed in docs/testing.md as equivalent (one name per table row)."""
+    text = (ROOT / "docs" / "testing.md").read_text()
+    return set(re.findall(r"`(service\.[\w.ǁ]+__mutmut_\d+)`", text))
+
+
+def sample(count: int, seed: int, budget: float) -> int:
+    """Run a seeded sample of the guarantee modules' mutants against their fast tests.
+
+    Works in a copy of the tree, so it neither needs nor disturbs ``mutants/``. Fails
+    (exit 1) when a sampled mutant survives that docs/testing.md does not list as
+    equivalent; stops at ``budget`` seconds and says how many it ran. Each mutant runs
+    in a fresh pytest with mutmut's trampoline pointed at it (``MUTANT_UNDER_TEST``).
+    """
+    began = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="haul-mutants-") as tmp:
+        copy = Path(tmp)
+        guards.copy_tree(copy)
+        subprocess.run(
+            [sys.executable, "-c", "from tests.mutation.mutants import generate; generate()"],
+            cwd=copy,
+            check=True,
+            capture_output=True,
+        )
+        skip = known_survivors()
+        everything = []
+        for path in SAMPLE_TESTS:
+            meta = json.loads((copy / "mutants" / f"{path}.meta").read_text())
+            names = sorted(n for n in meta["exit_code_by_key"] if in_scope(path, n))
+            everything += [(path, n) for n in names if n not in skip]
+        chosen = random.Random(seed).sample(everything, min(count, len(everything)))
+        print(f"sample: {len(chosen)} of {len(everything)} mutants (seed {seed})", flush=True)
+        survivors, ran = [], 0
+        for path, name in chosen:
+            if time.monotonic() - began > budget:
+                print(f"sample: budget of {budget:.0f} s spent after {ran} of {len(chosen)}")
+                break
+            result = subprocess.run(
+                [*PYTEST, *SAMPLE_TESTS[path]],
+                cwd=copy / "mutants",
+                env={**os.environ, "MUTANT_UNDER_TEST": name},
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            ran += 1
+            killed = result.returncode == 1
+            if not killed:
+                survivors.append(name)
+            verdict = "killed" if killed else f"SURVIVED (pytest exit {result.returncode})"
+            print(f"{verdict:10} {name}", flush=True)
+    took = time.monotonic() - began
+    print(f"sample: {ran} mutants in {took:.0f} s, {len(survivors)} survived")
+    for name in survivors:
+        print(f"    {name}: kill it with a test, or list it in docs/testing.md as equivalent")
+    return 1 if survivors else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("modules", nargs="*")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--scores", action="store_true", help="the last run's score table")
+    mode.add_argument("--guards", action="store_true", help="drop each WHERE condition")
+    mode.add_argument("--sample", action="store_true", help="a seeded sample, for CI")
+    parser.add_argument("--only", action="append", help="--guards: variants whose key has this")
+    parser.add_argument("--list", action="store_true", help="--guards: list the variants only")
+    parser.add_argument("--tier", choices=sorted(TIERS), default="fast", help="tests to run")
+    parser.add_argument("--ignore", action="append", default=[], help="a test file to leave out")
+    parser.add_argument("--count", type=int, default=40)
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("MUTANTS_SEED", "19")))
+    parser.add_argument("--budget", type=float, default=540.0, help="seconds, --sample only")
+    args = parser.parse_args()
+    if args.guards:
+        modules = [as_path(m) for m in args.modules] or list(guards.GUARDED)
+        if args.list:
+            print("\n".join(v.key for m in modules for v in guards.variants(m)))
+            return
+        survivors = guards.run(modules, args.only)
+        print(f"guards: {survivors} survivor(s)")
+        sys.exit(1 if survivors else 0)
+    if args.sample:
+        sys.exit(sample(args.count, args.seed, args.budget))
+    modules = [as_path(m) for m in args.modules] or guarantee_modules()
+    if args.scores:
+        print_scores(modules, args.tier)
+        return
+    sys.exit(mutmut(modules, args.tier, args.ignore))
+
+
+if __name__ == "__main__":
+    main()
