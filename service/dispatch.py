@@ -38,8 +38,12 @@ SWEEPS = "sweeps"
 #: Webhook deliveries: ``deliver_callback(delivery_id)`` on ``<prefix>.callbacks``.
 CALLBACKS = "callbacks"
 CALLBACKS_ACTOR = "deliver_callback"
+#: Subscription checks: ``check_subscription(subscription_id)`` on ``<prefix>.subscriptions``;
+#: the scheduler's tick that finds due ones (``subscriptions_due``) runs there too.
+SUBSCRIPTIONS = "subscriptions"
+SUBSCRIPTIONS_ACTOR = "check_subscription"
 #: Every step, so every queue: each with its delay (``.DQ``) and dead-letter (``.XQ``) queue.
-STEPS = (PROBE, DOWNLOAD, SWEEPS, CALLBACKS)
+STEPS = (PROBE, DOWNLOAD, SWEEPS, CALLBACKS, SUBSCRIPTIONS)
 
 #: pika waits 15 s for a silent broker and forever for a blocked one by default;
 #: a request that publishes should fail fast instead (the row then says so).
@@ -55,8 +59,9 @@ class Route:
 
 
 def route(step: str, settings: Settings) -> Route:
-    """The actor and queue for a step (``probe``, ``download``, ``sweeps``, ``callbacks``)."""
-    actor_name = CALLBACKS_ACTOR if step == CALLBACKS else step
+    """The actor and queue for a step (``probe``, ``download``, ``sweeps``, ``callbacks``,
+    ``subscriptions``)."""
+    actor_name = {CALLBACKS: CALLBACKS_ACTOR, SUBSCRIPTIONS: SUBSCRIPTIONS_ACTOR}.get(step, step)
     return Route(actor_name=actor_name, queue_name=f"{settings.queue_prefix}.{step}")
 
 

@@ -79,6 +79,18 @@ class Settings(BaseSettings):
     playlist_max_entries: int = Field(
         200, ge=1, description="Most child jobs one playlist or feed expands into."
     )
+    subscription_min_interval_s: int = Field(
+        300, ge=1, description="Shortest interval between a subscription's checks."
+    )
+    subscription_max_new: int = Field(
+        50, ge=1, description="Most jobs one check of a subscription makes; the rest wait."
+    )
+    subscription_max_failures: int = Field(
+        5, ge=1, description="Consecutive failed checks after which a subscription pauses."
+    )
+    subscription_list_entries: int = Field(
+        500, ge=1, description="Most entries one check lists (from the top of the listing)."
+    )
     database_wait_s: float = Field(
         30.0,
         ge=0,

@@ -35,7 +35,7 @@ ADMIN_DATABASE_URL = os.environ.get(
 BROKER_URL = os.environ.get("HAUL_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
 RUN_ID = uuid.uuid4().hex[:8]
 _counter = itertools.count()
-STEPS = ("probe", "download", "sweeps", "callbacks")
+STEPS = ("probe", "download", "sweeps", "callbacks", "subscriptions")
 TEST_EGRESS_ALLOW = "127.0.0.1/32"
 
 

@@ -412,3 +412,23 @@ class ClientRate(SQLModel, table=True):
     )
     #: The theoretical arrival time: the quota is whole again once it lies in the past.
     tat: datetime = Field(sa_type=TIMESTAMP)
+
+
+# The subscription tables live in their own module; importing models registers them too.
+from service.db.feeds import Subscription, SubscriptionEntry  # noqa: E402
+
+__all__ = [
+    "Artifact",
+    "Client",
+    "ClientRate",
+    "IdempotencyKey",
+    "Job",
+    "JobAttempt",
+    "JobEvent",
+    "QueueControl",
+    "SiteLimit",
+    "Subscription",
+    "SubscriptionEntry",
+    "WebhookAttempt",
+    "WebhookDelivery",
+]

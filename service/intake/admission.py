@@ -23,6 +23,8 @@ from service.errors import BadRequest, KeyReused, QuotaExceeded
 from service.intake.clients import limits_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.db.models import Client, Job
     from service.domain.quotas import ClientLimits
     from service.runtime import Runtime
@@ -38,10 +40,20 @@ class AlreadyAccepted(Exception):
 
 
 def insert(
-    rt: Runtime, client: Client, job: Job, *, idempotency_key: str | None, dedupe: bool
+    rt: Runtime,
+    client: Client,
+    job: Job,
+    *,
+    idempotency_key: str | None,
+    dedupe: bool,
+    then: Callable[[Any], None] | None = None,
 ) -> None:
     """Insert ``job`` and commit, or raise :class:`AlreadyAccepted` with the earlier job
     this request names. A job inserted while its queue or client is paused is held.
+
+    ``then(session)`` runs after the insert, in the same transaction: what it writes
+    commits with the job, and whatever it raises rolls the job back (a subscription
+    links its entry to the job this way, exactly once).
 
     Raises :class:`KeyReused` for a live key sent with another request, and
     :class:`QuotaExceeded` when a new job would pass the client's quotas. A replay or
@@ -69,6 +81,8 @@ def insert(
             held = control_rows.pause_reason(session, job.step, client.id)
             job.held = held.value if held is not None else None
             job_rows.insert(session, job)
+            if then is not None:
+                then(session)
     if earlier is not None:
         raise AlreadyAccepted(earlier)
 
