@@ -415,12 +415,13 @@ class ClientRate(SQLModel, table=True):
 
 
 # The subscription tables live in their own module; importing models registers them too.
-from service.db.feeds import Subscription, SubscriptionEntry  # noqa: E402
+from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
 
 __all__ = [
     "Artifact",
     "Client",
     "ClientRate",
+    "EntryState",
     "IdempotencyKey",
     "Job",
     "JobAttempt",

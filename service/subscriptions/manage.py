@@ -16,7 +16,8 @@ from service.db import subscriptions as rows
 from service.db.feeds import Subscription
 from service.domain.options import JobOptions, Preset, normalize
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
-from service.errors import BadRequest, InvalidInput, NotFound
+from service.errors import BadRequest, Forbidden, InvalidInput, NotFound
+from service.intake.clients import is_admin
 from service.subscriptions.filters import Backfill, Filters
 from service.subscriptions.keep import remove_files
 from service.subscriptions.schedule import ring
@@ -103,6 +104,8 @@ def list_subscriptions(
     """One page, newest first; ``every_client`` (admins) lists all clients' subscriptions."""
     limit = max(1, min(limit, rt.settings.page_size_max))
     after = _decode(cursor) if cursor else None
+    if every_client and not is_admin(client):
+        raise Forbidden("listing every client's subscriptions needs an admin key")
     owner = None if every_client else client.id
     with rt.db.session() as session:
         found = rows.page(session, owner, after=after, limit=limit + 1)
