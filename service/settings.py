@@ -160,6 +160,9 @@ class Settings(BaseSettings):
     client_storage_quota_bytes: int | None = Field(
         None, ge=0, description="Bytes of stored files per client; unset means no quota."
     )
+    client_max_subscriptions: int | None = Field(
+        None, ge=0, description="Subscriptions a client may have; unset means no limit."
+    )
     client_max_active_jobs: int | None = Field(
         None,
         ge=0,
@@ -237,6 +240,7 @@ class Settings(BaseSettings):
             max_active_jobs=self.client_max_active_jobs,
             storage_quota_bytes=self.client_storage_quota_bytes,
             requests_per_minute=self.client_requests_per_minute,
+            max_subscriptions=self.client_max_subscriptions,
         )
 
     @property

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from service.db import clients as client_rows
 from service.db import subscriptions as rows
 from service.db.feeds import Subscription
 from service.domain.options import JobOptions, Preset, normalize
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
-from service.errors import BadRequest, Forbidden, InvalidInput, NotFound
-from service.intake.clients import is_admin
+from service.errors import BadRequest, Forbidden, InvalidInput, NotFound, QuotaExceeded
+from service.intake.clients import is_admin, limits_of
 from service.subscriptions.filters import Backfill, Filters
 from service.subscriptions.keep import remove_files
 from service.subscriptions.schedule import ring
@@ -83,7 +84,19 @@ def create(
         backfill=str(backfill),
         keep_last=keep_last,
     )
+    most = limits_of(rt.settings, client).max_subscriptions
     with rt.db.session() as session:
+        if most is not None:
+            client_rows.lock(session, client.id)  # concurrent creations count one by one
+            used = rows.count_for_client(session, client.id)
+            if used >= most:
+                raise QuotaExceeded(
+                    f"you have {used} subscriptions; the limit is {most} (max_subscriptions): "
+                    "delete one first",
+                    limit="max_subscriptions",
+                    value=most,
+                    current=used,
+                )
         rows.insert(session, sub)
     check_now(rt, client, sub.id)
     return get(rt, client, sub.id)

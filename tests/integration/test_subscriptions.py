@@ -7,6 +7,7 @@ the jobs they make are downloaded with the worker's own ``run_download``.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 import uuid
@@ -17,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from service.db.models import Artifact, Job, Subscription, SubscriptionEntry
+from service.intake.clients import set_limits
 from service.subscriptions.check import run_check
 from service.subscriptions.schedule import tick
 from service.work.download import run_download
@@ -415,3 +417,82 @@ def test_list_pages_with_a_cursor_and_only_admins_list_every_client(
     assert second.json()["next_cursor"] is None
     assert api.get(f"/v1/subscriptions/{theirs['id']}", headers=auth).status_code == 404
     assert api.get("/v1/subscriptions?all=true", headers=auth).status_code == 403
+
+
+def test_an_entry_admission_refused_stays_pending_and_is_taken_at_a_later_check(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime, media: MediaServer
+) -> None:
+    # Given a client that may have one active job, and a feed of three to backfill
+    set_limits(runtime, "alice", max_active_jobs=1)
+    sub = subscribe(api, auth, url=feed(media, item(3), item(2), item(1)), backfill="all")
+
+    # When it is checked
+    check(runtime, sub["id"])
+
+    # Then one entry has a job and the others wait, saying why
+    states = sorted((e["state"], e["reason"] or "") for e in entries(api, auth, sub["id"]))
+    assert [s for s, _ in states] == ["pending", "pending", "queued"]
+    assert any("max_active_jobs" in reason for _, reason in states)
+
+    # When that job ends and the next checks run
+    for _ in range(2):
+        download_all(runtime)
+        check(runtime, sub["id"])
+    download_all(runtime)
+
+    # Then every entry was downloaded, once each
+    jobs = all_jobs(runtime)
+    assert sorted(j.url[-1] for j in jobs) == ["1", "2", "3"]
+    assert {j.status for j in jobs} == {"succeeded"}
+
+
+def test_max_subscriptions_refuses_one_more_with_a_403_problem(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
+) -> None:
+    # Given a client allowed one subscription, which it has
+    set_limits(runtime, "alice", max_subscriptions=1)
+    subscribe(api, auth, url="https://feeds.example/one.rss")
+
+    # When it asks for a second
+    resp = api.post(
+        "/v1/subscriptions", json={"url": "https://feeds.example/two.rss"}, headers=auth
+    )
+
+    # Then it is refused, naming the limit
+    assert resp.status_code == 403, resp.text
+    assert (resp.json()["limit"], resp.json()["value"], resp.json()["current"]) == (
+        "max_subscriptions",
+        1,
+        1,
+    )
+
+
+def _record_statement(into: list[str], *args: Any) -> None:
+    into.append(str(args[2]))
+
+
+def test_a_check_with_nothing_new_costs_the_same_statements_for_50_or_500_entries(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime, media: MediaServer
+) -> None:
+    # Given two subscriptions to feeds of 50 and 500 entries, each checked once already
+    counts = {}
+    for size in (50, 500):
+        sub = subscribe(api, auth, url=feed(media, *(item(n) for n in range(size, 0, -1))))
+        check(runtime, sub["id"])
+
+        # When it is checked again with nothing new, counting the SQL statements
+        statements: list[str] = []
+        count = functools.partial(_record_statement, statements)
+        sa.event.listen(runtime.db.engine, "before_cursor_execute", count)
+        try:
+            began = time.monotonic()
+            outcome = check(runtime, sub["id"])
+            elapsed_ms = (time.monotonic() - began) * 1000
+        finally:
+            sa.event.remove(runtime.db.engine, "before_cursor_execute", count)
+        assert (outcome.listed, outcome.new, outcome.queued) == (size, 0, 0)
+        counts[size] = len(statements)
+        print(f"{size} entries, nothing new: {elapsed_ms:.0f} ms, {len(statements)} statements")
+
+    # Then the number of statements does not grow with the feed
+    assert counts[50] == counts[500]

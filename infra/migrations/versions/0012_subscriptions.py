@@ -22,6 +22,12 @@ STATES = "state IN ('queued', 'pending', 'filtered', 'before_backfill', 'duplica
 
 
 def upgrade() -> None:
+    op.add_column("clients", sa.Column("max_subscriptions", sa.Integer(), nullable=True))
+    op.create_check_constraint(
+        "clients_max_subscriptions_valid",
+        "clients",
+        "max_subscriptions IS NULL OR max_subscriptions >= 0",
+    )
     op.create_table(
         "subscriptions",
         sa.Column("id", sa.Uuid(), nullable=False),
@@ -90,3 +96,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("subscription_entries")
     op.drop_table("subscriptions")
+    op.drop_constraint("clients_max_subscriptions_valid", "clients", type_="check")
+    op.drop_column("clients", "max_subscriptions")
