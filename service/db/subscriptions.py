@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry
@@ -171,6 +172,17 @@ def record_check(
 def has_entries(session: Session, sub_id: uuid.UUID) -> bool:
     stmt = sa.select(sa.exists().where(SubscriptionEntry.subscription_id == sub_id))
     return bool(session.execute(stmt).scalar_one())
+
+
+def known_keys(session: Session, sub_id: uuid.UUID, keys: list[str]) -> set[str]:
+    """Which of ``keys`` this subscription has seen: one statement, keys bound as one array."""
+    if not keys:
+        return set()
+    stmt = sa.select(SubscriptionEntry.key).where(
+        SubscriptionEntry.subscription_id == sub_id,
+        SubscriptionEntry.key == sa.func.any(sa.cast(sa.bindparam("keys"), ARRAY(sa.Text))),
+    )
+    return set(session.execute(stmt, {"keys": keys}).scalars())
 
 
 def record_entries(session: Session, rows: list[dict[str, Any]]) -> list[SubscriptionEntry]:

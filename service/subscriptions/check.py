@@ -88,7 +88,10 @@ def run_check(rt: Runtime, sub_id: uuid.UUID) -> Outcome | None:
         return Outcome(ok=False, error=error)
     with rt.db.session() as session:
         first = not rows.has_entries(session, sub.id)
-        new = rows.record_entries(session, _decide(sub, listing.entries, first=first))
+        decided = _decide(sub, listing.entries, first=first)
+        # Only keys not seen before are inserted (usually none); ON CONFLICT settles races.
+        known = rows.known_keys(session, sub.id, [r["key"] for r in decided])
+        new = rows.record_entries(session, [r for r in decided if r["key"] not in known])
         rows.record_check(
             session, sub.id, error=None, max_failures=rt.settings.subscription_max_failures
         )
