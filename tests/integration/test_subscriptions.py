@@ -496,3 +496,22 @@ def test_a_check_with_nothing_new_costs_the_same_statements_for_50_or_500_entrie
 
     # Then the number of statements does not grow with the feed
     assert counts[50] == counts[500]
+
+
+def test_metrics_count_subscriptions_and_their_entries(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime, media: MediaServer
+) -> None:
+    # Given a checked subscription of two entries and one whose check failed
+    ok = subscribe(api, auth, url=feed(media, item(2), item(1)))
+    failing = subscribe(api, auth, url=media.url("/media/a.mp4"))
+    check(runtime, ok["id"])
+    check(runtime, failing["id"])
+
+    # When Prometheus scrapes the API
+    text = api.get("/metrics").text
+
+    # Then it sees them by state, and the entries by what became of them
+    assert 'haul_subscriptions{state="ok"} 1.0' in text
+    assert 'haul_subscriptions{state="failing"} 1.0' in text
+    assert 'haul_subscription_entries{state="before_backfill"} 2.0' in text
+    assert "haul_subscriptions_overdue_seconds" in text
