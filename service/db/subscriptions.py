@@ -134,6 +134,13 @@ def claim_now(session: Session, sub_id: uuid.UUID, client_id: uuid.UUID) -> Subs
     return found[0] if found else None
 
 
+def due_now(session: Session, sub_id: uuid.UUID) -> None:
+    """Make a subscription due at once (its check could not be rung)."""
+    session.execute(
+        sa.update(Subscription).where(Subscription.id == sub_id).values(next_check_at=NOW())
+    )
+
+
 def record_check(
     session: Session, sub_id: uuid.UUID, *, error: str | None, max_failures: int
 ) -> Subscription | None:

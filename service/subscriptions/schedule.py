@@ -5,8 +5,9 @@ due subscriptions in batches with ``FOR UPDATE SKIP LOCKED``, moving each one's
 ``next_check_at`` one interval past now in the same statement (``db/subscriptions.py:
 claim_due``). Two schedulers running by mistake split the due rows between them; a
 scheduler that was down catches up with one check per subscription, since the claim
-schedules from now and not from the missed due time. A check message that is lost
-costs one interval: the row is due again then.
+schedules from now and not from the missed due time. A check that could not be
+published is due again at once; one lost after the broker confirmed it costs one
+interval: the row is due again then.
 """
 
 from __future__ import annotations
@@ -47,10 +48,12 @@ def tick(rt: Runtime) -> int:
 
 
 def ring(rt: Runtime, sub_ids: list[uuid.UUID]) -> None:
-    """Publish a check per subscription; a failed publish is logged, and the row is
-    due again after its interval."""
+    """Publish a check per subscription; one whose publish fails is made due again at
+    once, so the next tick tries it instead of waiting out its interval."""
     for sub_id in sub_ids:
         try:
             rt.publish_check(sub_id)
         except Exception as exc:
             log.warning("check not published", subscription_id=str(sub_id), error=repr(exc))
+            with rt.db.session() as session:
+                rows.due_now(session, sub_id)

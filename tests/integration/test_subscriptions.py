@@ -515,3 +515,23 @@ def test_metrics_count_subscriptions_and_their_entries(
     assert 'haul_subscriptions{state="failing"} 1.0' in text
     assert 'haul_subscription_entries{state="before_backfill"} 2.0' in text
     assert "haul_subscriptions_overdue_seconds" in text
+
+
+def test_a_check_that_cannot_be_published_is_due_again_at_once(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime, media: MediaServer
+) -> None:
+    # Given a subscription, and a broker that refuses every message
+    sub = subscribe(api, auth, url=feed(media, item(1)))
+
+    def refuse(subscription_id: uuid.UUID) -> None:
+        raise ConnectionError("broker down")
+
+    runtime.publish_check = refuse  # type: ignore[method-assign]
+
+    # When "check now" is asked
+    resp = api.post(f"/v1/subscriptions/{sub['id']}/check", headers=auth)
+
+    # Then it is accepted and the subscription is due now, for the next tick
+    assert resp.status_code == 202
+    due = datetime.fromisoformat(resp.json()["next_check_at"])
+    assert due <= datetime.now(UTC)
