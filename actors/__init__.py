@@ -43,7 +43,8 @@ from actors import (  # noqa: E402  (actors register on the broker above)
     callbacks,
     download,
     probe,
+    subscriptions,
     sweeps,
 )
 
-__all__ = ["broker", "callbacks", "download", "probe", "runtime", "sweeps"]
+__all__ = ["broker", "callbacks", "download", "probe", "runtime", "subscriptions", "sweeps"]

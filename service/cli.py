@@ -99,7 +99,12 @@ def _rotate_secret(args: argparse.Namespace) -> int:
 
 
 #: Each limit `haul clients limits` sets, with its smallest value (a rate of 0 means nothing).
-LIMITS = {"max_active_jobs": 0, "storage_quota_bytes": 0, "requests_per_minute": 1}
+LIMITS = {
+    "max_active_jobs": 0,
+    "storage_quota_bytes": 0,
+    "requests_per_minute": 1,
+    "max_subscriptions": 0,
+}
 
 
 def _limit_value(minimum: int) -> Callable[[str], int | None]:

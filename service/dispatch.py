@@ -36,6 +36,9 @@ MAX_PRIORITY = 9
 #: Webhook deliveries: ``deliver_callback(delivery_id)`` on ``<prefix>.callbacks``; every
 #: other queue's actor is named after it.
 CALLBACKS_ACTOR = "deliver_callback"
+#: Subscription checks: ``check_subscription(subscription_id)`` on ``<prefix>.subscriptions``;
+#: the scheduler's tick that finds due ones (``subscriptions_due``) runs there too.
+SUBSCRIPTIONS_ACTOR = "check_subscription"
 
 #: pika waits 15 s for a silent broker and forever for a blocked one by default;
 #: a request that publishes should fail fast instead (the row then says so).
@@ -50,9 +53,13 @@ class Route:
     queue_name: str
 
 
+#: Queues whose actor is not named after the queue.
+_ACTORS = {Queue.CALLBACKS: CALLBACKS_ACTOR, Queue.SUBSCRIPTIONS: SUBSCRIPTIONS_ACTOR}
+
+
 def route(queue: Queue, settings: Settings) -> Route:
     """The actor and the RabbitMQ queue of one of haul's queues."""
-    actor_name = CALLBACKS_ACTOR if queue is Queue.CALLBACKS else queue.value
+    actor_name = _ACTORS.get(queue, queue.value)
     return Route(actor_name=actor_name, queue_name=f"{settings.queue_prefix}.{queue.value}")
 
 

@@ -96,6 +96,18 @@ class Settings(BaseSettings):
     playlist_max_entries: int = Field(
         200, ge=1, description="Most child jobs one playlist or feed expands into."
     )
+    subscription_min_interval_s: int = Field(
+        300, ge=1, description="Shortest interval between a subscription's checks."
+    )
+    subscription_max_new: int = Field(
+        50, ge=1, description="Most jobs one check of a subscription makes; the rest wait."
+    )
+    subscription_max_failures: int = Field(
+        5, ge=1, description="Consecutive failed checks after which a subscription pauses."
+    )
+    subscription_list_entries: int = Field(
+        500, ge=1, description="Most entries one check lists (from the top of the listing)."
+    )
     database_wait_s: float = Field(
         30.0,
         ge=0,
@@ -164,6 +176,9 @@ class Settings(BaseSettings):
     # submission"); `haul clients limits` overrides each one for a single client.
     client_storage_quota_bytes: int | None = Field(
         None, ge=0, description="Bytes of stored files per client; unset means no quota."
+    )
+    client_max_subscriptions: int | None = Field(
+        None, ge=0, description="Subscriptions a client may have; unset means no limit."
     )
     client_max_active_jobs: int | None = Field(
         None,
@@ -242,6 +257,7 @@ class Settings(BaseSettings):
             max_active_jobs=self.client_max_active_jobs,
             storage_quota_bytes=self.client_storage_quota_bytes,
             requests_per_minute=self.client_requests_per_minute,
+            max_subscriptions=self.client_max_subscriptions,
         )
 
     @property

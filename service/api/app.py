@@ -20,6 +20,7 @@ from service.api.health import live, ready
 from service.api.jobs import JobController
 from service.api.problems import EXCEPTION_HANDLERS
 from service.api.ratelimits import add_headers
+from service.api.subscriptions import SubscriptionController
 from service.api.webhooks import WebhookController
 from service.db.models import Client
 from service.dispatch import queue_names, with_connection_defaults
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             EventController,
             WebhookController,
             ControlController,
+            SubscriptionController,
             live,
             ready,
             MetricsController,

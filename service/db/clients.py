@@ -144,4 +144,5 @@ def own_limits(client: Client) -> ClientLimits:
         max_active_jobs=client.max_active_jobs,
         storage_quota_bytes=client.storage_quota_bytes,
         requests_per_minute=client.requests_per_minute,
+        max_subscriptions=client.max_subscriptions,
     )

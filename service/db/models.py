@@ -44,6 +44,10 @@ class Client(SQLModel, table=True):
             "(requests_per_minute IS NULL OR requests_per_minute >= 1)",
             name="clients_limits_valid",
         ),
+        sa.CheckConstraint(
+            "max_subscriptions IS NULL OR max_subscriptions >= 0",
+            name="clients_max_subscriptions_valid",
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
@@ -78,6 +82,7 @@ class Client(SQLModel, table=True):
     max_active_jobs: int | None = None
     storage_quota_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
     requests_per_minute: int | None = None
+    max_subscriptions: int | None = None
 
 
 class Job(SQLModel, table=True):
@@ -416,3 +421,24 @@ class ClientRate(SQLModel, table=True):
     )
     #: The theoretical arrival time: the quota is whole again once it lies in the past.
     tat: datetime = Field(sa_type=TIMESTAMP)
+
+
+# The subscription tables live in their own module; importing models registers them too.
+from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
+
+__all__ = [
+    "Artifact",
+    "Client",
+    "ClientRate",
+    "EntryState",
+    "IdempotencyKey",
+    "Job",
+    "JobAttempt",
+    "JobEvent",
+    "QueueControl",
+    "SiteLimit",
+    "Subscription",
+    "SubscriptionEntry",
+    "WebhookAttempt",
+    "WebhookDelivery",
+]

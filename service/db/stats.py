@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from service.db.models import Job, JobAttempt, WebhookDelivery
+from service.db.models import Job, JobAttempt, Subscription, SubscriptionEntry, WebhookDelivery
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -54,3 +54,29 @@ def deliveries_by_status(session: Session) -> list[tuple[str, int]]:
     """(status, count) of webhook deliveries: pending, delivered, failed."""
     stmt = sa.select(WebhookDelivery.status, sa.func.count()).group_by(WebhookDelivery.status)
     return [(status, int(n)) for status, n in session.execute(stmt)]
+
+
+def subscriptions_by_state(session: Session) -> list[tuple[str, int]]:
+    """(state, count): paused, failing (its last check failed) or ok."""
+    state = sa.case(
+        (Subscription.paused_at.is_not(None), "paused"),
+        (Subscription.last_outcome == "failed", "failing"),
+        else_="ok",
+    )
+    stmt = sa.select(state, sa.func.count()).group_by(state)
+    return [(s, int(n)) for s, n in session.execute(stmt)]
+
+
+def subscription_entries_by_state(session: Session) -> list[tuple[str, int]]:
+    """(state, count) of every entry the checks have found."""
+    stmt = sa.select(SubscriptionEntry.state, sa.func.count()).group_by(SubscriptionEntry.state)
+    return [(s, int(n)) for s, n in session.execute(stmt)]
+
+
+def subscriptions_overdue_s(session: Session) -> float:
+    """How long the most overdue unpaused subscription has waited past its due time."""
+    lag = sa.func.extract("epoch", sa.func.now() - sa.func.min(Subscription.next_check_at))
+    stmt = sa.select(sa.func.greatest(sa.func.coalesce(lag, 0), 0)).where(
+        Subscription.paused_at.is_(None)
+    )
+    return float(session.execute(stmt).scalar_one())

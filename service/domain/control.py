@@ -34,6 +34,8 @@ class Queue(StrEnum):
     SWEEPS = "sweeps"
     #: Webhook deliveries.
     CALLBACKS = "callbacks"
+    #: Subscription checks and the scheduler's tick that finds due ones.
+    SUBSCRIPTIONS = "subscriptions"
 
 
 #: The queues an admin can pause; ``max_running`` applies to the two job queues only.

@@ -41,6 +41,8 @@ class ErrorClass(StrEnum):
     NOT_MEDIA = "not_media"
     NO_OUTPUT = "no_output"
     EMPTY_PLAYLIST = "empty_playlist"
+    #: A subscription's URL is a single item, not a feed, channel or playlist.
+    NOT_A_FEED = "not_a_feed"
     QUOTA = "quota"
     # Transient: retried with backoff
     RATE_LIMITED = "rate_limited"

@@ -15,6 +15,8 @@ class ClientLimits:
     storage_quota_bytes: int | None = None
     #: API requests per minute (bursts of up to that many).
     requests_per_minute: int | None = None
+    #: Subscriptions at once.
+    max_subscriptions: int | None = None
 
     def over(self, defaults: ClientLimits) -> ClientLimits:
         """These limits where set, ``defaults`` where not."""

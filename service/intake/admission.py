@@ -11,7 +11,7 @@ deadlocking.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from service.db import artifacts as artifact_rows
 from service.db import clients as client_rows
@@ -23,6 +23,8 @@ from service.errors import BadRequest, KeyReused, QuotaExceeded
 from service.intake.clients import limits_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from service.db import Session
     from service.db.models import Client, Job
     from service.domain.quotas import ClientLimits
@@ -39,10 +41,20 @@ class AlreadyAccepted(Exception):
 
 
 def insert(
-    rt: Runtime, client: Client, job: Job, *, idempotency_key: str | None, dedupe: bool
+    rt: Runtime,
+    client: Client,
+    job: Job,
+    *,
+    idempotency_key: str | None,
+    dedupe: bool,
+    then: Callable[[Any], None] | None = None,
 ) -> None:
     """Insert ``job`` and commit, or raise :class:`AlreadyAccepted` with the earlier job
     this request names. A job inserted while its queue or client is paused is held.
+
+    ``then(session)`` runs after the insert, in the same transaction: what it writes
+    commits with the job, and whatever it raises rolls the job back (a subscription
+    links its entry to the job this way, exactly once).
 
     Raises :class:`KeyReused` for a live key sent with another request, and
     :class:`QuotaExceeded` when a new job would pass the client's quotas. A replay or
@@ -70,6 +82,8 @@ def insert(
             held = control_rows.pause_reason(session, job.step, client.id)
             job.held = held.value if held is not None else None
             job_rows.insert(session, job)
+            if then is not None:
+                then(session)
     if earlier is not None:
         raise AlreadyAccepted(earlier)
 

@@ -49,6 +49,9 @@ class RowStats(Collector):
                 attempts = stats.attempts_by_outcome(session)
                 dead = stats.dead_letters_by_class(session)
                 deliveries = stats.deliveries_by_status(session)
+                subs = stats.subscriptions_by_state(session)
+                entries = stats.subscription_entries_by_state(session)
+                overdue = stats.subscriptions_overdue_s(session)
         except Exception:
             log.warning("metrics: could not read the job tables", exc_info=True)
             return
@@ -94,6 +97,33 @@ class RowStats(Collector):
         for status, n in deliveries:
             webhooks.add_metric([status], n)
         yield webhooks
+        yield from _subscription_metrics(subs, entries, overdue)
+
+
+def _subscription_metrics(
+    subs: list[tuple[str, int]], entries: list[tuple[str, int]], overdue: float
+) -> Iterator[Metric]:
+    by_state = GaugeMetricFamily(
+        "haul_subscriptions", "Subscriptions by state (ok, failing, paused).", labels=["state"]
+    )
+    for state, n in subs:
+        by_state.add_metric([state], n)
+    yield by_state
+    found = GaugeMetricFamily(
+        "haul_subscription_entries",
+        "Entries the checks found, by what became of them (queued, pending, filtered, "
+        "before_backfill, duplicate).",
+        labels=["state"],
+    )
+    for state, n in entries:
+        found.add_metric([state], n)
+    yield found
+    yield GaugeMetricFamily(
+        "haul_subscriptions_overdue_seconds",
+        "How long the most overdue unpaused subscription has waited past its due time "
+        "(a scheduler that is down, or no worker on the subscriptions queue).",
+        value=overdue,
+    )
 
 
 class QueueStats(Collector):

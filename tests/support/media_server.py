@@ -19,6 +19,9 @@ Routes (GET and HEAD):
 - ``/feed-big.rss?n=N``: N items cycling over a/b/c, each with a distinct URL.
 - ``/feed-of.rss?entry=PATH&entry=…``: one item per server path given, any route
   (``/slow/…``, ``/flaky/…``, a 404): a playlist whose entries behave differently.
+- ``/feed-live/<key>.rss``: a feed whose items a test sets and grows between requests
+  (``MediaServer.set_feed``), each with a guid, title, duration and date; a key never
+  set answers 404.
 - ``/gone.mp4``: 410; anything else: 404.
 - ``/away?to=URL``: 302 to any URL (an allowed server sending the client elsewhere).
 - ``/hls.m3u8?base=URL``: an HLS media playlist whose segments are ``URL/media/a.mp4``…
@@ -40,12 +43,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from email.utils import format_datetime
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
-from xml.sax.saxutils import quoteattr
+from xml.sax.saxutils import escape, quoteattr
 
 DEFAULT_BPS = 200_000
 _CHUNK = 64 * 1024
@@ -170,6 +176,7 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.hits: Counter[tuple[str, str]] = Counter()
         self.flaky_gets: Counter[str] = Counter()
+        self.live_feeds: dict[str, list[FeedItem]] = {}
         self.stopping = threading.Event()
 
 
@@ -201,6 +208,7 @@ class _Handler(BaseHTTPRequestHandler):
             (r"/feed\.rss", lambda m: self._feed(["/media/a.mp4", "/media/b.mp4", "/media/c.mp4"])),
             (r"/feed-big\.rss", lambda m: self._big_feed(_int(query, "n", 3))),
             (r"/feed-of\.rss", lambda m: self._feed(parse_qs(url.query).get("entry", []))),
+            (rf"/feed-live/({_NAME})\.rss", lambda m: self._live_feed(m[1])),
             (r"/gone\.mp4", lambda m: self._status(HTTPStatus.GONE)),
             (r"/away", lambda m: self._redirect_to(query.get("to", "/"))),
             (r"/hls\.m3u8", lambda m: self._hls(query.get("base", self.server.base_url))),
@@ -334,6 +342,21 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._reply(HTTPStatus.OK, html.encode(), "text/html; charset=utf-8")
 
+    def _live_feed(self, key: str) -> None:
+        with self.server.lock:
+            items = list(self.server.live_feeds.get(key, []))
+        if key not in self.server.live_feeds:
+            self._status(HTTPStatus.NOT_FOUND)
+            return
+        rendered = "".join(item.xml(self.server.base_url) for item in items)
+        rss = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0" '
+            'xmlns:itunes="http://www.itunes.com/dtds/podcast-1.0.dtd"><channel>'
+            f"<title>Live {escape(key)}</title><link>{self.server.base_url}/</link>"
+            f"<description>A growing feed</description>{rendered}</channel></rss>\n"
+        )
+        self._reply(HTTPStatus.OK, rss.encode(), "application/rss+xml; charset=utf-8")
+
     def _big_feed(self, n: int) -> None:
         names = ["a.mp4", "b.mp4", "c.mp4"]
         self._feed([f"/media/{names[i % 3]}?i={i}" for i in range(n)])
@@ -356,6 +379,26 @@ class _Handler(BaseHTTPRequestHandler):
             "<description>Test feed</description>" + "".join(items) + "</channel></rss>\n"
         )
         self._reply(HTTPStatus.OK, rss.encode(), "application/rss+xml; charset=utf-8")
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One item of a live feed: a guid, the server path it encloses, and what filters see."""
+
+    guid: str
+    path: str
+    title: str
+    duration_s: int | None = None
+    published: datetime | None = None
+
+    def xml(self, base_url: str) -> str:
+        extra = f"<itunes:duration>{self.duration_s}</itunes:duration>" if self.duration_s else ""
+        if self.published is not None:
+            extra += f"<pubDate>{format_datetime(self.published, usegmt=True)}</pubDate>"
+        return (
+            f"<item><title>{escape(self.title)}</title><guid>{escape(self.guid)}</guid>"
+            f'<enclosure url={quoteattr(base_url + self.path)} type="video/mp4"/>{extra}</item>'
+        )
 
 
 def _int(query: dict[str, str], key: str, default: int) -> int:
@@ -396,6 +439,14 @@ class MediaServer:
             return sum(
                 n for (m, p), n in self._server.hits.items() if p == path and method in (None, m)
             )
+
+    def set_feed(self, key: str, items: list[FeedItem]) -> str:
+        """Serve ``items`` (newest first) at ``/feed-live/<key>.rss``; its URL."""
+        if self._server is None:
+            raise RuntimeError("MediaServer is not started")
+        with self._server.lock:
+            self._server.live_feeds[key] = list(items)
+        return self.url(f"/feed-live/{key}.rss")
 
     def total_hits(self) -> int:
         """Every request that arrived, whatever its path: a canary must see none."""

@@ -10,7 +10,7 @@ from typing import Any
 import pika
 
 BROKER_URL = os.environ.get("HAUL_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/%2F")
-STEPS = ("probe", "download", "sweeps", "callbacks")
+STEPS = ("probe", "download", "sweeps", "callbacks", "subscriptions")
 
 
 def delete_queues(prefix: str) -> None:

@@ -141,6 +141,7 @@ FORBIDDEN = [
     (
         "service/work",
         (
+            "service.subscriptions",
             "service.intake",
             "service.fleet.admin",
             "service.fleet.sweeps",
@@ -152,6 +153,7 @@ FORBIDDEN = [
     (
         "service/db",
         (
+            "service.subscriptions",
             "service.intake",
             "service.work",
             "service.fleet",
@@ -168,6 +170,7 @@ FORBIDDEN = [
     (
         "service/media",
         (
+            "service.subscriptions",
             "service.db",
             "service.intake",
             "service.work",
@@ -183,12 +186,20 @@ FORBIDDEN = [
     ),
     (
         "service/webhooks",
-        ("service.intake", "service.work", "service.fleet", "service.api", "service.live"),
+        (
+            "service.intake",
+            "service.work",
+            "service.fleet",
+            "service.api",
+            "service.live",
+            "service.subscriptions",
+        ),
         "webhooks are called by the use cases, not the other way round",
     ),
     (
         "service/live",
         (
+            "service.subscriptions",
             "service.intake",
             "service.work",
             "service.fleet",
@@ -201,6 +212,7 @@ FORBIDDEN = [
     (
         "service/observe",
         (
+            "service.subscriptions",
             "service.intake",
             "service.work",
             "service.fleet",
@@ -213,6 +225,7 @@ FORBIDDEN = [
     (
         "service/intake",
         (
+            "service.subscriptions",
             "service.fleet",
             "service.api",
             "service.media",
@@ -226,6 +239,7 @@ FORBIDDEN = [
     (
         "service/fleet",
         (
+            "service.subscriptions",
             "service.api",
             "service.media",
             "service.intake.jobs",
@@ -245,6 +259,8 @@ FORBIDDEN = [
             "service.db.replay",
             "service.db.control",
             "service.db.engine",
+            "service.db.feeds",
+            "service.db.subscriptions",
             "service.work",
             "service.media",
             "service.fleet.gate",
@@ -253,6 +269,26 @@ FORBIDDEN = [
             "service.webhooks.outbox",
         ),
         "controllers call package entry points; only the row types of service.db.models",
+    ),
+    (
+        "service/subscriptions",
+        (
+            "service.api",
+            "service.fleet",
+            "service.live",
+            "service.observe",
+            "service.intake.jobs",
+            "service.intake.replay",
+            "service.intake.rates",
+            "service.work.claim",
+            "service.work.probe",
+            "service.work.download",
+            "service.work.outcomes",
+            "service.webhooks.deliver",
+            "service.webhooks.outbox",
+        ),
+        "a subscription makes jobs through admission as a client's submission does; "
+        "it does no worker's, admin's or controller's work",
     ),
     (
         "actors",

@@ -21,7 +21,7 @@ from service.dispatch import MAX_PRIORITY
 
 DEFINITIONS = Path(__file__).resolve().parents[2] / "infra" / "rabbitmq" / "definitions.json"
 PREFIX = "haul"
-STEPS = ("probe", "download", "sweeps", "callbacks")
+STEPS = ("probe", "download", "sweeps", "callbacks", "subscriptions")
 
 
 @pytest.fixture(scope="module")
