@@ -412,3 +412,14 @@ class ClientRate(SQLModel, table=True):
     )
     #: The theoretical arrival time: the quota is whole again once it lies in the past.
     tat: datetime = Field(sa_type=TIMESTAMP)
+
+
+class AppSecret(SQLModel, table=True):
+    """A secret every API process shares, generated once (the dashboard's session key when
+    ``HAUL_SECRET_KEY`` is unset). The first process to need it inserts it; the rest read it."""
+
+    __tablename__ = "app_secrets"
+
+    name: str = Field(sa_type=sa.String(64), primary_key=True)
+    value: str = Field(sa_type=sa.String(200))
+    created_at: datetime | None = _now_column(nullable=False)
