@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.e2e.conftest import haul, submit, wait_status
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.browser.conftest import Browser
@@ -151,12 +152,13 @@ def test_an_admin_pauses_the_download_queue(
     with stack.http(admin) as http:
         job_id = submit(http, media.url("/media/a.mp4?held=1"))
 
-    # Then the job shows as held in their list
-    browser.open("/jobs")
-    browser.until(
-        "the job to be held",
-        lambda: "held: queue_paused" in browser.find(f"#job-{job_id}").text,
-    )
+    # Then, once probed, the job shows as held in their list (a hold is no state change,
+    # so no live event announces it: the page is loaded again)
+    def held() -> bool:
+        browser.open("/jobs")
+        return "held: queue_paused" in browser.find(f"#job-{job_id}").text
+
+    wait_for(held, timeout=60, interval=0.5, what="the job to be held")
     browser.open("/ops/queues")
     assert "queue_paused: 1" in browser.find("#queue-download").text
     browser.shoot("queues")
