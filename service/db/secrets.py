@@ -19,8 +19,6 @@ def get_or_create(session: Session, name: str, candidate: str) -> str:
     Two processes starting at once both insert; ``ON CONFLICT DO NOTHING`` keeps the
     first, and both read back the same value.
     """
-    session.execute(
-        insert(AppSecret).values(name=name, value=candidate).on_conflict_do_nothing()
-    )
+    session.execute(insert(AppSecret).values(name=name, value=candidate).on_conflict_do_nothing())
     value = session.execute(select(AppSecret.value).where(AppSecret.name == name)).scalar_one()
     return str(value)

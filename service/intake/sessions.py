@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 SESSION_COOKIE = "haul_session"
 CSRF_COOKIE = "haul_csrf"
-_SECRET_NAME = "session"
+_SECRET_NAME = "session"  # noqa: S105  (the row's name, not the secret)
 _cache: dict[str, bytes] = {}
 _lock = threading.Lock()
 
@@ -101,7 +101,9 @@ def csrf_token(rt: Runtime, csrf_cookie: str, session_cookie: str | None) -> str
     return _mac(secret(rt), "csrf", csrf_cookie, session_cookie or "")
 
 
-def csrf_valid(rt: Runtime, token: str | None, csrf_cookie: str | None, session: str | None) -> bool:
+def csrf_valid(
+    rt: Runtime, token: str | None, csrf_cookie: str | None, session: str | None
+) -> bool:
     if not token or not csrf_cookie:
         return False
     return hmac.compare_digest(token, csrf_token(rt, csrf_cookie, session))

@@ -78,9 +78,9 @@ def gone(request: Request[Any, Any, Any], name: str) -> Cookie:
 
 async def csrf_guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
     """Refuse a state-changing request whose form token does not match this browser's cookies."""
-    if connection.scope["method"] in _SAFE:
-        return
     request = cast("Request[Any, Any, Any]", connection)
+    if request.method in _SAFE:
+        return
     token = request.headers.get("x-csrf-token")
     if token is None:
         form = await request.form()
@@ -137,7 +137,9 @@ def page(
     )
 
 
-def back(request: Request[Any, Any, Any], note: str | None = None, to: str | None = None) -> Redirect:
+def back(
+    request: Request[Any, Any, Any], note: str | None = None, to: str | None = None
+) -> Redirect:
     """See-other to ``to`` or the page the form was on (same site only), with a flash note."""
     target = to or _referer_path(request) or "/jobs"
     cookies = [cookie(request, FLASH_COOKIE, note, 60)] if note else []

@@ -97,7 +97,7 @@ class JobPages(Controller):
         if not url:
             raise InvalidInput("Paste the address of a page or a file to download.")
         try:
-            job = jobs.submit(
+            jobs.submit(
                 runtime_of(request),
                 viewer,
                 url=url,
@@ -113,20 +113,29 @@ class JobPages(Controller):
 
     @get("/jobs/{job_id:uuid}/row", sync_to_thread=True)
     def row(
-        self, request: Request[Any, Any, Any], job_id: FromPath[uuid.UUID], viewer: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        viewer: NamedDependency[Client],
     ) -> Template:
         view = jobs.get(runtime_of(request), viewer, job_id)
         return page(request, "_job_row.html", viewer=viewer, view=view)
 
     @get("/jobs/{job_id:uuid}", sync_to_thread=True)
     def job_page(
-        self, request: Request[Any, Any, Any], job_id: FromPath[uuid.UUID], viewer: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        viewer: NamedDependency[Client],
     ) -> Template:
         return page(request, "job.html", viewer=viewer, **self._details(request, viewer, job_id))
 
     @get("/jobs/{job_id:uuid}/panel", sync_to_thread=True)
     def panel(
-        self, request: Request[Any, Any, Any], job_id: FromPath[uuid.UUID], viewer: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        viewer: NamedDependency[Client],
     ) -> Template:
         details = self._details(request, viewer, job_id)
         return page(request, "_job_panel.html", viewer=viewer, **details)
@@ -149,21 +158,30 @@ class JobPages(Controller):
 
     @post("/jobs/{job_id:uuid}/cancel", sync_to_thread=True)
     def cancel(
-        self, request: Request[Any, Any, Any], job_id: FromPath[uuid.UUID], viewer: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        viewer: NamedDependency[Client],
     ) -> Redirect:
         jobs.cancel(runtime_of(request), viewer, job_id)
         return back(request, "Cancelled.")
 
     @post("/jobs/{job_id:uuid}/retry", sync_to_thread=True)
     def retry(
-        self, request: Request[Any, Any, Any], job_id: FromPath[uuid.UUID], viewer: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        viewer: NamedDependency[Client],
     ) -> Redirect:
         replay.retry_one(runtime_of(request), viewer, job_id)
         return back(request, "Queued again.")
 
     @post("/jobs/{job_id:uuid}/delete", sync_to_thread=True)
     def delete(
-        self, request: Request[Any, Any, Any], job_id: FromPath[uuid.UUID], viewer: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        viewer: NamedDependency[Client],
     ) -> Redirect:
         jobs.delete(runtime_of(request), viewer, job_id)
         if request.headers.get("referer", "").endswith(f"/jobs/{job_id}"):
@@ -172,7 +190,10 @@ class JobPages(Controller):
 
     @post("/jobs/{job_id:uuid}/redeliver", sync_to_thread=True)
     def redeliver(
-        self, request: Request[Any, Any, Any], job_id: FromPath[uuid.UUID], viewer: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        job_id: FromPath[uuid.UUID],
+        viewer: NamedDependency[Client],
     ) -> Redirect:
         redeliver(runtime_of(request), viewer, job_id)
         return back(request, "The webhook will be sent again.")

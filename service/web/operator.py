@@ -46,7 +46,9 @@ class OperatorPages(Controller):
     dependencies = {"operator": Provide(provide_admin, sync_to_thread=False)}
 
     @get("/queues", sync_to_thread=True)
-    def queues(self, request: Request[Any, Any, Any], operator: NamedDependency[Client]) -> Template:
+    def queues(
+        self, request: Request[Any, Any, Any], operator: NamedDependency[Client]
+    ) -> Template:
         rt = runtime_of(request)
         broker = urlsplit(rt.settings.broker_url).hostname or "127.0.0.1"
         return page(
@@ -66,14 +68,20 @@ class OperatorPages(Controller):
 
     @post("/queues/{name:str}/pause", sync_to_thread=True)
     def pause(
-        self, request: Request[Any, Any, Any], name: FromPath[str], operator: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        name: FromPath[str],
+        operator: NamedDependency[Client],
     ) -> Redirect:
         fleet.pause(runtime_of(request), operator, name)
         return back(request, f"{name} paused: nothing new starts there.")
 
     @post("/queues/{name:str}/resume", sync_to_thread=True)
     def resume(
-        self, request: Request[Any, Any, Any], name: FromPath[str], operator: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        name: FromPath[str],
+        operator: NamedDependency[Client],
     ) -> Redirect:
         fleet.resume(runtime_of(request), operator, name)
         return back(request, f"{name} resumed.")
@@ -115,7 +123,10 @@ class OperatorPages(Controller):
 
     @post("/sites/{site:str}/remove", sync_to_thread=True)
     def remove_site(
-        self, request: Request[Any, Any, Any], site: FromPath[str], operator: NamedDependency[Client]
+        self,
+        request: Request[Any, Any, Any],
+        site: FromPath[str],
+        operator: NamedDependency[Client],
     ) -> Redirect:
         fleet.remove_site_limit(runtime_of(request), operator, site)
         return back(request, f"{site} follows the default limit again.")

@@ -30,7 +30,7 @@ class SignInController(Controller):
     ) -> Template | Redirect:
         rt = runtime_of(request)
         try:
-            client, value = sessions.sign_in(rt, data.get("key", ""))
+            _, value = sessions.sign_in(rt, data.get("key", ""))
         except Unauthorized:
             return page(
                 request,

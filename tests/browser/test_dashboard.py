@@ -64,8 +64,8 @@ def test_submit_watch_progress_and_play_without_reload(
     assert duration == pytest.approx(30, abs=1)
     browser.js("const p = document.getElementById('player'); p.currentTime = 20;")
     browser.until(
-        "the player to seek", lambda: browser.js("return document.getElementById('player').seeking")
-        is False
+        "the player to seek",
+        lambda: browser.js("return document.getElementById('player').seeking") is False,
     )
     assert browser.js("return document.getElementById('player').currentTime") >= 19
     assert "download #1 · succeeded" in browser.text()
@@ -128,8 +128,10 @@ def test_a_playlist_tree_fills_in(browser: Browser, stack: Stack, media: MediaSe
     browser.until("three entries", lambda: len(browser.all(".tree li.job")) == 3, timeout=90)
     browser.until(
         "every entry to succeed",
-        lambda: all(b.text == "succeeded" for b in browser.all(".tree .badge"))
-        and len(browser.all(".tree .badge")) == 3,
+        lambda: (
+            all(b.text == "succeeded" for b in browser.all(".tree .badge"))
+            and len(browser.all(".tree .badge")) == 3
+        ),
         timeout=90,
     )
     browser.until("the parent to succeed", lambda: _badge(browser, parent) == "succeeded")
@@ -228,7 +230,11 @@ def test_the_session_cookie_opens_no_write_route_of_the_api(
     browser.sign_in(stack.key)
     with browser.session() as http:
         # Then the file and the event streams take the cookie
-        assert http.get(f"/v1/jobs/{job_id}/file", headers={"Range": "bytes=0-9"}).status_code == 206
+        part = http.get(f"/v1/jobs/{job_id}/file", headers={"Range": "bytes=0-9"})
+        assert (part.status_code, len(part.content)) == (206, 10)
+        events = http.get(f"/v1/jobs/{job_id}/events")  # an ended job's stream ends at once
+        assert events.status_code == 200
+        assert '"status":"succeeded"' in events.text
 
         # And the JSON API's other routes do not
         assert http.post("/v1/jobs", json={"url": media.url("/media/a.mp4")}).status_code == 401
