@@ -15,9 +15,11 @@ import structlog
 from anyio import to_thread
 from litestar import Request, Response
 from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect, Template
 
+from service.db.models import Client
 from service.errors import Forbidden, HaulError, NotFound, Unauthorized
 from service.intake import sessions
 from service.intake.clients import is_admin
@@ -26,7 +28,6 @@ if TYPE_CHECKING:
     from litestar.connection import ASGIConnection
     from litestar.handlers import BaseRouteHandler
 
-    from service.db.models import Client
     from service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -48,7 +49,7 @@ def provide_viewer(request: Request[Any, Any, Any]) -> Client:
     return sessions.client_of(runtime_of(request), request.cookies.get(sessions.SESSION_COOKIE))
 
 
-def provide_admin(viewer: Client) -> Client:
+def provide_admin(viewer: NamedDependency[Client]) -> Client:
     """The signed-in client when it holds an admin key; operator pages do not exist for others."""
     if not is_admin(viewer):
         raise NotFound("no such page")
