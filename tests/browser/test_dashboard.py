@@ -45,6 +45,9 @@ def test_submit_watch_progress_and_play_without_reload(
     browser.mark()
 
     # Then its bar appears and advances, and its badge reaches succeeded, on the same page
+    browser.until(
+        "the download to start", lambda: browser.find(f"#phase-{job_id}").text == "downloading"
+    )
     first = browser.until("the progress bar", lambda: _bar(browser, job_id) or None)
     browser.until("the progress bar to advance", lambda: _bar(browser, job_id) > first)
     browser.shoot("jobs-running")
@@ -158,17 +161,24 @@ def test_an_admin_pauses_the_download_queue(
     # so no live event announces it: the page is loaded again)
     def held() -> bool:
         browser.open("/jobs")
-        return "held: queue_paused" in browser.find(f"#job-{job_id}").text
+        return browser.until("the list", lambda: browser.find(f"#job-{job_id}").text, 10).count(
+            "held: queue_paused"
+        )
 
-    wait_for(held, timeout=60, interval=0.5, what="the job to be held")
-    browser.open("/ops/queues")
-    assert "queue_paused: 1" in browser.find("#queue-download").text
-    browser.shoot("queues")
+    try:
+        wait_for(held, timeout=60, interval=0.5, what="the job to be held")
+        browser.open("/ops/queues")
+        assert "queue_paused: 1" in browser.find("#queue-download").text
+        browser.shoot("queues")
 
-    # When they resume it, the job runs to the end
-    browser.click("Resume download")
-    with stack.http(admin) as http:
-        assert wait_status(http, job_id, {"succeeded", "failed"})["status"] == "succeeded"
+        # When they resume it, the job runs to the end
+        browser.click("Resume download")
+        browser.until("the note", lambda: "download resumed" in browser.text())
+        with stack.http(admin) as http:
+            assert wait_status(http, job_id, {"succeeded", "failed"})["status"] == "succeeded"
+    finally:
+        with stack.http(admin) as http:  # the queue is the module's: never leave it paused
+            http.post("/v1/queues/download/resume")
 
 
 def test_operator_pages_do_not_exist_for_other_keys(browser: Browser, stack: Stack) -> None:
