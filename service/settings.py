@@ -13,7 +13,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.domain.egress import EgressPolicy
@@ -222,6 +222,17 @@ class Settings(BaseSettings):
         Path(tempfile.gettempdir()) / "haul-worker-metrics",
         description="Local directory where worker processes keep their metric files "
         "(prometheus-client's multiprocess mode); each `dramatiq` run uses a subdirectory.",
+    )
+
+    # Dashboard
+    secret_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Signs the dashboard's session cookies and form tokens; shared by every "
+        "API process. Unset: one is generated once and kept in PostgreSQL (app_secrets).",
+    )
+    session_max_age_s: int = Field(
+        7 * 24 * 3600, ge=60, description="How long a dashboard sign-in lasts."
     )
 
     # Logs

@@ -30,6 +30,7 @@ from service.observe import metrics as metrics_of_rows
 from service.observe.queue_depths import QueueDepths
 from service.runtime import Runtime, build_runtime
 from service.settings import Settings, get_settings
+from service.web import router as web
 
 
 class MetricsController(PrometheusController):
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             live,
             ready,
             MetricsController,
+            *web.routes(),
         ],
         middleware=[metrics.middleware],
         dependencies={
@@ -86,6 +88,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         },
         on_startup=[hub.start],
         on_shutdown=[hub.stop, close],
+        template_config=web.template_config(),
         openapi_config=OpenAPIConfig(title="haul", version="1", path="/schema"),
         # Logging is configure_logging's (JSON off a terminal); Litestar's default config
         # would replace its handler and print structlog's events in a format of its own.

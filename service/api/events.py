@@ -63,6 +63,7 @@ class EventController(Controller):
         "/v1/jobs/{job_id:uuid}/events",
         media_type="text/event-stream",
         responses=documented(400, 404),
+        opt={"session_cookie": True},
     )
     async def job_events(
         self,
@@ -85,7 +86,12 @@ class EventController(Controller):
         )
         return ServerSentEvent(_messages(events))
 
-    @get("/v1/events", media_type="text/event-stream", responses=documented(400))
+    @get(
+        "/v1/events",
+        media_type="text/event-stream",
+        responses=documented(400),
+        opt={"session_cookie": True},
+    )
     async def all_events(
         self,
         request: Request[Any, Any, Any],

@@ -197,7 +197,12 @@ class JobController(Controller):
     ) -> AttemptList:
         return AttemptList(items=[AttemptOut.of(a) for a in jobs.attempts(runtime, client, job_id)])
 
-    @get("/{job_id:uuid}/file", sync_to_thread=True, responses=documented(404, 416))
+    @get(
+        "/{job_id:uuid}/file",
+        sync_to_thread=True,
+        responses=documented(404, 416),
+        opt={"session_cookie": True},
+    )
     def file(
         self,
         job_id: FromPath[uuid.UUID],

@@ -425,8 +425,10 @@ class ClientRate(SQLModel, table=True):
 
 # The subscription tables live in their own module; importing models registers them too.
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
+from service.db.secrets import AppSecret  # noqa: E402
 
 __all__ = [
+    "AppSecret",
     "Artifact",
     "Client",
     "ClientRate",

@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING
 
 from service.db import clients as client_rows
 from service.db.models import Client
-from service.errors import InvalidInput, NotFound, Unauthorized
+from service.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from service.webhooks.signing import new_secret
 
 if TYPE_CHECKING:
+    import uuid
+
     from service.domain.quotas import ClientLimits
     from service.runtime import Runtime
     from service.settings import Settings
@@ -93,6 +95,26 @@ def authenticate(rt: Runtime, authorization: str | None) -> Client:
 
 def is_admin(client: Client) -> bool:
     return ADMIN in (client.scopes or [])
+
+
+def all_clients(rt: Runtime, by: Client) -> list[Client]:
+    """Every client, oldest first, for an admin."""
+    _require_admin(by)
+    with rt.db.session() as session:
+        return client_rows.list_all(session)
+
+
+def revoke(rt: Runtime, by: Client, client_id: uuid.UUID) -> None:
+    """End a client's key (and so its dashboard sessions) for good; an admin's act."""
+    _require_admin(by)
+    with rt.db.session() as session:
+        if not client_rows.revoke(session, client_id):
+            raise NotFound("no such active client")
+
+
+def _require_admin(client: Client) -> None:
+    if not is_admin(client):
+        raise Forbidden("managing clients needs an admin key")
 
 
 def limits_of(settings: Settings, client: Client) -> ClientLimits:

@@ -14,8 +14,8 @@ from tests.support.waiting import wait_for
 if TYPE_CHECKING:
     import httpx
 
-    from tests.e2e.conftest import Stack
     from tests.support.media_server import MediaServer
+    from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
 

@@ -135,6 +135,13 @@ def _imports_project(imp: Import, *modules: str) -> bool:
     return any(imp.module == m or imp.module.startswith(f"{m}.") for m in modules)
 
 
+#: Every module of service/db but the row types (models).
+_DB_BUT_MODELS = tuple(
+    f"service.db.{p.stem}"
+    for p in sorted((ROOT / "service" / "db").glob("*.py"))
+    if p.stem not in ("__init__", "models")
+)
+
 #: Who may not import what: (the importing folder or file, the modules it must not
 #: import, why). Each row is an arrow the package docstrings and docs/architecture.md draw.
 FORBIDDEN = [
@@ -289,6 +296,20 @@ FORBIDDEN = [
         ),
         "a subscription makes jobs through admission as a client's submission does; "
         "it does no worker's, admin's or controller's work",
+    ),
+    (
+        "service/web",
+        (
+            *_DB_BUT_MODELS,
+            "service.work",
+            "service.media",
+            "service.fleet.gate",
+            "service.fleet.sweeps",
+            "service.webhooks.deliver",
+            "service.webhooks.outbox",
+            "service.api",
+        ),
+        "the dashboard calls the API's use cases, never the database; only db.models row types",
     ),
     (
         "actors",

@@ -22,8 +22,8 @@ from service.intake.clients import set_limits
 from service.subscriptions.check import run_check
 from service.subscriptions.schedule import tick
 from service.work.download import run_download
-from tests.support.rabbitmq import take_messages
 from tests.support.media_server import FeedItem
+from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
     from litestar import Litestar
