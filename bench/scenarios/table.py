@@ -139,7 +139,7 @@ def _operations(rt: Runtime, stack: HaulStack) -> dict[str, Callable[[], object]
     def finish() -> object:
         job_id, owner = claimed.pop()
         with rt.db.session() as session:
-            return transitions.move(
+            return transitions.end_job(
                 session, job_id, Status.SUCCEEDED, owner=owner, only_from=(Status.RUNNING,)
             )
 

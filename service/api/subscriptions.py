@@ -32,7 +32,9 @@ class SubscriptionController(Controller):
     path = "/v1/subscriptions"
     tags = ["subscriptions"]
 
-    @post("/", status_code=HTTP_201_CREATED, sync_to_thread=True, responses=documented(400, 422))
+    @post(
+        "/", status_code=HTTP_201_CREATED, sync_to_thread=True, responses=documented(400, 403, 422)
+    )
     def create(
         self,
         data: JSONBody[CreateSubscription],
@@ -76,7 +78,7 @@ class SubscriptionController(Controller):
             items=[SubscriptionOut.of(v) for v in page.items], next_cursor=page.next_cursor
         )
 
-    @get("/{sub_id:uuid}", sync_to_thread=True, responses=documented(404))
+    @get("/{sub_id:uuid}", sync_to_thread=True, responses=documented(400, 404, 422))
     def read(
         self,
         sub_id: FromPath[uuid.UUID],
@@ -85,7 +87,7 @@ class SubscriptionController(Controller):
     ) -> SubscriptionOut:
         return SubscriptionOut.of(manage.get(runtime, client, sub_id))
 
-    @patch("/{sub_id:uuid}", sync_to_thread=True, responses=documented(404, 422))
+    @patch("/{sub_id:uuid}", sync_to_thread=True, responses=documented(400, 404, 422))
     def change(
         self,
         sub_id: FromPath[uuid.UUID],
@@ -106,7 +108,7 @@ class SubscriptionController(Controller):
         "/{sub_id:uuid}",
         status_code=HTTP_204_NO_CONTENT,
         sync_to_thread=True,
-        responses=documented(404),
+        responses=documented(400, 404, 422),
     )
     def remove(
         self,
@@ -122,7 +124,7 @@ class SubscriptionController(Controller):
         "/{sub_id:uuid}/check",
         status_code=HTTP_202_ACCEPTED,
         sync_to_thread=True,
-        responses=documented(404),
+        responses=documented(400, 404, 422),
     )
     def check(
         self,
@@ -134,7 +136,7 @@ class SubscriptionController(Controller):
         manage.check_now(runtime, client, sub_id)
         return SubscriptionOut.of(manage.get(runtime, client, sub_id))
 
-    @get("/{sub_id:uuid}/entries", sync_to_thread=True, responses=documented(400, 404))
+    @get("/{sub_id:uuid}/entries", sync_to_thread=True, responses=documented(400, 404, 422))
     def entries(
         self,
         sub_id: FromPath[uuid.UUID],

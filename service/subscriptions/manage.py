@@ -210,8 +210,10 @@ def entries(
     return shown, str(shown[-1][0].id) if more else None
 
 
-def _check_interval(rt: Runtime, interval_s: int) -> None:
+def _check_interval(rt: Runtime, interval_s: int | None) -> None:
     least = rt.settings.subscription_min_interval_s
+    if interval_s is None:
+        raise InvalidInput("interval_s cannot be null: leave it out to keep the interval")
     if interval_s < least:
         raise InvalidInput(f"interval_s must be at least {least} seconds")
 

@@ -51,7 +51,7 @@ def held(runtime: Runtime, job_id: uuid.UUID) -> str | None:
 
 def end(runtime: Runtime, job_id: uuid.UUID) -> None:
     with runtime.db.session() as session:
-        assert transitions.move(session, job_id, Status.SUCCEEDED) is not None
+        assert transitions.end_job(session, job_id, Status.SUCCEEDED) is not None
 
 
 def test_a_free_slot_goes_to_a_held_job_not_to_one_waiting_for_a_worker(runtime: Runtime) -> None:

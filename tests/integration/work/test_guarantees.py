@@ -30,7 +30,7 @@ from service.db import jobs as job_rows
 from service.db import transitions
 from service.db.models import Artifact, Job
 from service.domain.options import normalize
-from service.domain.states import Phase, Status, Step
+from service.domain.states import TERMINAL, Phase, Status, Step
 from service.errors import JobFailure
 from service.intake.clients import create_client
 from service.media.download import Progress
@@ -198,7 +198,8 @@ def test_a_former_owner_cannot_move_the_job(runtime: Runtime, client: Client, to
     taken = take_over(runtime, job_id)
     # When the former owner tries to write an ending (or hand the job back)
     with runtime.db.session() as session:
-        moved = transitions.move(
+        write = transitions.end_job if to in TERMINAL else transitions.move
+        moved = write(
             session, job_id, to, owner=FORMER, only_from=(Status.RUNNING,), error_class="x"
         )
     # Then nothing matched and the row is exactly the successor's
@@ -341,8 +342,10 @@ def _expired_running(runtime: Runtime, job_id: uuid.UUID) -> None:
 
 
 def _retrying(runtime: Runtime, job_id: uuid.UUID) -> None:
+    # through running, as a failed attempt gets there: the state machine has no queued -> retrying
     with runtime.db.session() as session:
-        session.execute(sa.update(Job).where(Job.id == job_id).values(status=Status.RETRYING.value))
+        for status in (Status.RUNNING, Status.RETRYING):
+            session.execute(sa.update(Job).where(Job.id == job_id).values(status=status.value))
 
 
 @pytest.fixture(
