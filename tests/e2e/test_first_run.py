@@ -214,34 +214,34 @@ def test_the_demo_downloads_the_sample_clip_offline(machine: Machine, first_run:
         job = json.loads(shell(row(block, "try it"), env))
 
         # Then the sample clip downloads and is served back
-        http = httpx.Client(
+        with httpx.Client(
             base_url=machine.api, headers={"Authorization": f"Bearer {first_run.key}"}, timeout=10
-        )
-        done = wait_for(
-            lambda: (
-                (j := http.get(f"/v1/jobs/{job['id']}").json())["status"]
-                in {"succeeded", "failed", "cancelled"}
-                and j
-            ),
-            timeout=180,
-            interval=0.5,
-            what="the demo clip's job to end",
-        )
-        assert done["status"] == "succeeded", done
-        file = http.get(f"/v1/jobs/{job['id']}/file")
-        assert file.status_code == 200
-        assert file.headers["content-type"] == "video/mp4"
-        assert len(file.content) == done["file"]["size"] > 10_000
-        # And the egress policy let this run reach the demo's port only, not loopback
-        other = http.post("/v1/jobs", json={"url": f"{machine.api}/health/live"})
-        assert other.status_code == 422, other.text
-        assert "127.0.0.1 is loopback" in other.json()["detail"]
-        # And the worker's lines about it name the job
-        wait_for(
-            lambda: re.search(rf" worker +job={job['id']} ", session.output()),
-            timeout=30,
-            what="a worker line naming the job",
-        )
+        ) as http:
+            done = wait_for(
+                lambda: (
+                    (j := http.get(f"/v1/jobs/{job['id']}").json())["status"]
+                    in {"succeeded", "failed", "cancelled"}
+                    and j
+                ),
+                timeout=180,
+                interval=0.5,
+                what="the demo clip's job to end",
+            )
+            assert done["status"] == "succeeded", done
+            file = http.get(f"/v1/jobs/{job['id']}/file")
+            assert file.status_code == 200
+            assert file.headers["content-type"] == "video/mp4"
+            assert len(file.content) == done["file"]["size"] > 10_000
+            # And the egress policy let this run reach the demo's port only, not loopback
+            other = http.post("/v1/jobs", json={"url": f"{machine.api}/health/live"})
+            assert other.status_code == 422, other.text
+            assert "127.0.0.1 is loopback" in other.json()["detail"]
+            # And the worker's lines about it name the job
+            wait_for(
+                lambda: re.search(rf" worker +job={job['id']} ", session.output()),
+                timeout=30,
+                what="a worker line naming the job",
+            )
     finally:
         code = session.interrupt()
     assert code == CTRL_C, session.output()[-4000:]
