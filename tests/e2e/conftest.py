@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.network import TEST_EGRESS_ALLOW, free_port
 from tests.support.postgres import RUN_ID, admin_execute, db_url
-from tests.support.rabbitmq import BROKER_URL, delete_queues
+from tests.support.rabbitmq import BROKER_URL, delete_queues, waiting_and_consumers
 from tests.support.stack import BIN, Stack, create_key, wait_api_ready
 
 if TYPE_CHECKING:
@@ -91,10 +91,15 @@ def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Itera
             tail = [line for line in stack.log(name).splitlines() if "GET /v1/jobs" not in line]
             print(f"--- {name}.log (last lines)", *tail[-40:], sep="\n")
         unfinished = stack.query(
-            "SELECT j.id, j.status, j.phase, j.step, j.attempts, j.lease_owner, "
-            "j.lease_expires_at, "
+            "SELECT j.id, j.status, j.phase, j.step, j.attempts, j.held, j.published_at, "
+            "j.last_error, j.lease_owner, j.lease_expires_at, "
             "array_agg(a.outcome || '@' || a.worker ORDER BY a.id) FROM jobs j "
             "LEFT JOIN job_attempts a ON a.job_id = j.id "
             "WHERE j.status NOT IN ('succeeded', 'failed', 'cancelled') GROUP BY j.id"
         )
         print("--- unfinished jobs", *unfinished, sep="\n")
+        queues = {
+            step: waiting_and_consumers(f"{stack.queue_prefix}.{step}")
+            for step in ("probe", "download")
+        }
+        print(f"--- queues (ready, consumers): {queues}")

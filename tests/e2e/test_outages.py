@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from tests.support import services
+from tests.support.rabbitmq import waiting_and_consumers
 from tests.support.skips import unavailable
 from tests.support.stack import (
     TERMINAL,
@@ -100,8 +101,13 @@ def _run_one_sweep(stack: Stack) -> str:
 
 
 def _settled(stack: Stack, republish_after: float) -> bool:
-    """Nothing is in a worker's hands, and every waiting job is one the sweep must republish
-    (never published, or published longer ago than the republish delay)."""
+    """The worker consumes again and its queues are drained, nothing is in a worker's hands,
+    and every waiting job is one the sweep must republish (never published, or published
+    longer ago than the republish delay)."""
+    for step in ("probe", "download"):
+        ready, consumers = waiting_and_consumers(f"{stack.queue_prefix}.{step}")
+        if ready or not consumers:
+            return False
     busy = stack.query(
         "SELECT count(*) FROM jobs WHERE status = 'running' "
         "OR (status = 'retrying' AND next_attempt_at > now()) "

@@ -90,6 +90,19 @@ def ready(queue: str) -> int:
         connection.close()
 
 
+def waiting_and_consumers(queue: str) -> tuple[int, int]:
+    """Messages ready in a queue and how many consumers it has ((0, 0) when it does not exist)."""
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
+    try:
+        try:
+            method = connection.channel().queue_declare(queue, passive=True).method
+        except pika.exceptions.ChannelClosedByBroker:
+            return 0, 0
+        return int(method.message_count), int(method.consumer_count)
+    finally:
+        connection.close()
+
+
 def purge(queue: str) -> None:
     """Drop every ready message of a queue: a broker that lost them."""
     connection = pika.BlockingConnection(pika.URLParameters(BROKER_URL))
