@@ -1,4 +1,4 @@
-"""The six scenarios of issue 7, in the order ``just bench`` runs them.
+"""The scenarios, in the order ``just bench`` runs them.
 
 Each module has ``TITLE`` and ``run(ctx, sizes) -> Outcome``; they are imported
 only when run.
@@ -19,6 +19,7 @@ SCENARIOS = {
     "table": "table",
     "engine": "engine",
     "idle": "idle",
+    "subscriptions": "subscription_check",
 }
 
 
