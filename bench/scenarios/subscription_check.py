@@ -156,7 +156,7 @@ def _outcome(
     constant = big == little
     figures = [
         Figure(
-            "subscriptions",
+            "7 subscriptions",
             f"one check, {entries} entries, nothing new: worker CPU",
             "ms",
             haul,
@@ -168,7 +168,7 @@ def _outcome(
             digits=0,
         ),
         Figure(
-            "subscriptions",
+            "7 subscriptions",
             f"SQL per check ({entries} vs {small} entries)",
             "statements",
             Sample.of(big["statements"]),

@@ -23,7 +23,15 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("1 submit", "2 small files", "3 large file", "4 table", "5 engine", "6 idle")
+SCENARIOS = (
+    "1 submit",
+    "2 small files",
+    "3 large file",
+    "4 table",
+    "5 engine",
+    "6 idle",
+    "7 subscriptions",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -32,7 +40,7 @@ def _show_logs_on_failure() -> Iterator[None]:
     yield
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(330)
 def test_every_scenario_runs_on_smoke_sizes(
     postgres_template: str, rabbitmq: str, media_dir: Path, tmp_path: Path
 ) -> None:
@@ -50,7 +58,7 @@ def test_every_scenario_runs_on_smoke_sizes(
         env=env,
         capture_output=True,
         text=True,
-        timeout=220,
+        timeout=300,
     )
     # Then it succeeds, prints its table and writes the report with a row per scenario
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
