@@ -20,6 +20,7 @@ from yt_dlp.utils import (
 
 from service.domain.errors import ErrorClass
 from service.errors import JobFailure, Permanent, Transient
+from service.media.refusals import Refused
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -119,6 +120,8 @@ def classify(exc: BaseException) -> JobFailure:
     """Turn a yt-dlp (or network) failure into a Permanent or Transient error."""
     message = _clean(str(exc)) or type(exc).__name__
     for cause in _causes(exc):
+        if isinstance(cause, Refused):
+            return Permanent(_clean(str(cause.msg)), error_class=cause.error_class)
         if isinstance(cause, HTTPError):
             return _from_status(cause.status, message)
         if isinstance(cause, UnsupportedError):
