@@ -143,16 +143,17 @@ def classify(exc: BaseException) -> JobFailure:
 
 
 def guard_or_classify(guard: Guard, exc: YoutubeDLError) -> JobFailure:
-    """A refused connection explains a yt-dlp failure better than yt-dlp's own wording."""
-    if guard.denied is not None:
-        return Permanent(guard.denied, error_class=ErrorClass.EGRESS_DENIED)
+    """A refused connection explains a yt-dlp failure better than yt-dlp's own wording
+    (told without the address: that is logged for the operator)."""
+    if (denied := guard.reported()) is not None:
+        return Permanent(denied, error_class=ErrorClass.EGRESS_DENIED)
     return classify(exc)
 
 
 def refused(guard: Guard) -> None:
     """Fail when any connection was refused, even one yt-dlp shrugged off (a thumbnail)."""
-    if guard.denied is not None:
-        raise Permanent(guard.denied, error_class=ErrorClass.EGRESS_DENIED)
+    if (denied := guard.reported()) is not None:
+        raise Permanent(denied, error_class=ErrorClass.EGRESS_DENIED)
 
 
 def check_duration(duration: float | None, limits: Limits) -> None:
