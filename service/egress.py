@@ -11,7 +11,9 @@ entered it: the worker's own connections (PostgreSQL, RabbitMQ) are not a job's.
 yt-dlp must therefore not start helper threads for a job (``concurrent_fragment_downloads``
 stays 1). A refused connect raises :class:`EgressDenied` (an ``OSError``, which
 HTTP libraries turn into their own errors); the denial is also kept on the
-guard, so the caller can report the real reason rather than the library's wording.
+guard, so the caller can report the real reason rather than the library's wording:
+:meth:`Guard.reported` logs the address for the operator and gives the tenant
+:data:`~service.domain.egress.DENIED`, which names none.
 """
 
 from __future__ import annotations
@@ -23,12 +25,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from service.domain.egress import EgressDenied, EgressPolicy
+import structlog
+
+from service.domain.egress import DENIED, EgressDenied, EgressPolicy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 __all__ = ["EgressDenied", "Guard", "guarded"]
+
+log = structlog.get_logger(__name__)
 
 _INET = (socket.AF_INET, socket.AF_INET6)
 _active = threading.local()
@@ -42,11 +48,22 @@ class Guard:
 
     policy: EgressPolicy
     denials: list[str] = field(default_factory=list)
+    _logged: bool = field(default=False, repr=False)
 
     @property
     def denied(self) -> str | None:
-        """The first refusal, if any: the reason a job failed."""
+        """The first refusal, if any, naming the address: for the operator's eyes only."""
         return self.denials[0] if self.denials else None
+
+    def reported(self) -> str | None:
+        """What a tenant may read of a refusal (None if there was none); the address goes
+        to the operator's log, one line per guarded block."""
+        if not self.denials:
+            return None
+        if not self._logged:
+            self._logged = True
+            log.warning("egress denied", reason=self.denials[0], refused=len(self.denials))
+        return DENIED
 
 
 @contextmanager

@@ -166,6 +166,12 @@ class Settings(BaseSettings):
         "optionally with :port or :low-high (e.g. 10.0.0.0/8, 127.0.0.1/32:8080). Empty: public "
         "addresses only.",
     )
+    proxy: str | None = Field(
+        None,
+        description="Proxy URL every yt-dlp request goes through (http://, https://, socks5://). "
+        "Unset: direct connections, and HTTP(S)_PROXY/ALL_PROXY in the environment are ignored. "
+        "Through a proxy the egress guard judges only the proxy's address (see docs/security.md).",
+    )
     max_file_bytes: int = Field(
         8 * 1024**3, ge=1, description="Largest file one job may download, in bytes."
     )
@@ -245,6 +251,11 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_off(cls, value: object) -> object:
         return None if value in ("", 0, "0") else value
+
+    @field_validator("proxy", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

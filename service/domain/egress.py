@@ -38,6 +38,12 @@ _NAMED: tuple[tuple[str, IPNetwork], ...] = tuple(
 )
 
 
+#: What a tenant reads when the policy refused a connection of its job. Which address a
+#: name resolved to (and what kind it is) is a fact about the operator's network: it goes
+#: to the operator's log, never to a row, an attempt or a webhook a tenant can read.
+DENIED = "egress denied: a non-public address"
+
+
 class EgressDenied(PermissionError):
     """A connection the egress policy refuses; the message names the address and why."""
 

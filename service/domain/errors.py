@@ -41,6 +41,12 @@ class ErrorClass(StrEnum):
     NOT_MEDIA = "not_media"
     NO_OUTPUT = "no_output"
     EMPTY_PLAYLIST = "empty_playlist"
+    #: A download step met a playlist (a feed inside a feed, a page of several videos, a
+    #: site that changed its answer): one job downloads one item, so none of it is fetched.
+    NESTED_PLAYLIST = "nested_playlist"
+    #: The media is offered only over a protocol yt-dlp would hand to another program
+    #: (RTMP, RTSP, MMS, a live stream for ffmpeg), out of the egress guard's sight.
+    UNSUPPORTED_PROTOCOL = "unsupported_protocol"
     #: A subscription's URL is a single item, not a feed, channel or playlist.
     NOT_A_FEED = "not_a_feed"
     QUOTA = "quota"

@@ -20,6 +20,7 @@ from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.inspect import duration_of
 from service.media.limits import MEDIA_EXTENSIONS, Limits
 from service.media.options import download_params
+from service.media.refusals import Refused
 from service.media.ydl import new_ydl
 
 if TYPE_CHECKING:
@@ -89,7 +90,8 @@ def download(
     should_stop: Callable[[], bool],
     watch: Watch | None = None,
 ) -> Downloaded:
-    """Download and post-process ``url`` into ``workdir``, within ``limits``.
+    """Download and post-process ``url`` into ``workdir``, within ``limits``: one media
+    item, fetched by yt-dlp itself (``service/media/refusals.py``).
 
     ``watch`` follows the bytes as they are written, in the hooks' thread.
     Raises :class:`LeaseLost` when ``should_stop`` turns true, else a
@@ -129,17 +131,21 @@ def download(
         if watch is not None:
             watch.spoil()
 
-    params = download_params(options, workdir, generic_extractor=limits.generic_extractor) | {
+    params = download_params(
+        options, workdir, generic_extractor=limits.generic_extractor, proxy=limits.proxy
+    ) | {
         "progress_hooks": [progress_hook],
         "postprocessor_hooks": [postprocessor_hook],
         "retry_sleep_functions": {"http": retried, "fragment": retried},
     }
     with egress.guarded(limits.egress) as guard:
         try:
-            with new_ydl(params) as ydl:
+            with new_ydl(params, single_item=True) as ydl:
                 info = ydl.extract_info(url, download=True)
         except _TooLarge as exc:
             raise Permanent(str(exc), error_class=ErrorClass.TOO_LARGE) from exc
+        except Refused as exc:  # a playlist, or a protocol only another program speaks
+            raise guard_or_classify(guard, exc) from exc
         except DownloadCancelled as exc:
             raise LeaseLost(str(exc)) from exc
         except yt_dlp.utils.YoutubeDLError as exc:

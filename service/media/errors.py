@@ -20,6 +20,7 @@ from yt_dlp.utils import (
 
 from service.domain.errors import ErrorClass
 from service.errors import JobFailure, Permanent, Transient
+from service.media.refusals import Refused
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -119,6 +120,8 @@ def classify(exc: BaseException) -> JobFailure:
     """Turn a yt-dlp (or network) failure into a Permanent or Transient error."""
     message = _clean(str(exc)) or type(exc).__name__
     for cause in _causes(exc):
+        if isinstance(cause, Refused):
+            return Permanent(_clean(str(cause.msg)), error_class=cause.error_class)
         if isinstance(cause, HTTPError):
             return _from_status(cause.status, message)
         if isinstance(cause, UnsupportedError):
@@ -140,16 +143,17 @@ def classify(exc: BaseException) -> JobFailure:
 
 
 def guard_or_classify(guard: Guard, exc: YoutubeDLError) -> JobFailure:
-    """A refused connection explains a yt-dlp failure better than yt-dlp's own wording."""
-    if guard.denied is not None:
-        return Permanent(guard.denied, error_class=ErrorClass.EGRESS_DENIED)
+    """A refused connection explains a yt-dlp failure better than yt-dlp's own wording
+    (told without the address: that is logged for the operator)."""
+    if (denied := guard.reported()) is not None:
+        return Permanent(denied, error_class=ErrorClass.EGRESS_DENIED)
     return classify(exc)
 
 
 def refused(guard: Guard) -> None:
     """Fail when any connection was refused, even one yt-dlp shrugged off (a thumbnail)."""
-    if guard.denied is not None:
-        raise Permanent(guard.denied, error_class=ErrorClass.EGRESS_DENIED)
+    if (denied := guard.reported()) is not None:
+        raise Permanent(denied, error_class=ErrorClass.EGRESS_DENIED)
 
 
 def check_duration(duration: float | None, limits: Limits) -> None:

@@ -55,7 +55,7 @@ def list_entries(url: str, *, max_entries: int, limits: Limits) -> Listing:
     """The entries of a playlist-like URL, in the order the site lists them, at most
     ``max_entries`` from the top. A URL that is a single item is :class:`Permanent`
     (``not_a_feed``): a subscription follows something that grows."""
-    params = base_params(generic_extractor=limits.generic_extractor) | {
+    params = base_params(generic_extractor=limits.generic_extractor, proxy=limits.proxy) | {
         "skip_download": True,
         "extract_flat": "in_playlist",
     }

@@ -1,4 +1,5 @@
-"""What one job's media work may do: where it may connect, how big and how long its file may be."""
+"""What one job's media work may do: where it may connect (and through which proxy), how big
+and how long its file may be."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class Limits:
 
     ``max_bytes`` is the smaller of the file-size limit and what is left of the
     client's storage quota; ``max_bytes_name`` says which one, for the error.
+    ``proxy`` is the operator's ``HAUL_PROXY``; None means direct connections only.
     """
 
     egress: EgressPolicy
@@ -29,3 +31,4 @@ class Limits:
     max_bytes_name: str = "HAUL_MAX_FILE_BYTES"
     max_duration_s: float | None = None
     generic_extractor: bool = True
+    proxy: str | None = None

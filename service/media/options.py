@@ -62,11 +62,15 @@ _FFMPEG_PPS = (
 _LOCAL_ONLY = ["-protocol_whitelist", "file,pipe"]
 
 
-def base_params(*, generic_extractor: bool = True) -> dict[str, Any]:
+def base_params(*, generic_extractor: bool = True, proxy: str | None = None) -> dict[str, Any]:
     """What every yt-dlp run in haul shares: quiet, no config, no files of the user's,
     every fetch made by yt-dlp itself (where the egress policy sees it), never by ffmpeg,
-    and the JavaScript runtime it was installed with."""
+    through the operator's proxy or none, and the JavaScript runtime it was installed with."""
     return {
+        # Never a proxy from the environment: with `proxy` unset yt-dlp reads
+        # HTTP(S)_PROXY/ALL_PROXY, and the guard would only ever see the proxy's address.
+        # "" makes yt-dlp connect directly (its "__noproxy__").
+        "proxy": proxy or "",
         "logger": YtDlpLogger(),
         "quiet": True,
         "noprogress": True,
@@ -106,10 +110,14 @@ def _format(options: NormalizedOptions) -> str:
 
 
 def download_params(
-    options: NormalizedOptions, workdir: Path, *, generic_extractor: bool = True
+    options: NormalizedOptions,
+    workdir: Path,
+    *,
+    generic_extractor: bool = True,
+    proxy: str | None = None,
 ) -> dict[str, Any]:
     """Parameters for one download into ``workdir`` (a fresh temp dir per attempt)."""
-    params = base_params(generic_extractor=generic_extractor)
+    params = base_params(generic_extractor=generic_extractor, proxy=proxy)
     postprocessors: list[dict[str, Any]] = []
     if options.audio_only:
         postprocessors.append(

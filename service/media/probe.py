@@ -58,7 +58,7 @@ def probe(url: str, *, max_entries: int, limits: Limits) -> ProbeResult:
     An item already known to be longer than the duration limit fails here, before
     anything is downloaded.
     """
-    params = base_params(generic_extractor=limits.generic_extractor) | {
+    params = base_params(generic_extractor=limits.generic_extractor, proxy=limits.proxy) | {
         "skip_download": True,
         "extract_flat": "in_playlist",
         "playlistend": max_entries + 1,

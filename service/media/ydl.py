@@ -6,6 +6,10 @@ and most of haul's own CPU on a small file (found by ``bench/scenarios/small_fil
 The list never changes within a process, so it is worked out once here; every
 instance still gets its own extractor registry, in yt-dlp's order, exactly as
 ``add_default_info_extractors`` builds it (a unit test compares the two).
+
+Every instance is a :class:`HaulYDL`, which refuses inside yt-dlp what haul does not
+allow (``service/media/refusals.py``): media only another program could fetch, and,
+for a download step, a playlist.
 """
 
 from __future__ import annotations
@@ -16,6 +20,40 @@ from typing import Any
 import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes
 
+from service.media.refusals import check_download, keep_native_formats, refuse_playlist
+
+
+class HaulYDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
+    """``YoutubeDL`` that fetches natively only and, when ``single_item``, one item only.
+
+    The overrides are yt-dlp's own funnels: every extraction result passes
+    ``process_ie_result`` (playlists go on from there to their entries), every item's
+    formats ``process_video_result`` (before one is chosen), every download ``dl``.
+    """
+
+    single_item = False
+
+    def process_ie_result(
+        self, ie_result: dict[str, Any], download: bool = True, extra_info: Any = None
+    ) -> Any:
+        if self.single_item:
+            refuse_playlist(ie_result)
+        return super().process_ie_result(ie_result, download, extra_info)
+
+    def process_video_result(self, info_dict: dict[str, Any], download: bool = True) -> Any:
+        keep_native_formats(info_dict)
+        return super().process_video_result(info_dict, download)
+
+    def dl(
+        self, name: str, info: dict[str, Any], subtitle: bool = False, test: bool = False
+    ) -> Any:
+        check_download(info, self.params, to_stdout=name == "-")
+        return super().dl(name, info, subtitle, test)
+
+
+class _OneItemYDL(HaulYDL):
+    single_item = True
+
 
 @cache
 def _default_extractors() -> tuple[Any, ...]:
@@ -24,16 +62,18 @@ def _default_extractors() -> tuple[Any, ...]:
     return tuple(ie for ie in by_name.values() if ie._ENABLED)
 
 
-def new_ydl(params: dict[str, Any]) -> Any:
-    """``yt_dlp.YoutubeDL(params)`` with its default extractors, built cheaply.
+def new_ydl(params: dict[str, Any], *, single_item: bool = False) -> Any:
+    """``HaulYDL(params)`` with yt-dlp's default extractors, built cheaply.
 
-    Honours haul's two ``allowed_extractors`` settings (all, or all but generic);
-    anything else takes yt-dlp's own slow path.
+    ``single_item`` refuses a playlist (a download step's). Honours haul's two
+    ``allowed_extractors`` settings (all, or all but generic); anything else takes
+    yt-dlp's own slow path.
     """
+    kind = _OneItemYDL if single_item else HaulYDL
     allowed = params.get("allowed_extractors", ["default"])
     if allowed not in (["default"], ["default", "-generic"]):
-        return yt_dlp.YoutubeDL(params)
-    ydl = yt_dlp.YoutubeDL(params, auto_init=False)
+        return kind(params)
+    ydl = kind(params, auto_init=False)
     for ie in _default_extractors():
         if "-generic" in allowed and ie.IE_NAME.lower() == "generic":
             continue

@@ -205,4 +205,8 @@ def _admit_one(
 
 
 def _limits(rt: Runtime) -> Limits:
-    return Limits(egress=rt.settings.egress_policy, generic_extractor=rt.settings.generic_extractor)
+    return Limits(
+        egress=rt.settings.egress_policy,
+        generic_extractor=rt.settings.generic_extractor,
+        proxy=rt.settings.proxy,
+    )

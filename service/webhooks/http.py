@@ -55,8 +55,8 @@ def post(
                 status = response.status_code
         except httpx.HTTPError as exc:
             latency = _ms_since(started)
-            if guard.denied is not None:
-                return Answer(None, latency, guard.denied, refused=True)
+            if (denied := guard.reported()) is not None:
+                return Answer(None, latency, denied, refused=True)
             return Answer(None, latency, _describe(exc))
     latency = _ms_since(started)
     if 200 <= status < 300:

@@ -230,7 +230,7 @@ def test_a_worker_refuses_a_redirect_into_the_private_network(
         assert job["status"] == "failed"
         assert job["error"] == {
             "error_class": "egress_denied",
-            "message": "egress denied: 127.0.0.2 is loopback",
+            "message": "egress denied: a non-public address",
         }
         assert canary.total_hits() == 0
     assert_invariants(stack)

@@ -14,7 +14,8 @@ Routes (GET and HEAD):
   (default 0; a probe's GET), 503 for the next N, then the file again.
 - ``/redirect/<name>``: 302 to ``/media/<name>``.
 - ``/status/<code>``: an empty-ish reply with that status (429/503 add Retry-After: 1).
-- ``/page.html``: an HTML page with a ``<video>`` pointing at ``/media/clip.mp4``.
+- ``/page.html?src=URL``: an HTML page with a ``<video>`` pointing at ``/media/clip.mp4``
+  (or at ``URL``: a stream on another protocol, say).
 - ``/feed.rss``: an RSS feed whose three items enclose a.mp4, b.mp4 and c.mp4.
 - ``/feed-big.rss?n=N``: N items cycling over a/b/c, each with a distinct URL.
 - ``/feed-of.rss?entry=PATH&entry=…``: one item per server path given, any route
@@ -204,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
             (rf"/flaky/({_NAME})/({_NAME})", lambda m: self._flaky(m[1], m[2], query)),
             (rf"/redirect/({_NAME})", lambda m: self._redirect(f"/media/{m[1]}")),
             (r"/status/(\d{3})", lambda m: self._status(int(m[1]))),
-            (r"/page\.html", lambda m: self._page()),
+            (r"/page\.html", lambda m: self._page(query.get("src"))),
             (r"/feed\.rss", lambda m: self._feed(["/media/a.mp4", "/media/b.mp4", "/media/c.mp4"])),
             (r"/feed-big\.rss", lambda m: self._big_feed(_int(query, "n", 3))),
             (r"/feed-of\.rss", lambda m: self._feed(parse_qs(url.query).get("entry", []))),
@@ -333,8 +334,8 @@ class _Handler(BaseHTTPRequestHandler):
             pass
         self.close_connection = True
 
-    def _page(self) -> None:
-        src = quoteattr(f"{self.server.base_url}/media/clip.mp4")
+    def _page(self, source: str | None = None) -> None:
+        src = quoteattr(source or f"{self.server.base_url}/media/clip.mp4")
         html = (
             "<!DOCTYPE html>\n<html><head><title>Test Page Title</title></head>\n"
             f'<body><video controls><source src={src} type="video/mp4"></video>'

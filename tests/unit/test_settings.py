@@ -155,3 +155,15 @@ def test_the_worker_metrics_endpoint_is_off_unless_a_port_is_given(
     monkeypatch.setenv("HAUL_WORKER_METRICS_PORT", value)
 
     assert load().worker_metrics_port == port
+
+
+@pytest.mark.parametrize(
+    ("value", "proxy"), [("", None), ("socks5://10.0.0.9:1080", "socks5://10.0.0.9:1080")]
+)
+def test_a_proxy_is_used_only_when_named(
+    monkeypatch: pytest.MonkeyPatch, value: str, proxy: str | None
+) -> None:
+    monkeypatch.setenv("HAUL_PROXY", value)
+    monkeypatch.setenv("HTTPS_PROXY", "http://from-the-environment:8080")
+
+    assert load().proxy == proxy

@@ -289,7 +289,7 @@ def test_a_callback_the_egress_policy_refuses_at_connect_fails_at_once_with_the_
     assert hooks.received == []
     failed = the_delivery(rt, job.id)
     assert failed.status == "failed"
-    assert failed.last_error == "egress denied: 127.0.0.1 is loopback"
+    assert failed.last_error == "egress denied: a non-public address"
     (attempt,) = attempts_of(rt, delivery.id)
     assert (attempt.outcome, attempt.status_code) == ("failed", None)
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from service.domain.options import JobOptions, Preset, normalize
-from service.media.options import download_params
+from service.media.options import base_params, download_params
 
 WORKDIR = Path("/srv/haul/tmp/attempt-1")
 
@@ -124,3 +124,12 @@ def test_params_follow_the_workdir_given() -> None:
 
     assert first["paths"] == {"home": "/tmp/a", "temp": "/tmp/a"}
     assert second["paths"] == {"home": "/tmp/b", "temp": "/tmp/b"}
+
+
+@pytest.mark.parametrize(("preset", "user"), CASES, ids=CASE_IDS)
+def test_no_proxy_unless_the_operator_names_one(preset: Preset, user: JobOptions | None) -> None:
+    # "" is yt-dlp's "no proxy": unset, it would take one from HTTP(S)_PROXY/ALL_PROXY
+    assert _params(preset, user)["proxy"] == ""
+    assert base_params()["proxy"] == ""
+    named = download_params(normalize(preset, user), WORKDIR, proxy="http://proxy.internal:3128")
+    assert named["proxy"] == "http://proxy.internal:3128"
