@@ -104,6 +104,7 @@ LIMITS = {
     "storage_quota_bytes": 0,
     "requests_per_minute": 1,
     "max_subscriptions": 0,
+    "max_running": 1,
 }
 
 

@@ -192,6 +192,13 @@ class Settings(BaseSettings):
         description="Jobs a client may have queued, retrying or running at once (playlist "
         "entries count); a submission past it is refused. Unset means no limit.",
     )
+    client_max_running: int | None = Field(
+        None,
+        ge=1,
+        description="Jobs of one client running at once in the whole fleet (probe and download "
+        "together), so one tenant cannot take every worker thread; past it a job waits, held "
+        "as client_busy. Unset means no limit.",
+    )
     client_requests_per_minute: int | None = Field(
         None,
         ge=1,
@@ -280,6 +287,7 @@ class Settings(BaseSettings):
             storage_quota_bytes=self.client_storage_quota_bytes,
             requests_per_minute=self.client_requests_per_minute,
             max_subscriptions=self.client_max_subscriptions,
+            max_running=self.client_max_running,
         )
 
     @property

@@ -139,7 +139,7 @@ class JobController(Controller):
         "/{job_id:uuid}/retry",
         status_code=HTTP_202_ACCEPTED,
         sync_to_thread=True,
-        responses=documented(404, 409),
+        responses=documented(403, 404, 409),
     )
     def retry(
         self,

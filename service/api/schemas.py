@@ -359,7 +359,8 @@ class QueueOut(BaseModel):
     waiting: int = Field(description="Jobs (or deliveries) waiting to start.")
     depth: dict[str, int] = Field(
         description="Waiting work by state (queued, retrying) and by hold reason "
-        "(queue_paused, client_paused, queue_full, site_full), and running."
+        "(queue_paused, client_paused, queue_full, site_full, client_busy, client_full), "
+        "and running."
     )
 
     @classmethod

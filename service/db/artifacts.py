@@ -40,6 +40,17 @@ def bytes_stored(session: Session, client_id: uuid.UUID) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
+def stored_under_lock(session: Session, client_id: uuid.UUID) -> int:
+    """What a client's files take up, with its storage lock held until the transaction ends.
+
+    The lock (transaction-scoped, advisory) serializes the stores of one client, so two
+    files checked against the same room cannot both be stored past the quota.
+    """
+    key = f"haul.storage:{client_id}"
+    session.execute(sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(key, 0))))
+    return bytes_stored(session, client_id)
+
+
 def owners(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str | None]]:
     """Of ``job_ids``, each job that exists: its status and its artifact's path, if any."""
     if not job_ids:

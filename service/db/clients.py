@@ -145,4 +145,5 @@ def own_limits(client: Client) -> ClientLimits:
         storage_quota_bytes=client.storage_quota_bytes,
         requests_per_minute=client.requests_per_minute,
         max_subscriptions=client.max_subscriptions,
+        max_running=client.max_running,
     )

@@ -5,9 +5,9 @@ allows commit together:
 
 * the queue's row and the client's row are read ``FOR SHARE``: a pause or resume
   (an ``UPDATE`` of that row) waits for claims in flight, and later claims see it;
-* a queue with ``max_running``, and a site with a limit, are counted under a
-  transaction-scoped advisory lock (queue first, then site), so claims on many
-  machines take the last slot one at a time;
+* a queue with ``max_running``, a client with ``max_running`` and a site with a limit
+  are counted under a transaction-scoped advisory lock (queue, then client, then
+  site), so claims on many machines take the last slot one at a time;
 * only live leases count: a running job whose lease expired is a dead worker's.
 
 Releasing held jobs takes the same locks, so a job held while a slot frees is
@@ -91,6 +91,11 @@ def running_on_site(session: Session, site: str) -> int:
     return int(session.execute(stmt).scalar_one())
 
 
+def running_of_client(session: Session, client_id: uuid.UUID) -> int:
+    stmt = sa.select(sa.func.count()).where(_live(), Job.client_id == client_id)
+    return int(session.execute(stmt).scalar_one())
+
+
 def pause_reason(session: Session, queue: str, client_id: uuid.UUID) -> Hold | None:
     """Why nothing of this client may start on this queue now, if paused; takes the share locks."""
     if queue_state(session, queue).paused_at is not None:
@@ -106,37 +111,54 @@ class Verdict:
 
     #: Why the job may not start now; None lets the claim go ahead.
     hold: Hold | None
-    #: Whether a queue or site limit applied: then the attempt's end frees a slot.
+    #: Whether a queue, client or site limit applied, or entries of the client wait for
+    #: room (``client_full``): then the attempt's end releases held jobs.
     limited: bool
 
 
 _SWITCHES = sa.text(
-    """
-    SELECT q.paused_at, q.max_running, c.paused_at, j.site, s.max_running
+    f"""
+    SELECT q.paused_at, q.max_running, c.paused_at, j.site, s.max_running,
+           j.client_id, c.max_running,
+           EXISTS (SELECT 1 FROM jobs h
+                   WHERE h.client_id = j.client_id AND h.held = '{Hold.CLIENT_FULL.value}'
+                     AND h.status IN ({_WAITING_SQL}))
     FROM jobs j
     JOIN clients c ON c.id = j.client_id
     JOIN queue_controls q ON q.queue = :queue
     LEFT JOIN site_limits s ON s.site = j.site
     WHERE j.id = :job_id
     FOR SHARE OF q, c
-    """
+    """  # noqa: S608 (only names from the enums are formatted in)
 )
 
 
 def gate(
-    session: Session, job_id: uuid.UUID, queue: str, default_site_limit: int | None
+    session: Session,
+    job_id: uuid.UUID,
+    queue: str,
+    default_site_limit: int | None,
+    default_client_limit: int | None = None,
 ) -> Verdict:
     """Whether the job may start now, decided in the claim's transaction.
 
-    One statement reads every switch (the queue's and the client's rows ``FOR SHARE``);
-    only a limit costs more: a lock and a count.
+    One statement reads every switch (the queue's and the client's rows ``FOR SHARE``,
+    the client's own ``max_running``, whether its entries wait for room); only a limit
+    costs more: a lock and a count.
     """
     row = session.execute(_SWITCHES, {"queue": queue, "job_id": job_id}).first()
     if row is None:
         return Verdict(None, limited=False)  # the job is gone (the claim finds nothing)
-    queue_paused, max_running, client_paused_at, site, own_site_limit = row
+    queue_paused, max_running, client_paused_at, site, own_site_limit = row[:5]
+    client_id, own_client_limit, entries_wait = row[5:]
     site_max = own_site_limit if own_site_limit is not None else default_site_limit
-    limited = max_running is not None or (site is not None and site_max is not None)
+    client_max = own_client_limit if own_client_limit is not None else default_client_limit
+    limited = (
+        max_running is not None
+        or client_max is not None
+        or (site is not None and site_max is not None)
+        or bool(entries_wait)
+    )
     if queue_paused is not None:
         return Verdict(Hold.QUEUE_PAUSED, limited)
     if client_paused_at is not None:
@@ -145,6 +167,10 @@ def gate(
         _lock(session, f"haul.queue:{queue}")
         if running_in_queue(session, queue) >= max_running:
             return Verdict(Hold.QUEUE_FULL, limited)
+    if client_max is not None:
+        _lock(session, f"haul.client:{client_id}")
+        if running_of_client(session, client_id) >= client_max:
+            return Verdict(Hold.CLIENT_BUSY, limited)
     if site is not None and site_max is not None:
         _lock(session, f"haul.site:{site}")
         if running_on_site(session, site) >= site_max:
@@ -183,11 +209,21 @@ _RUNNING_SQL = f"'{Status.RUNNING.value}'"
 _RELEASABLE = sa.text(
     f"""
     WITH waiting AS (
-        SELECT j.id, j.site, j.priority, j.queued_at,
-               row_number() OVER (PARTITION BY j.site ORDER BY j.priority DESC, j.queued_at) AS n
+        SELECT j.id, j.site, j.client_id, j.priority, j.queued_at,
+               row_number() OVER (PARTITION BY j.site ORDER BY j.priority DESC, j.queued_at) AS n,
+               row_number() OVER (PARTITION BY j.client_id ORDER BY j.priority DESC, j.queued_at)
+                   AS m,
+               COALESCE(c.max_running, CAST(:default_client_limit AS integer)) AS client_limit
         FROM jobs j JOIN clients c ON c.id = j.client_id
-        WHERE j.held IS NOT NULL AND j.step = :queue AND j.status IN ({_WAITING_SQL})
+        WHERE j.held IS NOT NULL AND j.held <> '{Hold.CLIENT_FULL.value}'
+          AND j.step = :queue AND j.status IN ({_WAITING_SQL})
           AND c.paused_at IS NULL
+    ), busy AS (
+        SELECT w.client_id,
+               (SELECT count(*) FROM jobs r
+                WHERE r.client_id = w.client_id AND r.status = {_RUNNING_SQL}
+                  AND r.lease_expires_at > now()) AS running
+        FROM (SELECT DISTINCT client_id FROM waiting WHERE client_limit IS NOT NULL) w
     ), room AS (
         SELECT s.site,
                COALESCE(l.max_running, CAST(:default_site_limit AS integer)) AS site_limit,
@@ -198,18 +234,28 @@ _RELEASABLE = sa.text(
         LEFT JOIN site_limits l ON l.site = s.site
     )
     SELECT w.id FROM waiting w LEFT JOIN room ON room.site = w.site
-    WHERE room.site_limit IS NULL OR w.n <= room.site_limit - room.running
+    LEFT JOIN busy ON busy.client_id = w.client_id
+    WHERE (room.site_limit IS NULL OR w.n <= room.site_limit - room.running)
+      AND (w.client_limit IS NULL OR w.m <= w.client_limit - busy.running)
     ORDER BY w.priority DESC, w.queued_at
     LIMIT :room
     """  # noqa: S608 (only state names from the enum are formatted in)
 )
 
 
-def release(session: Session, queue: str, default_site_limit: int | None) -> list[Job]:
+def release(
+    session: Session,
+    queue: str,
+    default_site_limit: int | None,
+    default_client_limit: int | None = None,
+) -> list[Job]:
     """Clear ``held`` on the waiting jobs of a queue that may start now, best priority first.
 
-    At most as many as the queue has free slots, and per site as many as the site has;
-    the caller publishes them after the commit.
+    At most as many as the queue has free slots, and per site and per client as many as
+    they have (a client's running jobs count over both queues, so a release of each may
+    let a few more go than start: the claim's gate holds those again). Entries held
+    ``client_full`` wait for their client's active jobs to fall instead (``db/room.py``).
+    The caller publishes them after the commit.
     """
     state = queue_state(session, queue)
     if state.paused_at is not None:
@@ -223,6 +269,7 @@ def release(session: Session, queue: str, default_site_limit: int | None) -> lis
     params = {
         "queue": queue,
         "default_site_limit": default_site_limit,
+        "default_client_limit": default_client_limit,
         "room": room,
     }
     ids = list(session.execute(_RELEASABLE, params).scalars())

@@ -12,9 +12,9 @@ import sqlalchemy as sa
 
 from service.db.models import Job
 from service.db.sql import NOW, returning_all, returning_one
-from service.domain.control import site_of
+from service.domain.control import Hold, site_of
 from service.domain.errors import ErrorClass
-from service.domain.states import ACTIVE, Status
+from service.domain.states import ACTIVE, Phase, Status
 
 if TYPE_CHECKING:
     import uuid
@@ -97,9 +97,17 @@ def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> Job
 
 
 def count_active(session: Session, client_id: uuid.UUID) -> int:
-    """A client's jobs that are queued, retrying or running, playlist entries included."""
+    """A client's jobs that are queued, retrying or running, as ``max_active_jobs`` counts them.
+
+    Playlist entries count; a playlist waiting for its entries counts through them (else a
+    limit of 1 would let its entries never start), and an entry held ``client_full``
+    counts once it is given room.
+    """
     stmt = sa.select(sa.func.count()).where(
-        Job.client_id == client_id, Job.status.in_([s.value for s in ACTIVE])
+        Job.client_id == client_id,
+        Job.status.in_([s.value for s in ACTIVE]),
+        Job.held.is_distinct_from(Hold.CLIENT_FULL.value),
+        Job.phase.is_distinct_from(Phase.AWAITING_CHILDREN.value),
     )
     return int(session.execute(stmt).scalar_one())
 

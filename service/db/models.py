@@ -29,6 +29,11 @@ def _in(
     return f"{column} IN ({listed})"
 
 
+#: A live claim, as the fleet-wide limits count them (per queue, site and client).
+_LIVE = sa.text("status = 'running' AND lease_expires_at IS NOT NULL")
+_AWAITING_CHILDREN = "status = 'running' AND phase = 'awaiting_children'"
+
+
 def _now_column(**kwargs: Any) -> Any:
     return Field(sa_type=TIMESTAMP, sa_column_kwargs={"server_default": sa.func.now(), **kwargs})
 
@@ -44,6 +49,7 @@ class Client(SQLModel, table=True):
             "(requests_per_minute IS NULL OR requests_per_minute >= 1)",
             name="clients_limits_valid",
         ),
+        sa.CheckConstraint("max_running IS NULL OR max_running >= 1", name="clients_max_running"),
         sa.CheckConstraint(
             "max_subscriptions IS NULL OR max_subscriptions >= 0",
             name="clients_max_subscriptions_valid",
@@ -83,6 +89,8 @@ class Client(SQLModel, table=True):
     storage_quota_bytes: int | None = Field(default=None, sa_type=sa.BigInteger)
     requests_per_minute: int | None = None
     max_subscriptions: int | None = None
+    #: Jobs of this client running at once, fleet-wide (probe and download together).
+    max_running: int | None = None
 
 
 class Job(SQLModel, table=True):
@@ -128,17 +136,15 @@ class Job(SQLModel, table=True):
             postgresql_where=sa.text("status = 'retrying'"),
         ),
         # Fleet-wide limits: live claims per queue and per site, and held jobs to release.
+        sa.Index("ix_jobs_running_step", "step", "lease_expires_at", postgresql_where=_LIVE),
+        sa.Index("ix_jobs_running_site", "site", "lease_expires_at", postgresql_where=_LIVE),
+        sa.Index("ix_jobs_running_client", "client_id", "lease_expires_at", postgresql_where=_LIVE),
         sa.Index(
-            "ix_jobs_running_step",
-            "step",
-            "lease_expires_at",
-            postgresql_where=sa.text("status = 'running' AND lease_expires_at IS NOT NULL"),
-        ),
-        sa.Index(
-            "ix_jobs_running_site",
-            "site",
-            "lease_expires_at",
-            postgresql_where=sa.text("status = 'running' AND lease_expires_at IS NOT NULL"),
+            "ix_jobs_client_full",
+            "client_id",
+            sa.text("priority DESC"),
+            "queued_at",
+            postgresql_where=sa.text("held = 'client_full'"),
         ),
         sa.Index(
             "ix_jobs_held",
@@ -148,11 +154,7 @@ class Job(SQLModel, table=True):
             postgresql_where=sa.text("held IS NOT NULL"),
         ),
         # Playlist parents waiting for their children, and ended top-level jobs by age.
-        sa.Index(
-            "ix_jobs_awaiting_children",
-            "id",
-            postgresql_where=sa.text("status = 'running' AND phase = 'awaiting_children'"),
-        ),
+        sa.Index("ix_jobs_awaiting_children", "id", postgresql_where=sa.text(_AWAITING_CHILDREN)),
         sa.Index(
             "ix_jobs_top_finished",
             "finished_at",

@@ -96,6 +96,14 @@ def replay(session: Session, ended: EndedJobs) -> list[Job]:
     return returning_all(session, stmt.values(**_queued_afresh()))
 
 
+def clients_of(session: Session, ended: EndedJobs) -> list[uuid.UUID]:
+    """The clients whose jobs a replay of ``ended`` would queue, in id order (the order their
+    rows are locked in, before the jobs)."""
+    taken = sa.or_(_replayable(ended), _entries_retried(ended))
+    stmt = sa.select(Job.client_id).where(taken).distinct().order_by(Job.client_id)
+    return list(session.execute(stmt).scalars())
+
+
 def _replayable(ended: EndedJobs) -> Any:
     """Matching ended jobs that are neither a parent nor an entry of a succeeded playlist."""
     allowed = [s.value for s in ended.statuses if Status.QUEUED in TRANSITIONS[s]]

@@ -23,6 +23,11 @@ class Hold(StrEnum):
     QUEUE_FULL = "queue_full"
     #: Its site (the media host) already runs its limit of jobs, fleet-wide.
     SITE_FULL = "site_full"
+    #: A playlist entry past its client's ``max_active_jobs``: it waits, not counted as
+    #: active, until the client's active jobs fall.
+    CLIENT_FULL = "client_full"
+    #: Its client already runs its ``max_running`` jobs, fleet-wide.
+    CLIENT_BUSY = "client_busy"
 
 
 class Queue(StrEnum):

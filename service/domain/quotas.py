@@ -17,6 +17,8 @@ class ClientLimits:
     requests_per_minute: int | None = None
     #: Subscriptions at once.
     max_subscriptions: int | None = None
+    #: Jobs running at once, fleet-wide (probe and download together); past it, held.
+    max_running: int | None = None
 
     def over(self, defaults: ClientLimits) -> ClientLimits:
         """These limits where set, ``defaults`` where not."""

@@ -1,9 +1,12 @@
 """The worker side of fleet control: release held jobs when a slot frees.
 
-A paused queue or client, a full queue or a full site *holds* waiting jobs in their
-rows; the gate itself runs inside the claim (``db/control.py: gate``). Held jobs
-are released, best priority first, after every attempt that ran under a limit, by
-a resume or limit change, and by the sweep as a backstop.
+A paused queue or client, a full queue, site or client (``client_busy``) *holds*
+waiting jobs in their rows; the gate itself runs inside the claim (``db/control.py:
+gate``). A playlist's entries past their client's ``max_active_jobs`` are held
+``client_full`` when the worker expands it (``db/room.py``). Held jobs are released,
+best priority first, after every attempt that ran under a limit (or while its
+client's entries wait for room), by a resume or limit change, and by the sweep as a
+backstop.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from service.db import control as control_rows
+from service.db import room as room_rows
 from service.dispatch import publish_or_record
 from service.domain.control import LIMITED_QUEUES
 
@@ -31,15 +35,31 @@ def release_held(rt: Runtime) -> int:
     with rt.db.session() as session:
         if not control_rows.any_held(session):
             return 0
-    released = 0
+    released = _release_entries(rt)
     for queue in LIMITED_QUEUES:
         with rt.db.session() as session:
-            jobs = control_rows.release(session, queue, rt.settings.site_max_running)
+            jobs = control_rows.release(
+                session, queue, rt.settings.site_max_running, rt.settings.client_max_running
+            )
         for job in jobs:
             publish_or_record(rt, job)
         released += len(jobs)
     if released:
         log.info("held jobs released", count=released)
+    return released
+
+
+def _release_entries(rt: Runtime) -> int:
+    """Give room to entries held ``client_full``, one transaction per client (its row locked)."""
+    with rt.db.session() as session:
+        waiting = room_rows.clients_waiting(session)
+    released = 0
+    for client_id in waiting:
+        with rt.db.session() as session:
+            jobs = room_rows.release_entries(session, client_id, rt.settings.client_max_active_jobs)
+        for job in jobs:
+            publish_or_record(rt, job)
+        released += len(jobs)
     return released
 
 

@@ -23,6 +23,7 @@ from service.errors import BadRequest, KeyReused, QuotaExceeded
 from service.intake.clients import limits_of
 
 if TYPE_CHECKING:
+    import uuid
     from collections.abc import Callable
 
     from service.db import Session
@@ -127,6 +128,47 @@ def _holder_job(
     earlier = job_rows.get_for_client(session, held.job_id, client.id)
     assert earlier is not None  # the key goes when its job is deleted (cascade)
     return earlier
+
+
+def check_replayed(rt: Runtime, session: Session, moved: list[Job]) -> None:
+    """Refuse a retry that puts a client past its quotas; the caller's transaction rolls it
+    all back. Its clients' rows were locked before its jobs (:func:`lock_clients`), so no
+    submission or retry of theirs counts at the same time.
+
+    A retry of jobs of several clients (an admin's) is refused whole when one is past.
+    """
+    for client_id in sorted({job.client_id for job in moved}):
+        client = client_rows.get(session, client_id)
+        if client is None:
+            continue
+        limits = limits_of(rt.settings, client)
+        retried = sum(1 for job in moved if job.client_id == client_id)
+        most = limits.max_active_jobs
+        if most is not None and (active := job_rows.count_active(session, client_id)) > most:
+            whose = "" if client_id == moved[0].client_id else f" (client {client_id})"
+            raise QuotaExceeded(
+                f"this retry would queue {retried} jobs{whose} with {active - retried} already "
+                f"queued, retrying or running; the limit is {most} (max_active_jobs): wait for "
+                "some to end, or retry fewer (filter by error_class or since)",
+                limit="max_active_jobs",
+                value=most,
+                current=active - retried,
+            )
+        quota = limits.storage_quota_bytes
+        if quota is not None and (used := artifact_rows.bytes_stored(session, client_id)) >= quota:
+            raise QuotaExceeded(
+                f"your files take {used} bytes; the limit is {quota} (storage_quota_bytes): "
+                "delete some jobs to make room",
+                limit="storage_quota_bytes",
+                value=quota,
+                current=used,
+            )
+
+
+def lock_clients(session: Session, client_ids: list[uuid.UUID]) -> None:
+    """Lock clients' rows in id order, as a submission locks its own: before any job."""
+    for client_id in sorted(client_ids):
+        client_rows.lock(session, client_id)
 
 
 def _check_quotas(

@@ -23,6 +23,7 @@ from service.db.replay import EndedJobs
 from service.dispatch import publish_or_record
 from service.domain.states import Status
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
+from service.intake.admission import check_replayed, lock_clients
 from service.intake.clients import is_admin
 from service.intake.jobs import JobView, get
 
@@ -49,7 +50,7 @@ def retry_one(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
             raise Conflict(
                 f"only failed or cancelled jobs can be retried; this one is {job.status}"
             )
-        moved = _replay(session, EndedJobs(REPLAYABLE, job_id=job.id))
+        moved = _replay(rt, session, EndedJobs(REPLAYABLE, job_id=job.id))
         if not moved and job_rows.get(session, job.id) is None:
             raise NotFound("no such job")
         if not moved:
@@ -85,16 +86,23 @@ def retry_many(
     scope = client_id if client_id is not None else (None if is_admin(client) else client.id)
     ended = EndedJobs((status,), client_id=scope, error_class=error_class, finished_since=since)
     with rt.db.session() as session:
-        moved = _replay(session, ended)
+        moved = _replay(rt, session, ended)
     _publish(rt, moved)
     log.info("jobs replayed", count=len(moved), status=status.value, error_class=error_class)
     return len(moved)
 
 
-def _replay(session: Session, ended: EndedJobs) -> list[Job]:
-    """Queue the matching jobs and the entries of matching playlists; reopen their parents."""
+def _replay(rt: Runtime, session: Session, ended: EndedJobs) -> list[Job]:
+    """Queue the matching jobs and the entries of matching playlists; reopen their parents.
+
+    A retry is admitted like a submission: its clients' rows are locked first, and a retry
+    that would put one past ``max_active_jobs`` or its storage quota is refused whole
+    (:class:`QuotaExceeded`, a 403), nothing queued.
+    """
+    lock_clients(session, replay_rows.clients_of(session, ended))
     moved = replay_rows.replay(session, ended)
     tree_rows.reopen_parents(session, {j.parent_id for j in moved if j.parent_id is not None})
+    check_replayed(rt, session, moved)
     return moved
 
 

@@ -66,7 +66,7 @@ class RowStats(Collector):
         held_back = GaugeMetricFamily(
             "haul_jobs_held",
             "Waiting jobs held back, by step and reason (queue_paused, client_paused, "
-            "queue_full, site_full); they are counted in haul_jobs too.",
+            "queue_full, site_full, client_busy, client_full); they are counted in haul_jobs too.",
             labels=["step", "reason"],
         )
         for step, reason, n in held:

@@ -44,7 +44,8 @@ class Claimed:
     owner: str
     #: A logger bound to the job, its client, the attempt and the step.
     log: BoundLogger
-    #: Whether a queue or site limit applied: then the attempt's end frees a slot for a held job.
+    #: Whether a queue, client or site limit applied, or the client's entries wait for room:
+    #: then the attempt's end releases held jobs.
     limited: bool
 
 
@@ -90,7 +91,13 @@ def _claim_or_give_up(
     lease = timedelta(seconds=rt.settings.lease_s)
     with ending(rt) as ends:
         session = ends.session
-        verdict = control_rows.gate(session, job_id, step.value, rt.settings.site_max_running)
+        verdict = control_rows.gate(
+            session,
+            job_id,
+            step.value,
+            rt.settings.site_max_running,
+            rt.settings.client_max_running,
+        )
         held = verdict.hold
         if held is not None and control_rows.hold(session, job_id, held) is not None:
             return held

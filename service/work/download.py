@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from contextlib import closing
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -32,7 +32,7 @@ from service.work import storage
 from service.work.claim import claim
 from service.work.ending import ending
 from service.work.lease import LeaseKeeper
-from service.work.limits import limits_for
+from service.work.limits import check_file_size, check_quota_room, limits_for, storage_quota
 from service.work.outcomes import GONE, RUNNING, close_attempt, fail, hand_back, release_for_retry
 
 if TYPE_CHECKING:
@@ -129,11 +129,38 @@ def _store_and_finish(
     *,
     sha256: str | None,
 ) -> None:
+    check_file_size(rt, result.path.stat().st_size)
+    quota = storage_quota(rt, job.client_id)
     stored = storage.store(
         rt.settings.storage_dir, job.client_id, job.id, result.path, sha256=sha256
     )
     info = {**job.info, "title": result.title or job.info.get("title"), "duration": result.duration}
+    try:
+        done = _finish(rt, job, owner, result, stored, info, quota)
+    except Permanent:
+        storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
+        raise
+    if done is None:
+        # Cancelled or deleted while the file was moved: the file must not outlive the row's truth.
+        storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
+        raise LeaseLost()
+    worker_metrics.stored(stored.size)
+    bound.info("succeeded", bytes=stored.size, title=result.title)
+
+
+def _finish(
+    rt: Runtime,
+    job: Job,
+    owner: str,
+    result: Downloaded,
+    stored: storage.StoredFile,
+    info: dict[str, Any],
+    quota: int | None,
+) -> Job | None:
+    """Succeed the job with its artifact, once the file is known to fit the client's quota
+    (checked under its storage lock, in this transaction); None when the job moved on."""
     with ending(rt) as ends:
+        check_quota_room(ends.session, job.client_id, stored.size, quota)
         done = ends.job(
             job.id,
             Status.SUCCEEDED,
@@ -164,9 +191,4 @@ def _store_and_finish(
                 ),
             )
             close_attempt(ends.session, job.id, owner, AttemptOutcome.SUCCEEDED)
-    if done is None:
-        # Cancelled or deleted while the file was moved: the file must not outlive the row's truth.
-        storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
-        raise LeaseLost()
-    worker_metrics.stored(stored.size)
-    bound.info("succeeded", bytes=stored.size, title=result.title)
+    return done

@@ -1,9 +1,10 @@
 """A job's bounds for one attempt: file size, duration, egress, and what is left of its
-client's storage quota (read when the attempt starts)."""
+client's storage quota (read when the attempt starts); and the same bounds checked again
+on the final file, when it is stored."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from service.db import artifacts as artifact_rows
 from service.db import clients as client_rows
@@ -50,3 +51,29 @@ def storage_quota(rt: Runtime, client_id: uuid.UUID) -> int | None:
     if client is None:
         return rt.settings.client_storage_quota_bytes
     return client_rows.own_limits(client).over(rt.settings.client_limits).storage_quota_bytes
+
+
+def check_file_size(rt: Runtime, size: int) -> None:
+    """The final file (after merging and transcoding) must be within ``HAUL_MAX_FILE_BYTES``:
+    the bytes checked while they arrived are not the bytes post-processing wrote."""
+    most = rt.settings.max_file_bytes
+    if size > most:
+        raise Permanent(
+            f"the stored file ({size} bytes) is larger than HAUL_MAX_FILE_BYTES ({most} bytes)",
+            error_class=ErrorClass.TOO_LARGE,
+        )
+
+
+def check_quota_room(session: Any, client_id: uuid.UUID, size: int, quota: int | None) -> None:
+    """Whether a file of ``size`` bytes fits the client's ``quota`` with what it already
+    stores, decided under the client's storage lock in the transaction that writes the
+    artifact (concurrent attempts each saw the whole room when they started)."""
+    if quota is None:
+        return
+    stored = artifact_rows.stored_under_lock(session, client_id)
+    if stored + size > quota:
+        raise Permanent(
+            f"the file ({size} bytes) does not fit the client's storage quota ({quota} bytes; "
+            f"{stored} bytes stored)",
+            error_class=ErrorClass.QUOTA,
+        )

@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING, Any
 
 from service.db import control as control_rows
 from service.db import jobs as job_rows
+from service.db import room as room_rows
 from service.db import transitions
 from service.db.models import Job
 from service.dispatch import publish_checked, publish_or_record
+from service.domain.control import Hold
 from service.domain.errors import ErrorClass
 from service.domain.states import AttemptOutcome, Phase, Step
 from service.domain.urls import UrlRejected, normalize_url
@@ -75,6 +77,15 @@ def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
     _expand(rt, job, owner, found.summary(), [e.url for e in found.entries], bound)
 
 
+def hold_past_room(entries: list[Job], room: int | None) -> None:
+    """Entries past the client's room under ``max_active_jobs`` wait, held ``client_full``
+    (no message), until its active jobs fall (``fleet/gate.py: release_held``)."""
+    if room is None:
+        return
+    for entry in entries[room:]:
+        entry.held = Hold.CLIENT_FULL.value
+
+
 def _expand(
     rt: Runtime, parent: Job, owner: str, info: dict[str, Any], urls: list[str], bound: BoundLogger
 ) -> None:
@@ -106,13 +117,17 @@ def _expand(
         fail(rt, parent, owner, empty, bound)
         raise empty
     info["playlist"]["entries_skipped"] = skipped
+    most = rt.settings.client_max_active_jobs
     with rt.db.session() as session:
+        room_rows.lock_room(session, parent.client_id, most)  # the client's row before the parent's
         waiting = transitions.await_children(session, parent.id, owner, info=info)
         if waiting is None:
             close_attempt(session, parent.id, owner, outcome_of(None), error_message=GONE)
             return
+        hold_past_room(children, room_rows.lock_room(session, parent.client_id, most))
         job_rows.insert_many(session, children)
         close_attempt(session, parent.id, owner, AttemptOutcome.SUCCEEDED)
     for child in children:
-        publish_or_record(rt, child)
+        if child.held is None:
+            publish_or_record(rt, child)
     bound.info("probed", kind="playlist", children=len(children), capped=info["playlist"]["capped"])

@@ -133,7 +133,7 @@ def test_the_scan_sees_the_ending_and_its_callers() -> None:
     # Guards the rules below against passing because nothing was resolved
     callers = {name for _, name, calls, _ in CODE if "service.work.ending.ending" in calls}
 
-    assert "service.work.download._store_and_finish" in callers
+    assert "service.work.download._finish" in callers
     assert "service.intake.jobs.cancel" in callers
     assert "service.fleet.sweeps.expired_leases" in callers
 
