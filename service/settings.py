@@ -151,7 +151,10 @@ class Settings(BaseSettings):
         3_600_000, ge=100, description="Longest delay between delivery attempts."
     )
     webhook_timeout_s: float = Field(
-        10.0, gt=0, description="Connect and read timeout of one webhook POST."
+        10.0,
+        gt=0,
+        description="Whole time of one webhook attempt: connect, send, answer and drain "
+        "together (a receiver that trickles its answer is cut off then).",
     )
     webhook_secret_grace_s: int = Field(
         86_400,
