@@ -340,7 +340,7 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     banner.set_defaults(run=_banner)
     queues = sub.add_parser(
         "queues",
-        help="print the RabbitMQ queues a worker consumes, for `dramatiq actors -Q $(haul queues …)`",
+        help="print the queues a worker consumes: dramatiq actors -Q $(haul queues …)",
     )
     which = queues.add_mutually_exclusive_group()
     which.add_argument("--only", nargs="+", type=_queue_name, metavar="QUEUE")

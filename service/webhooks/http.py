@@ -18,6 +18,7 @@ endpoint send haul's signed events anywhere. ``trust_env=False`` keeps an
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -115,10 +116,8 @@ class _Deadline:
 
 def _shut(sock: socket.socket) -> None:
     """Wake whatever blocks on ``sock``; its owner still closes it."""
-    try:
+    with contextlib.suppress(OSError):  # not connected yet, or already closed
         sock.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass  # not connected yet, or already closed
 
 
 def _drain(response: httpx.Response, *, deadline: float) -> None:
