@@ -3,7 +3,9 @@
 There is no container engine on the test machines, so these read the files: the
 download workers and the webhook deliveries split the queues between them alike
 in compose (`worker`, `deliveries`), in `just worker`/`just deliveries` and in
-`just run`, with the same processes, threads and prefetch.
+`just run`, with the same processes, threads and prefetch; and haul connects to
+PostgreSQL as a role that can change rows only (migrations run as the database's
+owner, neither a superuser), which infra/postgres/init-roles.sh creates.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import os
 import re
 import subprocess
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -126,3 +129,86 @@ def test_the_dockerfile_names_both_worker_commands() -> None:
     text = (REPO / "infra" / "Dockerfile").read_text(encoding="utf-8")
     assert "haul queues --except callbacks" in text
     assert "haul queues --only callbacks" in text
+
+
+# --- who haul connects as ----------------------------------------------------------------------
+
+INIT_ROLES = REPO / "infra" / "postgres" / "init-roles.sh"
+#: Every compose service that runs haul, and the database role it must connect as.
+ROLES = {
+    "migrate": "haul_owner",
+    "api": "haul_app",
+    "worker": "haul_app",
+    "deliveries": "haul_app",
+    "scheduler": "haul_app",
+}
+
+
+def _database_user(compose: dict[str, Any], service: str) -> str | None:
+    env = compose["services"][service].get("environment") or compose["x-haul"]["environment"]
+    return urlsplit(env["HAUL_DATABASE_URL"].replace("+psycopg", "")).username
+
+
+def _statements(script: str) -> list[str]:
+    """The SQL the init script feeds psql, one statement per item, whitespace folded."""
+    sql = script.split("<<'SQL'", 1)[1].rsplit("\nSQL", 1)[0]
+    lines = [line for line in sql.splitlines() if not line.strip().startswith("--")]
+    return [" ".join(s.split()) for s in "\n".join(lines).split(";") if s.strip()]
+
+
+def test_haul_connects_as_the_app_role_and_migrates_as_the_owner(
+    compose: dict[str, Any],
+) -> None:
+    # When we read which role each haul service connects as
+    users = {service: _database_user(compose, service) for service in ROLES}
+
+    # Then only the migration connects as the owner, everything else as haul_app
+    assert users == ROLES
+    # and no service uses the image's superuser
+    superuser = compose["services"]["postgres"]["environment"]["POSTGRES_USER"]
+    assert superuser not in users.values()
+
+
+def test_the_init_script_makes_both_roles_without_administrator_rights(
+    compose: dict[str, Any],
+) -> None:
+    # Given the script compose runs when PostgreSQL initialises its volume
+    mounts = compose["services"]["postgres"]["volumes"]
+    assert "./infra/postgres/init-roles.sh:/docker-entrypoint-initdb.d/10-haul-roles.sh:ro" in (
+        mounts
+    )
+    statements = _statements(INIT_ROLES.read_text(encoding="utf-8"))
+
+    # When we read the roles it creates
+    created = {s.split()[2]: s for s in statements if s.startswith("CREATE ROLE")}
+
+    # Then both are plain login roles: no superuser, no databases or roles of their own
+    assert set(created) == {"haul_owner", "haul_app"}
+    for statement in created.values():
+        for refused in ("NOSUPERUSER", "NOCREATEDB", "NOCREATEROLE", "NOBYPASSRLS"):
+            assert refused in statement, statement
+    # and the owner owns the database and its schema
+    assert 'ALTER DATABASE :"db" OWNER TO haul_owner' in statements
+    assert "ALTER SCHEMA public OWNER TO haul_owner" in statements
+
+
+def test_the_app_role_may_change_rows_and_nothing_else() -> None:
+    # Given every grant of the init script to haul_app
+    statements = _statements(INIT_ROLES.read_text(encoding="utf-8"))
+    grants = [s for s in statements if "GRANT" in s and s.endswith("TO haul_app")]
+
+    # Then it connects, uses the schema, and reads and writes rows: no CREATE, no
+    # TRUNCATE, no ownership, no role membership
+    assert grants == [
+        'GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO haul_app',
+        "GRANT USAGE ON SCHEMA public TO haul_app",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE haul_owner IN SCHEMA public "
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO haul_app",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE haul_owner IN SCHEMA public "
+        "GRANT USAGE, SELECT, UPDATE ON SEQUENCES TO haul_app",
+        "ALTER DEFAULT PRIVILEGES FOR ROLE haul_owner IN SCHEMA public "
+        "GRANT EXECUTE ON FUNCTIONS TO haul_app",
+    ]
+    # and what PUBLIC had by default on the database and schema is taken back
+    assert 'REVOKE ALL ON DATABASE :"db" FROM PUBLIC' in statements
+    assert "REVOKE ALL ON SCHEMA public FROM PUBLIC" in statements
