@@ -13,6 +13,10 @@ processes := env_var_or_default("HAUL_WORKER_PROCESSES", "2")
 threads := env_var_or_default("HAUL_WORKER_THREADS", "4")
 # a worker host's Prometheus endpoint (all its processes); 0 turns it off
 worker_metrics_port := env_var_or_default("HAUL_WORKER_METRICS_PORT", "9191")
+# webhook deliveries run in processes of their own, so a slow receiver never holds a
+# download's thread: threads of one `deliveries` process, and its metrics port (0: off)
+delivery_threads := env_var_or_default("HAUL_DELIVERY_THREADS", "8")
+deliveries_metrics_port := env_var_or_default("HAUL_DELIVERIES_METRICS_PORT", "9192")
 # where `just demo` serves its sample clip and feed (on 127.0.0.1)
 demo_port := env_var_or_default("HAUL_DEMO_PORT", "8001")
 
@@ -48,7 +52,7 @@ _tools:
 _venv:
     @if [ ! -f {{venv}}/.installed ] || [ pyproject.toml -nt {{venv}}/.installed ]; then {{just}} setup; fi
 
-# migrate, then run the API, the worker fleet and the scheduler together (Ctrl-C stops all)
+# migrate, then run the API, the workers, the deliveries and the scheduler together (Ctrl-C stops all)
 run: (_stack "run")
 
 # `run`, plus a sample clip and feed on 127.0.0.1:HAUL_DEMO_PORT that only this run may reach
@@ -83,8 +87,13 @@ _stack mode: _tools _venv
         demo=(--demo "http://127.0.0.1:{{demo_port}}")
     fi
     start api {{bin}}/uvicorn service.api.app:app --host {{host}} --port {{port}}
+    # The download workers consume every queue but callbacks; `deliveries` only those.
+    work_queues=$({{bin}}/haul queues --except callbacks)
+    delivery_queues=$({{bin}}/haul queues --only callbacks)
     start worker env HAUL_WORKER_METRICS_PORT={{worker_metrics_port}} dramatiq_queue_prefetch={{threads}} \
-        {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}}
+        {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}} -Q $work_queues
+    start deliveries env HAUL_WORKER_METRICS_PORT={{deliveries_metrics_port}} dramatiq_queue_prefetch={{delivery_threads}} \
+        {{bin}}/dramatiq actors --processes 1 --threads {{delivery_threads}} -Q $delivery_queues
     start scheduler {{bin}}/periodiq actors
     {{bin}}/haul banner --api "http://{{host}}:{{port}}" "${demo[@]}" &
     helpers+=("$(jobs -p %%)")
@@ -95,9 +104,14 @@ _stack mode: _tools _venv
 api: _venv
     {{bin}}/uvicorn service.api.app:app --host {{host}} --port {{port}}
 
-# one worker host: `dramatiq actors` (prefetch = threads, so long downloads strand nothing)
+# Prefetch = threads, so long downloads strand nothing; run `deliveries` beside it.
+# one worker host: `dramatiq actors` on every queue but callbacks
 worker: _tools _venv
-    HAUL_WORKER_METRICS_PORT={{worker_metrics_port}} dramatiq_queue_prefetch={{threads}} {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}}
+    work_queues=$({{bin}}/haul queues --except callbacks); HAUL_WORKER_METRICS_PORT={{worker_metrics_port}} dramatiq_queue_prefetch={{threads}} {{bin}}/dramatiq actors --processes {{processes}} --threads {{threads}} -Q $work_queues
+
+# webhook deliveries: `dramatiq actors` on the callbacks queue only, one process
+deliveries: _tools _venv
+    delivery_queues=$({{bin}}/haul queues --only callbacks); HAUL_WORKER_METRICS_PORT={{deliveries_metrics_port}} dramatiq_queue_prefetch={{delivery_threads}} {{bin}}/dramatiq actors --processes 1 --threads {{delivery_threads}} -Q $delivery_queues
 
 # the periodic sweeps; run exactly one in the whole deployment
 scheduler: _venv

@@ -1,5 +1,6 @@
 """The ``haul`` command: ``haul migrate``, ``haul clients create NAME [--admin]``, list, revoke,
-rotate-secret, limits; ``haul doctor``; and for ``just run``, ``haul logs`` and ``haul banner``.
+rotate-secret, limits; ``haul doctor``; ``haul queues`` (what a worker consumes); and for
+``just run``, ``haul logs`` and ``haul banner``.
 
 What a script needs goes to stdout, one value per line (or one JSON object with
 ``--json``); what a person should read goes to stderr.
@@ -338,6 +339,39 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     banner.add_argument("--demo", help="base URL of the demo media server, if one runs")
     banner.add_argument("--wait", type=float, default=60.0, help="seconds to wait for the API")
     banner.set_defaults(run=_banner)
+    queues = sub.add_parser(
+        "queues",
+        help="print the queues a worker consumes: dramatiq actors -Q $(haul queues …)",
+    )
+    which = queues.add_mutually_exclusive_group()
+    which.add_argument("--only", nargs="+", type=_queue_name, metavar="QUEUE")
+    which.add_argument("--except", dest="exclude", nargs="+", type=_queue_name, metavar="QUEUE")
+    queues.set_defaults(run=_queues)
+
+
+def _queue_name(text: str) -> str:
+    from service.dispatch import Queue
+
+    if text not in {q.value for q in Queue}:
+        names = ", ".join(q.value for q in Queue)
+        raise argparse.ArgumentTypeError(f"no queue {text!r}; the queues: {names}")
+    return text
+
+
+def _queues(args: argparse.Namespace) -> int:
+    from service.dispatch import Queue, consumed_queues
+
+    names = consumed_queues(
+        get_settings(),
+        only=[Queue(q) for q in args.only or ()],
+        exclude=[Queue(q) for q in args.exclude or ()],
+    )
+    if not names:
+        # `dramatiq actors -Q` with no names consumes every queue: never print none.
+        print("haul queues: that leaves no queue to consume", file=sys.stderr)
+        return 2
+    print(" ".join(names))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -22,6 +22,7 @@ from service.domain.control import Queue as Queue  # the broker side's name for 
 from service.domain.states import Step
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
     from uuid import UUID
 
     from service.db.models import Job
@@ -70,6 +71,23 @@ def queue_names(settings: Settings) -> list[str]:
         f"{route(queue, settings).queue_name}{suffix}"
         for queue in Queue
         for suffix in ("", ".DQ", ".XQ")
+    ]
+
+
+def consumed_queues(
+    settings: Settings, *, only: Iterable[Queue] = (), exclude: Iterable[Queue] = ()
+) -> list[str]:
+    """The queues a worker process should consume (``dramatiq actors -Q …``), by their
+    canonical names: every queue, or ``only`` those, less ``exclude``, in enum order.
+
+    Dramatiq's ``-Q`` whitelist names canonical queues, and each brings its ``.DQ``
+    delay queue along, so a retry waits on the queue of the process that will take it.
+    """
+    chosen, left_out = set(only), set(exclude)
+    return [
+        route(queue, settings).queue_name
+        for queue in Queue
+        if (not chosen or queue in chosen) and queue not in left_out
     ]
 
 

@@ -30,7 +30,7 @@ import structlog
 from service.domain.egress import DENIED, EgressDenied, EgressPolicy
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 __all__ = ["EgressDenied", "Guard", "guarded"]
 
@@ -49,6 +49,9 @@ class Guard:
     policy: EgressPolicy
     denials: list[str] = field(default_factory=list)
     _logged: bool = field(default=False, repr=False)
+    #: Called with each socket about to connect, once the policy allowed it (a webhook
+    #: attempt keeps it to shut it down when the attempt's whole time is up).
+    on_connect: Callable[[socket.socket], None] | None = None
 
     @property
     def denied(self) -> str | None:
@@ -67,11 +70,13 @@ class Guard:
 
 
 @contextmanager
-def guarded(policy: EgressPolicy) -> Iterator[Guard]:
+def guarded(
+    policy: EgressPolicy, *, on_connect: Callable[[socket.socket], None] | None = None
+) -> Iterator[Guard]:
     """Judge every connection this thread makes until the block ends."""
     _install()
     outer = getattr(_active, "guard", None)
-    guard = Guard(policy)
+    guard = Guard(policy, on_connect=on_connect)
     _active.guard = guard
     try:
         yield guard
@@ -103,6 +108,8 @@ def _audit(event: str, args: tuple[Any, ...]) -> None:
             except EgressDenied as exc:
                 guard.denials.append(str(exc))
                 raise
+    if guard.on_connect is not None:
+        guard.on_connect(sock)
 
 
 def _install() -> None:

@@ -71,6 +71,15 @@ class RateLimited(LimitExceeded):
         self.rate = rate
 
 
+class TooManyStreams(LimitExceeded):
+    """This client already has as many event streams open as it may; close one first."""
+
+    def __init__(self, *, value: int, retry_after_s: int) -> None:
+        super().__init__(limit="sse_max_streams_per_client", value=value, current=value)
+        #: When trying again makes sense: an idle stream's heartbeat finds a closed one by then.
+        self.retry_after_s = retry_after_s
+
+
 class Unauthorized(HaulError):
     """A valid API key is required."""
 

@@ -63,7 +63,17 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(64 * 1024, description="Largest request body the API accepts.")
     page_size_max: int = Field(100, description="Largest page the list endpoints return.")
     sse_heartbeat_s: float = Field(
-        15.0, gt=0, description="Seconds between keep-alive comments on an idle event stream."
+        15.0,
+        gt=0,
+        description="Seconds between keep-alive comments on an idle event stream; also how "
+        "often an open stream checks that its key is still valid (a revoked key's streams "
+        "end within one).",
+    )
+    sse_max_streams_per_client: int = Field(
+        8,
+        ge=1,
+        description="Event streams one client may hold open at once on one API process; "
+        "the next is a 429 problem with Retry-After.",
     )
 
     # Work
@@ -151,7 +161,10 @@ class Settings(BaseSettings):
         3_600_000, ge=100, description="Longest delay between delivery attempts."
     )
     webhook_timeout_s: float = Field(
-        10.0, gt=0, description="Connect and read timeout of one webhook POST."
+        10.0,
+        gt=0,
+        description="Whole time of one webhook attempt: connect, send, answer and drain "
+        "together (a receiver that trickles its answer is cut off then).",
     )
     webhook_secret_grace_s: int = Field(
         86_400,

@@ -1,5 +1,8 @@
 """``GET /v1/jobs/{id}/events`` and ``GET /v1/events``: Server-Sent Events.
 
+Past ``HAUL_SSE_MAX_STREAMS_PER_CLIENT`` open streams the next is a 429 problem with
+``Retry-After``, answered before the stream starts.
+
 Thin: parse ``Last-Event-ID``, check the job is the caller's, then turn the live
 view of :mod:`service.live.views` into SSE messages (``state`` with an id, ``progress``
 without, and keep-alive comments).
@@ -76,14 +79,7 @@ class EventController(Controller):
         """One job's state changes and progress, live; the stream ends after its final state."""
         last = _last_event_id(request)
         await _in_thread(views.check_job, runtime, client, job_id)
-        events = views.stream(
-            runtime,
-            hub,
-            client,
-            job_id=job_id,
-            last_event_id=last,
-            heartbeat_s=runtime.settings.sse_heartbeat_s,
-        )
+        events = views.open_stream(runtime, hub, client, job_id=job_id, last_event_id=last)
         return ServerSentEvent(_messages(events))
 
     @get(
@@ -100,13 +96,7 @@ class EventController(Controller):
         hub: NamedDependency[EventHub],
     ) -> ServerSentEvent:
         """State changes and progress of all your jobs, live, until you disconnect."""
-        events = views.stream(
-            runtime,
-            hub,
-            client,
-            last_event_id=_last_event_id(request),
-            heartbeat_s=runtime.settings.sse_heartbeat_s,
-        )
+        events = views.open_stream(runtime, hub, client, last_event_id=_last_event_id(request))
         return ServerSentEvent(_messages(events))
 
 

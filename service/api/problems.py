@@ -38,6 +38,7 @@ from service.errors import (
     QuotaExceeded,
     RateLimited,
     ServiceUnavailable,
+    TooManyStreams,
     Unauthorized,
 )
 
@@ -55,6 +56,7 @@ _STATUS: list[tuple[type[HaulError], int, str]] = [
     # A quota is not cleared by waiting a known time, so no 429 and no Retry-After.
     (QuotaExceeded, HTTP_403_FORBIDDEN, "quota-exceeded"),
     (RateLimited, HTTP_429_TOO_MANY_REQUESTS, "rate-limited"),
+    (TooManyStreams, HTTP_429_TOO_MANY_REQUESTS, "too-many-streams"),
     (BadRequest, HTTP_400_BAD_REQUEST, "bad-request"),
     (NotFound, HTTP_404_NOT_FOUND, "not-found"),
     (Conflict, HTTP_409_CONFLICT, "conflict"),
@@ -138,6 +140,8 @@ def handle_haul_error(request: Request[Any, Any, Any], exc: HaulError) -> Respon
             headers = _HEADERS.get(status)
             if isinstance(exc, RateLimited):
                 headers = rate_headers(exc.rate)
+            if isinstance(exc, TooManyStreams):
+                headers = {"Retry-After": str(exc.retry_after_s)}
             return problem(request, status, exc.message, slug=slug, headers=headers, **_limit(exc))
     return handle_unexpected(request, exc)
 

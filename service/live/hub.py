@@ -55,6 +55,10 @@ class EventHub:
         self._subscribers.add(sub)
         return sub
 
+    def streams_of(self, client_id: uuid.UUID) -> int:
+        """How many live views this client holds open on this process."""
+        return sum(1 for sub in self._subscribers if sub.client_id == client_id)
+
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscribers.discard(sub)
 

@@ -4,21 +4,29 @@ State changes carry the id of their ``job_events`` row, so a client that
 reconnects with ``Last-Event-ID`` is sent every change it missed (replayed from
 the table) before the live ones; progress ticks carry no id and are simply the
 latest numbers. A one-job view ends after the job's terminal state.
+
+A client holds at most ``HAUL_SSE_MAX_STREAMS_PER_CLIENT`` views open on one API
+process (the next is refused before its answer starts), and every open view checks
+once per heartbeat that its key still stands: a revoked or replaced key's streams
+end within one heartbeat, not when the client hangs up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from anyio import to_thread
 
+from service.db import clients as client_rows
 from service.db import events as event_rows
 from service.db import jobs as job_rows
 from service.domain.states import TERMINAL, Status
-from service.errors import NotFound
+from service.errors import NotFound, TooManyStreams
 
 if TYPE_CHECKING:
     import uuid
@@ -82,17 +90,53 @@ def check_job(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
     _snapshot(rt, client, job_id)
 
 
-async def stream(
+def open_stream(
     rt: Runtime,
     hub: EventHub,
     client: Client,
     *,
     job_id: uuid.UUID | None = None,
     last_event_id: int | None = None,
+) -> AsyncIterator[LiveEvent]:
+    """The live events of one job, or of all the client's jobs; :class:`TooManyStreams`
+    when the client already holds its limit of streams here.
+
+    Subscribes now, before the answer starts, so neither a burst of requests can pass
+    the limit nor a change slip between replay and live. The view lets go when it
+    ends; should it never be started, when it is collected.
+    """
+    settings = rt.settings
+    limit = settings.sse_max_streams_per_client
+    if hub.streams_of(client.id) >= limit:
+        raise TooManyStreams(value=limit, retry_after_s=math.ceil(settings.sse_heartbeat_s))
+    sub = hub.subscribe(client.id, job_id)
+    events = stream(
+        rt,
+        hub,
+        client,
+        sub,
+        job_id=job_id,
+        last_event_id=last_event_id,
+        heartbeat_s=settings.sse_heartbeat_s,
+    )
+    weakref.finalize(events, hub.unsubscribe, sub)
+    return events
+
+
+async def stream(
+    rt: Runtime,
+    hub: EventHub,
+    client: Client,
+    sub: Subscription,
+    *,
+    job_id: uuid.UUID | None = None,
+    last_event_id: int | None = None,
     heartbeat_s: float = 15.0,
 ) -> AsyncIterator[LiveEvent]:
-    """The live events of one job, or of all the client's jobs."""
-    sub = hub.subscribe(client.id, job_id)  # first, so nothing slips between replay and live
+    """The live events of one job, or of all the client's jobs, from ``sub`` (taken
+    before the first replay); ends early once the client's key no longer stands."""
+    loop = asyncio.get_running_loop()
+    check_at = loop.time() + heartbeat_s
     sent: deque[int] = deque(maxlen=4096)  # ids already sent: commits may arrive out of id order
     try:
         if last_event_id is None and job_id is not None:
@@ -121,8 +165,14 @@ async def stream(
                     yield event
                     if job_id is not None and event.ends_job:
                         return
+            if loop.time() >= check_at:
+                if not await to_thread.run_sync(_key_stands, rt, client):
+                    return
+                check_at = loop.time() + heartbeat_s
             try:
-                change = await asyncio.wait_for(sub.queue.get(), timeout=heartbeat_s)
+                change = await asyncio.wait_for(
+                    sub.queue.get(), timeout=max(0.0, check_at - loop.time())
+                )
             except TimeoutError:
                 yield LiveEvent(None, {})
                 continue
@@ -151,6 +201,13 @@ def _job_state(job: Job, event_id: int) -> LiveEvent:
     if job.error_class:
         data["error_class"] = job.error_class
     return LiveEvent("state", data, event_id or None)
+
+
+def _key_stands(rt: Runtime, client: Client) -> bool:
+    """The stream's key is still the client's, and not revoked."""
+    with rt.db.session() as session:
+        now = client_rows.get(session, client.id)
+    return now is not None and now.revoked_at is None and now.key_hash == client.key_hash
 
 
 def _last_id(rt: Runtime, client: Client) -> int:

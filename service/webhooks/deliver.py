@@ -60,8 +60,10 @@ class Outcome:
 
 
 def delivery_lease(settings: Settings) -> timedelta:
-    """How long one attempt may hold a delivery: connect, read and drain, with margin."""
-    return timedelta(seconds=settings.webhook_timeout_s * 3 + 10)
+    """How long one attempt may hold a delivery: the POST's whole deadline
+    (``HAUL_WEBHOOK_TIMEOUT_S``) plus 10 s for its claim and record; also the actor's
+    time limit, a backstop the deadline should never reach."""
+    return timedelta(seconds=settings.webhook_timeout_s + 10)
 
 
 def backoff(settings: Settings, failed_attempts: int) -> timedelta:

@@ -87,7 +87,7 @@ def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Itera
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        for name in ("api", "worker", "worker2", "scheduler", "scheduler2"):
+        for name in ("api", "worker", "worker2", "deliveries", "scheduler", "scheduler2"):
             tail = [line for line in stack.log(name).splitlines() if "GET /v1/jobs" not in line]
             print(f"--- {name}.log (last lines)", *tail[-40:], sep="\n")
         unfinished = stack.query(

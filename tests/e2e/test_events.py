@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-STACK_ENV = {"HAUL_SSE_HEARTBEAT_S": "1"}
+# One key opens the 200 streams of test_many_clients_watch_at_once (a measure of what one
+# API process holds), so its per-client cap is raised past that here.
+STACK_ENV = {"HAUL_SSE_HEARTBEAT_S": "1", "HAUL_SSE_MAX_STREAMS_PER_CLIENT": "250"}
 
 SLOW = "/slow/long.mp4?bps=150000"  # about four seconds of download
 

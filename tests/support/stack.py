@@ -107,13 +107,23 @@ class Stack:
     def start(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
         self.processes[name] = _start(cmd, env or self.env, self.logs / f"{name}.log")
 
-    def start_worker(self, name: str = "worker", processes: int = 1) -> None:
-        """`dramatiq actors`, 4 threads per process, serving its metrics on a port of its own."""
+    def start_worker(
+        self, name: str = "worker", processes: int = 1, *, queues: list[str] | None = None
+    ) -> None:
+        """`dramatiq actors`, 4 threads per process, serving its metrics on a port of its own;
+        on ``queues`` only when given (``-Q``, as `just worker` and `just deliveries` do)."""
         self.boots[name] = self.log(name).count(_READY)
         self.metrics_ports[name] = free_port()
         env = {**self.env, "HAUL_WORKER_METRICS_PORT": str(self.metrics_ports[name])}
         cmd = ["actors", "--processes", str(processes), "--threads", "4"]
+        if queues is not None:
+            assert queues, "`-Q` without names would consume every queue"
+            cmd += ["-Q", *queues]
         self.start(name, [str(BIN / "dramatiq"), *cmd], env)
+
+    def queues(self, *args: str) -> list[str]:
+        """`haul queues ARGS` as the Justfile runs it: the names for ``-Q``."""
+        return haul(self.env, "queues", *args).split()
 
     def worker_metrics(self, name: str = "worker") -> str | None:
         """The worker's Prometheus text, or None while its endpoint does not answer."""

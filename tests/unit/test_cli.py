@@ -1,8 +1,18 @@
-"""The block ``just run`` ends its start-up with: where haul answers, a key, a curl line."""
+"""The ``haul`` command: the block ``just run`` ends its start-up with (where haul answers,
+a key, a curl line), and ``haul queues`` (which queues each kind of worker consumes)."""
 
 from __future__ import annotations
 
-from service.cli import welcome
+from typing import TYPE_CHECKING
+
+import pytest
+
+from service.cli import main, welcome
+from service.dispatch import Queue
+from service.settings import get_settings
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 API = "http://127.0.0.1:8000"
 KEY = "haul_" + "k" * 43
@@ -35,3 +45,57 @@ def test_the_demo_shows_the_line_that_submits_its_clip() -> None:
         """-d '{"url": "http://127.0.0.1:8001/media/clip.mp4"}'"""
     ) in block
     assert "sh infra/just.sh demo" not in block
+
+
+@pytest.fixture
+def prefix(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("HAUL_QUEUE_PREFIX", "acme")
+    get_settings.cache_clear()
+    yield "acme"
+    get_settings.cache_clear()
+
+
+def _queues(capsys: pytest.CaptureFixture[str], *args: str) -> list[str]:
+    assert main(["queues", *args]) == 0
+    return capsys.readouterr().out.split()
+
+
+def test_queues_names_every_queue_after_the_prefix_on_one_line(
+    prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When an operator asks for every queue
+    names = _queues(capsys)
+
+    # Then each of haul's queues is there once, canonical (no .DQ/.XQ), prefixed
+    assert names == [f"{prefix}.{q.value}" for q in Queue]
+
+
+def test_the_download_workers_and_the_deliveries_split_the_queues_between_them(
+    prefix: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # When we ask for the download workers' queues and the deliveries'
+    work = _queues(capsys, "--except", "callbacks")
+    deliveries = _queues(capsys, "--only", "callbacks")
+
+    # Then the deliveries take the callbacks queue alone, the workers everything else
+    assert deliveries == [f"{prefix}.callbacks"]
+    assert f"{prefix}.callbacks" not in work
+    assert sorted(work + deliveries) == sorted(f"{prefix}.{q.value}" for q in Queue)
+
+
+def test_queues_never_prints_an_empty_list(prefix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # Given that `dramatiq actors -Q` with no names would consume every queue
+    everything = [q.value for q in Queue]
+
+    # When the exclusions leave nothing
+    code = main(["queues", "--except", *everything])
+
+    # Then the command fails and prints no queue on stdout
+    assert code != 0
+    assert capsys.readouterr().out == ""
+
+
+def test_queues_refuses_a_queue_haul_does_not_have(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["queues", "--only", "callback"])
+    assert "no queue 'callback'" in capsys.readouterr().err

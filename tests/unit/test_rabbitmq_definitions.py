@@ -1,4 +1,5 @@
-"""infra/rabbitmq/definitions.json must declare each queue exactly as Dramatiq does.
+"""infra/rabbitmq/definitions.json must declare each queue exactly as Dramatiq does,
+and give haul's user no more than it needs (no administrator tag).
 
 RabbitMQ creates the queues from that file at boot; Dramatiq declares them again
 when a worker or the API first touches them. If the arguments differ in any way
@@ -13,13 +14,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from dramatiq.brokers.rabbitmq import DEAD_MESSAGE_TTL, RabbitmqBroker
 
 from service.dispatch import MAX_PRIORITY
 
-DEFINITIONS = Path(__file__).resolve().parents[2] / "infra" / "rabbitmq" / "definitions.json"
+REPO = Path(__file__).resolve().parents[2]
+DEFINITIONS = REPO / "infra" / "rabbitmq" / "definitions.json"
+CONF = REPO / "infra" / "rabbitmq" / "rabbitmq.conf"
+COMPOSE = REPO / "compose.yaml"
 PREFIX = "haul"
 STEPS = ("probe", "download", "sweeps", "callbacks", "subscriptions")
 
@@ -103,3 +109,38 @@ def test_the_haul_user_can_declare_queues_on_the_vhost(definitions: dict[str, An
     assert "haul" in users
     assert {"name": "/"} in definitions["vhosts"]
     assert [(p["configure"], p["write"], p["read"]) for p in rights] == [(".*", ".*", ".*")]
+
+
+def test_the_app_user_is_no_administrator_and_a_separate_admin_has_the_ui(
+    definitions: dict[str, Any],
+) -> None:
+    # Given the users of the definitions file and the broker URL compose gives haul
+    users = {user["name"]: user for user in definitions["users"]}
+    broker_url = _compose_env()["HAUL_BROKER_URL"]
+
+    # Then haul connects as the user "haul", which has no tags (no management UI or API)
+    assert urlsplit(broker_url).username == "haul"
+    assert users["haul"]["tags"] in ([], "")
+    # and its rights are on the vhost "/" only
+    assert {p["vhost"] for p in definitions["permissions"] if p["user"] == "haul"} == {"/"}
+    # while another user is the administrator, for the management UI
+    admins = [name for name, u in users.items() if "administrator" in u["tags"]]
+    assert admins == ["haul_admin"]
+
+
+def test_a_node_without_definitions_never_makes_the_app_user_an_administrator() -> None:
+    # Given rabbitmq.conf's fallback account (used only when no definitions load)
+    conf = dict(
+        line.split(" = ", 1)
+        for line in CONF.read_text(encoding="utf-8").splitlines()
+        if " = " in line and not line.startswith("#")
+    )
+
+    # Then that account, if it is an administrator, is not the one haul connects as
+    assert conf["default_user"] != "haul" or conf.get("default_user_tags.administrator") != "true"
+
+
+def _compose_env() -> dict[str, str]:
+    compose = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    env: dict[str, str] = compose["x-haul"]["environment"]
+    return env
