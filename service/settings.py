@@ -237,7 +237,7 @@ class Settings(BaseSettings):
         None,
         description="Earlier values of HAUL_SECRET_KEY, comma-separated, during a key rotation: "
         "cookies sealed under them still open; `haul cookies rotate` re-seals them under the "
-        "current key (docs/operations.md, \"Cookies\").",
+        'current key (docs/operations.md, "Cookies").',
     )
     cookie_file_max_bytes: int = Field(
         64 * 1024, ge=1_024, description="Largest cookie file `PUT /v1/cookies/{site}` accepts."

@@ -18,6 +18,7 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -38,6 +39,7 @@ from service.errors import (
     QuotaExceeded,
     RateLimited,
     ServiceUnavailable,
+    TooLarge,
     Unauthorized,
 )
 
@@ -55,6 +57,7 @@ _STATUS: list[tuple[type[HaulError], int, str]] = [
     # A quota is not cleared by waiting a known time, so no 429 and no Retry-After.
     (QuotaExceeded, HTTP_403_FORBIDDEN, "quota-exceeded"),
     (RateLimited, HTTP_429_TOO_MANY_REQUESTS, "rate-limited"),
+    (TooLarge, HTTP_413_REQUEST_ENTITY_TOO_LARGE, "too-large"),
     (BadRequest, HTTP_400_BAD_REQUEST, "bad-request"),
     (NotFound, HTTP_404_NOT_FOUND, "not-found"),
     (Conflict, HTTP_409_CONFLICT, "conflict"),

@@ -82,7 +82,7 @@ def put(
         insert(_T)
         .values(client_id=client_id, site=site, **values)
         .on_conflict_do_update(
-            index_elements=[_T.client_id, _T.site],
+            index_elements=["client_id", "site"],
             set_={**values, "revision": _T.revision + 1, "updated_at": sa.func.now()},
         )
         .returning(_T.site, _T.count, _T.earliest_expiry, _T.updated_at)

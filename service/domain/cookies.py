@@ -12,7 +12,7 @@ Errors name line numbers and domains, never a cookie's name or value.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from service.domain.sites import in_family
@@ -44,7 +44,8 @@ class Cookie:
     expires: int
     name: str
     value: str
-    http_only: bool = False
+    #: Kept in the file, not compared: yt-dlp's jar forgets it when it saves.
+    http_only: bool = field(default=False, compare=False)
 
     @property
     def subdomains(self) -> bool:
