@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 PAYLOAD = b"\0" * 1024
 
 
-def probe(url: str, *, max_entries: int, limits: Any = None) -> ProbeResult:
+def probe(url: str, *, max_entries: int, limits: Any = None, **_: Any) -> ProbeResult:
     return ProbeResult(is_playlist=False, title="noop", extractor="bench")
 
 

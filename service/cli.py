@@ -1,6 +1,6 @@
 """The ``haul`` command: ``haul migrate``, ``haul clients create NAME [--admin]``, list, revoke,
-rotate-secret, limits; ``haul doctor``; ``haul queues`` (what a worker consumes); and for
-``just run``, ``haul logs`` and ``haul banner``.
+rotate-secret, limits; ``haul cookies rotate``; ``haul doctor``; ``haul queues`` (what a
+worker consumes); and for ``just run``, ``haul logs`` and ``haul banner``.
 
 What a script needs goes to stdout, one value per line (or one JSON object with
 ``--json``); what a person should read goes to stderr.
@@ -169,6 +169,24 @@ def _revoke(args: argparse.Namespace) -> int:
     return 0 if done else 1
 
 
+def _rotate_cookies(_: argparse.Namespace) -> int:
+    from service.domain.sealing import Unsealable
+    from service.intake import cookies
+
+    try:
+        done = cookies.rotate(_runtime())
+    except Unsealable:
+        print(
+            "a site's cookies open under neither HAUL_SECRET_KEY nor HAUL_OLD_SECRET_KEYS; "
+            "nothing was changed",
+            file=sys.stderr,
+        )
+        return 1
+    print(done)
+    print(f"{done} sites' cookies sealed under the current HAUL_SECRET_KEY", file=sys.stderr)
+    return 0
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from service.observe import doctor
 
@@ -331,6 +349,14 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     doctor.add_argument("--quiet", action="store_true", help="print failures only")
     doctor.set_defaults(run=_doctor)
+    cookies = sub.add_parser("cookies", help="clients' cookies per site").add_subparsers(
+        dest="cookies_command", required=True
+    )
+    cookies.add_parser(
+        "rotate",
+        help="seal every client's cookies again under HAUL_SECRET_KEY (after a key rotation "
+        "that kept the old key in HAUL_OLD_SECRET_KEYS)",
+    ).set_defaults(run=_rotate_cookies)
     logs = sub.add_parser("logs", help="show haul's JSON log lines on stdin readable")
     logs.add_argument("--role", default="-", help="role of lines that do not name one")
     logs.set_defaults(run=_logs)

@@ -59,6 +59,10 @@ class LimitExceeded(HaulError):
         self.current = current
 
 
+class TooLarge(LimitExceeded):
+    """The request body is larger than this route accepts."""
+
+
 class QuotaExceeded(LimitExceeded):
     """A quota of this client is used up; nothing was created."""
 

@@ -254,8 +254,19 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = Field(
         None,
         min_length=32,
-        description="Signs the dashboard's session cookies and form tokens; shared by every "
-        "API process. Unset: one is generated once and kept in PostgreSQL (app_secrets).",
+        description="Signs the dashboard's session cookies and form tokens, and is the key "
+        "sites' cookies are encrypted under; shared by every API and worker process. Unset: "
+        "a signing secret is generated once and kept in PostgreSQL (app_secrets), and the API "
+        "refuses to store cookies (a key kept beside what it encrypts protects nothing).",
+    )
+    old_secret_keys: SecretStr | None = Field(
+        None,
+        description="Earlier values of HAUL_SECRET_KEY, comma-separated, during a key rotation: "
+        "cookies sealed under them still open; `haul cookies rotate` re-seals them under the "
+        'current key (docs/operations.md, "Cookies").',
+    )
+    cookie_file_max_bytes: int = Field(
+        64 * 1024, ge=1_024, description="Largest cookie file `PUT /v1/cookies/{site}` accepts."
     )
     session_max_age_s: int = Field(
         7 * 24 * 3600, ge=60, description="How long a dashboard sign-in lasts."
@@ -306,6 +317,15 @@ class Settings(BaseSettings):
     @property
     def egress_policy(self) -> EgressPolicy:
         return EgressPolicy.parse(self.egress_allow)
+
+    @property
+    def cookie_secrets(self) -> list[str]:
+        """The secrets cookies are sealed under, current first; empty when none is set."""
+        if self.secret_key is None:
+            return []
+        old = self.old_secret_keys.get_secret_value() if self.old_secret_keys else ""
+        retired = [s.strip() for s in old.split(",") if s.strip()]
+        return [self.secret_key.get_secret_value(), *retired]
 
 
 @lru_cache(maxsize=1)

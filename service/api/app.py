@@ -14,6 +14,7 @@ from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.response import Stream
 
 from service.api.control import ControlController
+from service.api.cookies import CookieController
 from service.api.deps import provide_client, provide_hub, provide_queues, provide_runtime
 from service.api.events import EventController
 from service.api.health import live, ready
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             EventController,
             WebhookController,
             ControlController,
+            CookieController,
             SubscriptionController,
             live,
             ready,

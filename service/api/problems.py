@@ -18,6 +18,7 @@ from litestar.status_codes import (
     HTTP_403_FORBIDDEN,
     HTTP_404_NOT_FOUND,
     HTTP_409_CONFLICT,
+    HTTP_413_REQUEST_ENTITY_TOO_LARGE,
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_429_TOO_MANY_REQUESTS,
     HTTP_500_INTERNAL_SERVER_ERROR,
@@ -38,6 +39,7 @@ from service.errors import (
     QuotaExceeded,
     RateLimited,
     ServiceUnavailable,
+    TooLarge,
     TooManyStreams,
     Unauthorized,
 )
@@ -57,6 +59,7 @@ _STATUS: list[tuple[type[HaulError], int, str]] = [
     (QuotaExceeded, HTTP_403_FORBIDDEN, "quota-exceeded"),
     (RateLimited, HTTP_429_TOO_MANY_REQUESTS, "rate-limited"),
     (TooManyStreams, HTTP_429_TOO_MANY_REQUESTS, "too-many-streams"),
+    (TooLarge, HTTP_413_REQUEST_ENTITY_TOO_LARGE, "too-large"),
     (BadRequest, HTTP_400_BAD_REQUEST, "bad-request"),
     (NotFound, HTTP_404_NOT_FOUND, "not-found"),
     (Conflict, HTTP_409_CONFLICT, "conflict"),

@@ -425,7 +425,8 @@ class ClientRate(SQLModel, table=True):
     tat: datetime = Field(sa_type=TIMESTAMP)
 
 
-# The subscription tables live in their own module; importing models registers them too.
+# Tables that live beside their queries; importing models registers them too.
+from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
 from service.db.secrets import AppSecret  # noqa: E402
 
@@ -440,6 +441,7 @@ __all__ = [
     "JobAttempt",
     "JobEvent",
     "QueueControl",
+    "SiteCookies",
     "SiteLimit",
     "Subscription",
     "SubscriptionEntry",

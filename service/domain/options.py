@@ -38,6 +38,11 @@ class JobOptions(BaseModel):
     )
     embed_metadata: bool | None = Field(None, description="Write title, artist and date tags.")
     embed_thumbnail: bool | None = Field(None, description="Embed the thumbnail as cover art.")
+    cookies: bool | None = Field(
+        None,
+        description="Send your stored cookies for the URL's site (PUT /v1/cookies/{site}); "
+        "false downloads as a guest. Default true.",
+    )
 
     @model_validator(mode="after")
     def _codec_needs_audio(self) -> JobOptions:
@@ -61,6 +66,8 @@ class NormalizedOptions(BaseModel):
     subtitles: list[str]
     embed_metadata: bool
     embed_thumbnail: bool
+    #: Jobs stored before this option existed read as true, as new ones default.
+    cookies: bool = True
 
 
 _BEST = NormalizedOptions(
@@ -71,6 +78,7 @@ _BEST = NormalizedOptions(
     subtitles=[],
     embed_metadata=True,
     embed_thumbnail=True,
+    cookies=True,
 )
 
 _PRESETS: dict[Preset, NormalizedOptions] = {

@@ -16,6 +16,7 @@ from yt_dlp.utils import DownloadCancelled
 from service import egress
 from service.domain.errors import ErrorClass
 from service.errors import LeaseLost, Permanent
+from service.media import cookies
 from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.inspect import duration_of
 from service.media.limits import MEDIA_EXTENSIONS, Limits
@@ -89,11 +90,13 @@ def download(
     on_postprocess: Callable[[], None],
     should_stop: Callable[[], bool],
     watch: Watch | None = None,
+    cookiefile: Path | None = None,
 ) -> Downloaded:
     """Download and post-process ``url`` into ``workdir``, within ``limits``: one media
     item, fetched by yt-dlp itself (``service/media/refusals.py``).
 
-    ``watch`` follows the bytes as they are written, in the hooks' thread.
+    ``watch`` follows the bytes as they are written, in the hooks' thread;
+    ``cookiefile`` is the attempt's cookie file, if any.
     Raises :class:`LeaseLost` when ``should_stop`` turns true, else a
     :class:`Permanent` or :class:`Transient` error on failure. A limit passed
     (size, duration, egress) is permanent and names the limit.
@@ -137,6 +140,7 @@ def download(
         "progress_hooks": [progress_hook],
         "postprocessor_hooks": [postprocessor_hook],
         "retry_sleep_functions": {"http": retried, "fragment": retried},
+        **cookies.params(cookiefile),
     }
     with egress.guarded(limits.egress) as guard:
         try:
@@ -157,6 +161,7 @@ def download(
         raise Permanent(
             "yt-dlp returned nothing for this URL", error_class=ErrorClass.UNSUPPORTED_URL
         )
+    info = cookies.scrub(info)
     path = _final_path(info, workdir)
     if path.suffix.lower() not in MEDIA_EXTENSIONS:
         raise Permanent(

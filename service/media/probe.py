@@ -10,11 +10,14 @@ import yt_dlp
 from service import egress
 from service.domain.errors import ErrorClass
 from service.errors import Permanent
+from service.media import cookies
 from service.media.errors import check_duration, guard_or_classify, refused
 from service.media.options import base_params
 from service.media.ydl import new_ydl
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from service.media.limits import Limits
 
 
@@ -52,16 +55,19 @@ class ProbeResult:
         return {k: v for k, v in data.items() if v is not None}
 
 
-def probe(url: str, *, max_entries: int, limits: Limits) -> ProbeResult:
+def probe(
+    url: str, *, max_entries: int, limits: Limits, cookiefile: Path | None = None
+) -> ProbeResult:
     """Extract metadata only; playlists are listed flat, capped at ``max_entries``.
 
     An item already known to be longer than the duration limit fails here, before
-    anything is downloaded.
+    anything is downloaded. ``cookiefile`` is the attempt's cookie file, if any.
     """
     params = base_params(generic_extractor=limits.generic_extractor, proxy=limits.proxy) | {
         "skip_download": True,
         "extract_flat": "in_playlist",
         "playlistend": max_entries + 1,
+        **cookies.params(cookiefile),
     }
     with egress.guarded(limits.egress) as guard:
         try:
@@ -74,7 +80,7 @@ def probe(url: str, *, max_entries: int, limits: Limits) -> ProbeResult:
         raise Permanent(
             "yt-dlp returned nothing for this URL", error_class=ErrorClass.UNSUPPORTED_URL
         )
-    result = _result(info, max_entries)
+    result = _result(cookies.scrub(info), max_entries)
     check_duration(result.duration, limits)
     return result
 

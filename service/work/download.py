@@ -28,7 +28,7 @@ from service.errors import LeaseLost, Permanent
 from service.fleet.gate import release_quietly
 from service.media.download import download
 from service.observe import worker_metrics
-from service.work import storage
+from service.work import cookies, storage
 from service.work.claim import claim
 from service.work.ending import ending
 from service.work.lease import LeaseKeeper
@@ -90,6 +90,7 @@ def _download(
                 parent_every=timedelta(seconds=rt.settings.playlist_progress_s),
             ) as keeper,
             closing(storage.StreamHash()) as streamed,
+            cookies.lent(rt, job, workdir) as cookiefile,
         ):
             result = download(
                 job.url,
@@ -100,6 +101,7 @@ def _download(
                 on_postprocess=keeper.postprocessing,
                 should_stop=keeper.lost.is_set,
                 watch=streamed,
+                cookiefile=cookiefile,
             )
             keeper.beat()  # a fresh lease covers the move and the final write
             if keeper.lost.is_set():

@@ -18,6 +18,7 @@ from service.domain.urls import UrlRejected, normalize_url
 from service.errors import Permanent
 from service.fleet.gate import release_quietly
 from service.media.probe import probe
+from service.work import cookies, storage
 from service.work.claim import claim
 from service.work.limits import limits_for
 from service.work.outcomes import GONE, close_attempt, fail, outcome_of, release_for_retry
@@ -44,9 +45,16 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
 
 def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
     try:
-        found = probe(
-            job.url, max_entries=rt.settings.playlist_max_entries, limits=limits_for(rt, job)
-        )
+        with (
+            storage.workdir(rt.settings.temp_dir, job.id) as workdir,
+            cookies.lent(rt, job, workdir) as cookiefile,
+        ):
+            found = probe(
+                job.url,
+                max_entries=rt.settings.playlist_max_entries,
+                limits=limits_for(rt, job),
+                cookiefile=cookiefile,
+            )
     except Permanent as exc:
         fail(rt, job, owner, exc, bound)
         raise

@@ -30,6 +30,8 @@ Routes (GET and HEAD):
 - ``/nolength/<name>``: the file without a Content-Length header.
 - ``/hls-aes/index.m3u8``: clip.mp4 as an AES-128 encrypted HLS stream (ffmpeg's hls
   muxer), its key at ``/hls-aes/key.bin`` (`HLS_KEY`), segments ``/hls-aes/segN.ts``.
+- ``/members/<name>``: a sign-in wall. 403 unless the request carries the cookie
+  `MEMBER_COOKIE`; with it, the file, and a `ROTATED_COOKIE` set as sites rotate theirs.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import secrets
 import shlex
 import shutil
 import subprocess
@@ -48,6 +51,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.utils import format_datetime
 from http import HTTPStatus
+from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
@@ -115,6 +119,13 @@ def make_media(directory: Path, names: tuple[str, ...] | None = None) -> None:
 
 #: The AES-128 key of the encrypted HLS stream, served as ``/hls-aes/key.bin``.
 HLS_KEY = bytes.fromhex("000102030405060708090a0b0c0d0e0f")
+
+
+#: The sign-in cookie ``/members/…`` asks for (name, value): random per run, so a test can
+#: look for the value anywhere it must not be.
+MEMBER_COOKIE = ("haul_member", f"member-{secrets.token_hex(16)}")
+#: The cookie ``/members/…`` sets on a signed-in request, as a site rotates its session.
+ROTATED_COOKIE = ("haul_session", f"rotated-{secrets.token_hex(16)}")
 
 
 def make_encrypted_hls(source: Path, target: Path) -> None:
@@ -216,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             (r"/endless\.mp4", lambda m: self._endless()),
             (rf"/nolength/({_NAME})", lambda m: self._file(m[1], length=False)),
             (rf"/hls-aes/({_NAME})", lambda m: self._file(f"hls-aes/{m[1]}")),
+            (rf"/members/({_NAME})", lambda m: self._members(m[1])),
         ]
         for pattern, handle in routes:
             match = re.fullmatch(pattern, url.path)
@@ -235,6 +247,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command == "GET":
             self.wfile.write(body)
+
+    def _members(self, name: str) -> None:
+        """The file for a request with the member cookie; 403 for anyone else."""
+        sent = SimpleCookie(self.headers.get("Cookie") or "")
+        member = sent.get(MEMBER_COOKIE[0])
+        if member is None or member.value != MEMBER_COOKIE[1]:
+            self._reply(HTTPStatus.FORBIDDEN, b"sign in to watch\n", "text/plain")
+            return
+        rotated = f"{ROTATED_COOKIE[0]}={ROTATED_COOKIE[1]}; Path=/; Max-Age=86400"
+        self._file(name, headers={"Set-Cookie": rotated})
 
     def _status(self, code: int) -> None:
         if not 200 <= code <= 599:
@@ -283,7 +305,14 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._file(name)
 
-    def _file(self, name: str, bps: int | None = None, *, length: bool = True) -> None:
+    def _file(
+        self,
+        name: str,
+        bps: int | None = None,
+        *,
+        length: bool = True,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         path = self.server.media_dir / name
         if not path.is_file():
             self._status(HTTPStatus.NOT_FOUND)
@@ -306,6 +335,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Accept-Ranges", "bytes")
         if wanted:
             self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+        for header, value in (headers or {}).items():
+            self.send_header(header, value)
         self.end_headers()
         if self.command == "GET":
             self._send_bytes(path, start, end - start + 1, bps)

@@ -6,7 +6,7 @@ children and the download queue.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -198,8 +198,8 @@ def test_a_job_cancelled_while_probing_stays_cancelled_and_its_attempt_is_closed
     job = submit(runtime, client, url=media.url(path))
     real_probe = work_probe.probe
 
-    def probe_then_cancel(url: str, *, max_entries: int, limits: Limits) -> object:
-        found = real_probe(url, max_entries=max_entries, limits=limits)
+    def probe_then_cancel(url: str, *, max_entries: int, limits: Limits, **more: Any) -> object:
+        found = real_probe(url, max_entries=max_entries, limits=limits, **more)
         cancel(runtime, client, job.id)
         return found
 
