@@ -49,7 +49,7 @@ KEY = re.compile(r"haul_[A-Za-z0-9_-]{40,}")
 #: What every line of a running haul looks like: time, level, role, (job id,) message.
 READABLE = re.compile(
     r"\d\d:\d\d:\d\d\.\d{3} (DEBUG|INFO|WARNING|ERROR|CRITICAL) +"
-    r"(api|worker|scheduler|migrate|demo) +\S"
+    r"(api|worker|deliveries|scheduler|migrate|demo) +\S"
 )
 
 
@@ -95,6 +95,7 @@ def machine(tmp_path_factory: pytest.TempPathFactory, rabbitmq: str) -> Iterator
         "HAUL_PORT": str(port),
         "HAUL_DEMO_PORT": str(demo_port),
         "HAUL_WORKER_METRICS_PORT": str(free_port()),
+        "HAUL_DELIVERIES_METRICS_PORT": str(free_port()),
         "HAUL_WORKER_METRICS_DIR": str(root / "metrics"),
         "HAUL_WORKER_PROCESSES": "1",
     }
