@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.stack import TERMINAL, Stack, submit, wait_status
 from tests.support.tarpit import Tarpit
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from tests.support.media_server import MediaServer
@@ -59,8 +60,13 @@ def test_downloads_keep_finishing_while_every_delivery_is_stuck_in_a_tarpit(
         took = time.monotonic() - started
         assert [job["status"] for job in ended] == ["succeeded"] * JOBS, ended
         assert took < BUDGET_S, took
-        # while the deliveries kept trying the tarpit, and none got through
-        assert pit.accepted > accepted_before
+        # while the deliveries kept trying the tarpit (a stuck attempt ends at its deadline
+        # and the next connects), and none got through
+        wait_for(
+            lambda: pit.accepted > accepted_before,
+            timeout=30,
+            what="a delivery attempt to end at its deadline and the next to connect",
+        )
         delivered = stack.query(
             "SELECT count(*) FROM webhook_deliveries WHERE status = 'delivered'"
         )
