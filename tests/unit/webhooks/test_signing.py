@@ -66,7 +66,7 @@ def test_two_secrets_give_two_signatures_each_verifying_alone() -> None:
 
 
 def test_no_secret_is_refused() -> None:
-    with pytest.raises(ValueError, match="signing secret"):
+    with pytest.raises(ValueError, match="^a delivery needs at least one signing secret$"):
         signing.headers("msg_1", 0, "{}", [])
 
 
@@ -159,3 +159,47 @@ def test_the_readme_receiver_accepts_a_signed_event_once_and_refuses_a_forged_on
     forged = signing.headers("msg_2", int(time.time()), body, [signing.new_secret()])
     assert handle(body.encode(), forged) == 400
     assert handle(body.replace("succeeded", "failed").encode(), headers) == 400
+
+
+def test_the_headers_are_exactly_the_standard_ones_for_a_known_vector() -> None:
+    # Given the Standard Webhooks specification's published example
+    secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    body = '{"test": 2432232314}'
+    # When haul signs it with that secret, and with a second one
+    one = signing.headers("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, [secret])
+    two = signing.headers("msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, body, [secret, secret])
+    # Then the headers are exactly the specification's, signature included
+    expected = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert one == {
+        "content-type": "application/json",
+        "user-agent": "haul-webhooks/1",
+        "webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        "webhook-timestamp": "1614265330",
+        "webhook-signature": expected,
+    }
+    assert two["webhook-signature"] == f"{expected} {expected}"
+
+
+def test_a_secret_that_is_not_base64_is_refused() -> None:
+    # (without validation, base64 would drop the "*" and read the rest as a valid key)
+    with pytest.raises(ValueError, match="base64"):
+        signing.secret_key("whsec_AA*EC")
+    assert signing.secret_key("whsec_AAEC") == b"\x00\x01\x02"
+    assert signing.secret_key("AAEC") == b"\x00\x01\x02"
+
+
+def test_the_grace_period_ends_at_its_last_second_and_needs_a_rotation() -> None:
+    rotated = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+    base = {"name": "c", "key_prefix": "p", "key_hash": "h", "previous_webhook_secret": "whsec_old"}
+    client = Client(**base, webhook_secret="whsec_new", webhook_secret_rotated_at=rotated)
+    never_rotated = Client(**base, webhook_secret="whsec_new", webhook_secret_rotated_at=None)
+    no_current = Client(**base, webhook_secret=None, webhook_secret_rotated_at=rotated)
+
+    at_end = signing_secrets(client, 3600, now=rotated + timedelta(seconds=3600))
+    just_before = signing_secrets(client, 3600, now=rotated + timedelta(seconds=3599))
+
+    assert at_end == ["whsec_new"]
+    assert just_before == ["whsec_new", "whsec_old"]
+    assert signing_secrets(never_rotated, 3600, now=rotated) == ["whsec_new"]
+    assert signing_secrets(no_current, 3600, now=rotated) == ["whsec_old"]
+    assert signing_secrets(client, 3600) == ["whsec_new"]  # now defaults to the clock (2026-11-25 is past)
