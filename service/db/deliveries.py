@@ -48,6 +48,17 @@ def for_job(session: Session, job_id: uuid.UUID) -> list[WebhookDelivery]:
     return list(session.execute(stmt).scalars())
 
 
+def recent_for_client(session: Session, client_id: uuid.UUID, limit: int) -> list[WebhookDelivery]:
+    """The client's newest deliveries, of any job, newest first (the dashboard's list)."""
+    stmt = (
+        sa.select(WebhookDelivery)
+        .where(WebhookDelivery.client_id == client_id)
+        .order_by(sa.desc(WebhookDelivery.created_at), sa.desc(WebhookDelivery.id))
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
 def attempts_of(
     session: Session, delivery_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[WebhookAttempt]]:
