@@ -91,7 +91,8 @@ class SubscriptionPages(Controller):
             backfill=_backfill(data.get("backfill")),
             keep_last=_whole(data.get("keep_last"), "keep_last", 1),
         )
-        return back(request, "Subscribed: the first check runs now.", f"/subscriptions/{view.sub.id}")
+        note = "Subscribed: the first check runs now."
+        return back(request, note, f"/subscriptions/{view.sub.id}")
 
     @get("/{sub_id:uuid}", sync_to_thread=True)
     def detail(
@@ -153,4 +154,4 @@ class SubscriptionPages(Controller):
     ) -> Redirect:
         """Stop following; the jobs it made and their files stay."""
         manage.delete(runtime_of(request), viewer, sub_id, delete_files=False)
-        return back(request, "Unsubscribed: the jobs it made and their files stay.", "/subscriptions")
+        return back(request, "Unsubscribed: its jobs and their files stay.", "/subscriptions")

@@ -298,6 +298,12 @@ def test_admin_creates_a_client_and_sees_its_key_once(browser: Browser, stack: S
     browser.open("/ops/clients")
     assert key not in browser.driver.page_source
 
+    # And a running cap an operator gives it on the command line shows with its other limits
+    haul(stack.env, "clients", "limits", "newcomer", "--max-running", "3")
+    browser.open("/ops/clients")
+    (row,) = [r for r in browser.all("table tbody tr") if r.text.startswith("newcomer")]
+    assert "running at once ≤ 3" in row.text
+
 
 def test_a_form_without_its_token_is_refused(browser: Browser, stack: Stack) -> None:
     # Given a signed-in browser
