@@ -76,6 +76,14 @@ def attempts_of(
     return found
 
 
+def with_attempts(
+    session: Session, found: list[WebhookDelivery]
+) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+    """Each delivery with its HTTP attempts, oldest first (one query for all of them)."""
+    attempts = attempts_of(session, [d.id for d in found])
+    return [(d, attempts.get(d.id, [])) for d in found]
+
+
 def latest_status(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
     """Each job's ``callback_status``: the status of its newest delivery."""
     if not job_ids:

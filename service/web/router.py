@@ -16,8 +16,8 @@ from service.web.jobs import JobPages
 from service.web.operator import OperatorPages
 from service.web.signin import SignInController
 from service.web.subscriptions import SubscriptionPages
-from service.web.webhooks import WebhookPages
 from service.web.templating import static_router, template_config
+from service.web.webhooks import WebhookPages
 
 if TYPE_CHECKING:
     from litestar.types import ControllerRouterHandler

@@ -41,7 +41,7 @@ def _whole(text: str | None, name: str, least: int) -> int | None:
 
 
 def _backfill(text: str | None) -> Backfill:
-    """"none", "all", or how many of the newest existing entries to download."""
+    """ "none", "all", or how many of the newest existing entries to download."""
     raw = (text or "none").strip()
     if raw in ("none", "all"):
         return raw  # type: ignore[return-value]
