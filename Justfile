@@ -133,6 +133,20 @@ client name *flags: _venv
 test *args: _venv
     {{bin}}/pytest {{args}}
 
+# run the browser tests and copy the screenshots they take of the main pages into docs/img
+# (the tests take them only when HAUL_SCREENSHOT_DIR is set, so a plain test run writes nothing)
+screenshots: _venv
+    #!/usr/bin/env bash
+    set -euo pipefail
+    shots=$(mktemp -d)
+    HAUL_SCREENSHOT_DIR="$shots" {{bin}}/pytest tests/browser -q
+    mkdir -p docs/img
+    for name in jobs-running job failed queues subscriptions webhooks; do
+        cp "$shots/$name-1280.png" "docs/img/$name.png"
+    done
+    cp "$shots/jobs-running-360.png" docs/img/jobs-running-phone.png
+    echo "screenshots in docs/img (all taken, also at 360 px: $shots)"
+
 # ruff and mypy
 lint: _venv
     {{bin}}/ruff check .

@@ -1,8 +1,8 @@
 """``just bench [SCENARIO ...] [--smoke] [--out PATH]``: run the benchmarks, print the
 table, and (for a full run of every scenario) write ``docs/benchmarks.md``.
 
-Scenarios: submit, small, large, table, engine, idle, subscriptions (all when none is
-named).
+Scenarios: submit, small, large, table, engine, idle, subscriptions, dashboard (all
+when none is named).
 ``--smoke`` runs every code path on tiny sizes in under a minute; its figures are
 not compared with the targets. ``--notes-only`` refreshes the hand-written analysis
 at the end of the report without measuring anything. A scenario that fails is reported and the

@@ -33,6 +33,8 @@ class Sizes:
     engine_messages: int
     engine_jobs: int
     profile_seconds: float
+    # 8. dashboard first render
+    dashboard_jobs: int
 
 
 FULL = Sizes(
@@ -50,6 +52,7 @@ FULL = Sizes(
     engine_messages=30_000,
     engine_jobs=2_000,
     profile_seconds=10.0,
+    dashboard_jobs=100_000,
 )
 
 SMOKE = Sizes(
@@ -67,4 +70,5 @@ SMOKE = Sizes(
     engine_messages=1_000,
     engine_jobs=30,
     profile_seconds=1.0,
+    dashboard_jobs=1_000,
 )

@@ -20,6 +20,7 @@ SCENARIOS = {
     "engine": "engine",
     "idle": "idle",
     "subscriptions": "subscription_check",
+    "dashboard": "dashboard",
 }
 
 

@@ -48,6 +48,17 @@ def for_job(session: Session, job_id: uuid.UUID) -> list[WebhookDelivery]:
     return list(session.execute(stmt).scalars())
 
 
+def recent_for_client(session: Session, client_id: uuid.UUID, limit: int) -> list[WebhookDelivery]:
+    """The client's newest deliveries, of any job, newest first (the dashboard's list)."""
+    stmt = (
+        sa.select(WebhookDelivery)
+        .where(WebhookDelivery.client_id == client_id)
+        .order_by(sa.desc(WebhookDelivery.created_at), sa.desc(WebhookDelivery.id))
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
 def attempts_of(
     session: Session, delivery_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[WebhookAttempt]]:
@@ -63,6 +74,14 @@ def attempts_of(
     for attempt in session.execute(stmt).scalars():
         found.setdefault(attempt.delivery_id, []).append(attempt)
     return found
+
+
+def with_attempts(
+    session: Session, found: list[WebhookDelivery]
+) -> list[tuple[WebhookDelivery, list[WebhookAttempt]]]:
+    """Each delivery with its HTTP attempts, oldest first (one query for all of them)."""
+    attempts = attempts_of(session, [d.id for d in found])
+    return [(d, attempts.get(d.id, [])) for d in found]
 
 
 def latest_status(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:

@@ -51,6 +51,14 @@ def seconds(value: float | None) -> str:
     return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
 
 
+def every(value: int) -> str:
+    """A schedule's interval in its largest whole unit: "1 h", "90 min", "2 d"."""
+    for unit, name in ((86400, "d"), (3600, "h"), (60, "min")):
+        if value >= unit and value % unit == 0:
+            return f"{value // unit} {name}"
+    return f"{value} s"
+
+
 def when(value: datetime | None) -> str:
     """A timestamp in UTC, to the second."""
     if value is None:
@@ -60,7 +68,7 @@ def when(value: datetime | None) -> str:
 
 def _engine(engine: JinjaTemplateEngine) -> None:
     env = engine.engine
-    env.filters.update(size=size, seconds=seconds, when=when)
+    env.filters.update(size=size, seconds=seconds, when=when, every=every)
     env.globals.update(asset=asset)
     env.trim_blocks = env.lstrip_blocks = True
 

@@ -52,9 +52,16 @@ def deliveries(rt: Runtime, client: Client, job_id: uuid.UUID) -> list[DeliveryV
     with rt.db.session() as session:
         if job_rows.get_for_client(session, job_id, client.id) is None:
             raise NotFound("no such job")
-        found = delivery_rows.for_job(session, job_id)
-        attempts = delivery_rows.attempts_of(session, [d.id for d in found])
-    return [DeliveryView(d, attempts.get(d.id, [])) for d in found]
+        found = delivery_rows.with_attempts(session, delivery_rows.for_job(session, job_id))
+    return [DeliveryView(d, attempts) for d, attempts in found]
+
+
+def recent_deliveries(rt: Runtime, client: Client, limit: int = 20) -> list[DeliveryView]:
+    """The client's newest deliveries across its jobs, each with its attempts."""
+    with rt.db.session() as session:
+        recent = delivery_rows.recent_for_client(session, client.id, limit)
+        found = delivery_rows.with_attempts(session, recent)
+    return [DeliveryView(d, attempts) for d, attempts in found]
 
 
 def redeliver(rt: Runtime, client: Client, job_id: uuid.UUID) -> DeliveryView:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from tests.support.receiver import Receiver
 from tests.support.stack import haul, submit, wait_status
 from tests.support.waiting import wait_for
 
@@ -181,6 +182,90 @@ def test_an_admin_pauses_the_download_queue(
             http.post("/v1/queues/download/resume")
 
 
+def test_set_the_webhook_endpoint_see_a_delivery_and_send_it_again(
+    browser: Browser, stack: Stack, media: MediaServer
+) -> None:
+    # Given a person with no endpoint yet, and a receiver that trusts their secret
+    key, secret = stack.create_client("hooked-by-hand")
+    with Receiver() as hooks:
+        hooks.trust(secret)
+        browser.sign_in(key)
+        browser.open("/webhooks")
+        assert "No deliveries yet" in browser.text()
+
+        # When they save the receiver as their endpoint on the webhooks page
+        browser.find("#endpoint-url").send_keys(hooks.url("/hook"))
+        browser.click("Save")
+        browser.until("the note", lambda: "Endpoint saved" in browser.text())
+        with stack.http(key) as http:
+            assert http.get("/v1/webhook").json()["url"] == hooks.url("/hook")
+
+            # and a job of theirs without a callback URL of its own ends
+            job_id = submit(http, media.url("/media/a.mp4?hooked=1"))
+            wait_status(http, job_id, {"succeeded"})
+        wait_for(lambda: hooks.at("/hook"), timeout=60, what="the first delivery")
+
+        # Then the page lists its delivery as delivered, with the receiver's answer
+        def delivered() -> str | None:
+            browser.open("/webhooks")
+            row = str(browser.find("#deliveries tbody tr").text)
+            return row if "delivered" in row else None
+
+        first = wait_for(delivered, timeout=30, interval=0.5, what="the delivery to read delivered")
+        assert "job.succeeded" in first
+        assert "HTTP 204" in first
+        browser.shoot("webhooks")
+
+        # And Send again delivers the same event once more, under the same webhook-id
+        browser.click("Send again")
+        browser.until("the note", lambda: "will be sent again" in browser.text())
+        got = wait_for(
+            lambda: len(hooks.at("/hook")) == 2 and hooks.at("/hook"),
+            timeout=60,
+            what="the redelivery",
+        )
+        assert got[0].webhook_id == got[1].webhook_id
+        assert all(r.verified_by == secret for r in got)
+
+
+def test_subscribe_to_a_feed_see_its_entries_and_pause_it(
+    browser: Browser, stack: Stack, media: MediaServer
+) -> None:
+    # Given a person on the subscriptions page
+    key = stack.create_key("follower")
+    browser.sign_in(key)
+    browser.open("/subscriptions")
+    assert "No subscriptions yet" in browser.text()
+
+    # When they follow a feed, downloading its newest existing entry
+    browser.find("#sub-url").send_keys(media.url("/feed.rss?sub=1"))
+    browser.js("document.getElementById('sub-backfill').value = '1'")
+    browser.click("Subscribe")
+
+    # Then its page shows the first check's entries: one downloaded, two left before it
+    browser.until("the note", lambda: "Subscribed" in browser.text())
+    sub_id = browser.path().removeprefix("/subscriptions/")
+
+    def entries() -> list[str] | None:
+        browser.open(f"/subscriptions/{sub_id}")
+        rows = [r.text for r in browser.all("#entries tbody tr")]
+        return rows if len(rows) == 3 else None
+
+    found = wait_for(entries, timeout=60, interval=0.5, what="the first check's three entries")
+    assert sum("before_backfill" in r for r in found) == 2
+    browser.shoot("subscription")
+
+    # And the list shows it active; Pause pauses it, as the API agrees
+    browser.open("/subscriptions")
+    assert "active" in browser.find(f"#sub-{sub_id}").text
+    browser.click("Pause")
+    browser.until("the note", lambda: "Paused" in browser.text())
+    assert "paused by you" in browser.find(f"#sub-{sub_id}").text
+    browser.shoot("subscriptions")
+    with stack.http(key) as http:
+        assert http.get(f"/v1/subscriptions/{sub_id}").json()["paused"] is True
+
+
 def test_operator_pages_do_not_exist_for_other_keys(browser: Browser, stack: Stack) -> None:
     # Given a person signed in with a key that is not an admin's
     browser.sign_in(stack.create_key("plain"))
@@ -212,6 +297,12 @@ def test_admin_creates_a_client_and_sees_its_key_once(browser: Browser, stack: S
     browser.shoot("clients")
     browser.open("/ops/clients")
     assert key not in browser.driver.page_source
+
+    # And a running cap an operator gives it on the command line shows with its other limits
+    haul(stack.env, "clients", "limits", "newcomer", "--max-running", "3")
+    browser.open("/ops/clients")
+    (row,) = [r for r in browser.all("table tbody tr") if r.text.startswith("newcomer")]
+    assert "running at once ≤ 3" in row.text
 
 
 def test_a_form_without_its_token_is_refused(browser: Browser, stack: Stack) -> None:

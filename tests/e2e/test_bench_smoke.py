@@ -31,6 +31,7 @@ SCENARIOS = (
     "5 engine",
     "6 idle",
     "7 subscriptions",
+    "8 dashboard",
 )
 
 

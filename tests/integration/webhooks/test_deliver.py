@@ -29,7 +29,7 @@ from service.intake.clients import create_client, rotate_secret
 from service.intake.jobs import cancel, submit
 from service.runtime import build_runtime
 from service.webhooks.deliver import Next, deliver
-from service.webhooks.endpoints import default_endpoint, set_default_endpoint
+from service.webhooks.endpoints import default_endpoint, recent_deliveries, set_default_endpoint
 from service.webhooks.outbox import announce
 from service.work.download import run_download
 from service.work.probe import run_probe
@@ -452,6 +452,31 @@ def test_a_replayed_job_that_ends_again_is_a_second_event(
     assert newest.id != first.id
     assert (newest.event, newest.status) == ("job.succeeded", "pending")
     assert jobs.get(rt, client, job.id).callback_status == "pending"
+
+
+def test_recent_deliveries_are_the_clients_own_newest_first_with_their_attempts(
+    rt: Runtime, client: Client, hooks: Receiver
+) -> None:
+    # Given three of the client's jobs that ended, the first one's event delivered,
+    # and another client's job that ended too
+    set_default_endpoint(rt, client, hooks.url("/mine"))
+    ended = [submit(rt, client, url=f"{SOURCE}?n={n}").id for n in range(3)]
+    for job_id in ended:
+        finish(rt, job_id)
+    drive(rt, the_delivery(rt, ended[0]).id)
+    other, _ = create_client(rt, "someone else")
+    set_default_endpoint(rt, other, hooks.url("/theirs"))
+    finish(rt, submit(rt, other, url=SOURCE).id)
+
+    # When the client asks for its two newest deliveries
+    found = recent_deliveries(rt, client, limit=2)
+
+    # Then it gets its own, newest first; and the full list carries each one's attempts
+    assert [v.delivery.job_id for v in found] == [ended[2], ended[1]]
+    everything = recent_deliveries(rt, client)
+    assert [v.delivery.job_id for v in everything] == ended[::-1]
+    assert [len(v.attempts) for v in everything] == [0, 0, 1]
+    assert everything[-1].attempts[0].status_code == 204
 
 
 # --- the doorbell: lost messages, duplicates ----------------------------------------------------
