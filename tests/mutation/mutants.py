@@ -45,10 +45,22 @@ NOT_RUN = {None, 34}
 #: has (hours on two cores), so that CI fails on a new survivor, not on an old one.
 SAMPLE_TESTS: dict[str, list[str]] = {
     "service/domain/states.py": ["tests/unit/domain/test_states.py"],
-    "service/domain/egress.py": ["tests/unit/domain/test_egress.py"],
-    "service/domain/idempotency.py": ["tests/unit/domain/test_admission_rules.py"],
-    "service/domain/quotas.py": ["tests/unit/domain/test_quotas.py"],
-    "service/domain/ratelimit.py": ["tests/unit/domain/test_admission_rules.py"],
+    "service/domain/egress.py": [
+        "tests/unit/domain/test_egress.py",
+        "tests/unit/domain/test_guarantee_rules.py",
+    ],
+    "service/domain/idempotency.py": [
+        "tests/unit/domain/test_idempotency.py",
+        "tests/unit/domain/test_admission_rules.py",
+    ],
+    "service/domain/quotas.py": [
+        "tests/unit/domain/test_quotas.py",
+        "tests/unit/domain/test_guarantee_rules.py",
+    ],
+    "service/domain/ratelimit.py": [
+        "tests/unit/domain/test_ratelimit.py",
+        "tests/unit/domain/test_admission_rules.py",
+    ],
     "service/webhooks/signing.py": ["tests/unit/webhooks/test_signing.py"],
 }
 
