@@ -185,7 +185,8 @@ class Job(SQLModel, table=True):
     phase: str | None = Field(default=None, sa_type=sa.String(24))
     step: str = Field(default=Step.PROBE.value, sa_type=sa.String(16))
     priority: int = Field(default=0, sa_type=sa.SmallInteger)
-    #: The media host (see ``site_of``), for per-site limits; set on insert.
+    #: The site family (see ``domain/sites.py: family_of_url``), for per-site limits,
+    #: pacing and breakers; set on insert.
     site: str | None = Field(default=None, sa_type=sa.String(253))
     #: Why a waiting job may not start now (a pause, a full queue or site); None otherwise.
     #: A held job has no message in the broker: it is published again when released.
@@ -241,13 +242,54 @@ class QueueControl(SQLModel, table=True):
 
 
 class SiteLimit(SQLModel, table=True):
-    """A fleet-wide limit of running jobs for one site (media host), set by an admin."""
+    """One site family's settings (set by an admin; None: the default) and its pacing clock.
+
+    A paced site gets a row at its first attempt start even without settings: its
+    ``next_start_at`` is when the next attempt may start, reserved by each start.
+    """
 
     __tablename__ = "site_limits"
-    __table_args__ = (sa.CheckConstraint("max_running >= 1", name="site_max_running"),)
+    __table_args__ = (
+        sa.CheckConstraint("max_running IS NULL OR max_running >= 1", name="site_max_running"),
+        sa.CheckConstraint(
+            "(min_interval_s IS NULL OR min_interval_s BETWEEN 0 AND 86400) AND "
+            "(jitter IS NULL OR jitter BETWEEN 0 AND 10)",
+            name="site_pacing_valid",
+        ),
+    )
 
     site: str = Field(sa_type=sa.String(253), primary_key=True)
-    max_running: int
+    max_running: int | None = None
+    min_interval_s: float | None = None
+    jitter: float | None = None
+    next_start_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    updated_at: datetime | None = _now_column(nullable=False)
+
+
+class SiteBreaker(SQLModel, table=True):
+    """A site family's circuit breaker for one identity (``guest`` or a client's cookies).
+
+    Written only when a site throttles us and when it recovers; see ``domain/breaker.py``.
+    """
+
+    __tablename__ = "site_breakers"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "state IN ('closed', 'open', 'half_open')", name="site_breakers_state_valid"
+        ),
+    )
+
+    site: str = Field(sa_type=sa.String(253), primary_key=True)
+    identity: str = Field(sa_type=sa.String(64), primary_key=True)
+    state: str = Field(default="closed", sa_type=sa.String(16))
+    failures: int = 0
+    window_started_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    opens: int = 0
+    opened_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    retry_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    #: The job let through while half-open; another goes when it no longer runs.
+    trial_job_id: uuid.UUID | None = None
     updated_at: datetime | None = _now_column(nullable=False)
 
 
@@ -441,6 +483,7 @@ __all__ = [
     "JobAttempt",
     "JobEvent",
     "QueueControl",
+    "SiteBreaker",
     "SiteCookies",
     "SiteLimit",
     "Subscription",
