@@ -16,10 +16,8 @@ from service.api.schemas import (
     QueueLimitIn,
     QueueList,
     QueueOut,
-    SiteLimitIn,
-    SiteList,
-    SiteOut,
 )
+from service.api.site_schemas import SiteLimitIn, SiteList, SiteOut
 from service.fleet import admin
 
 if TYPE_CHECKING:

@@ -146,8 +146,7 @@ def throttled(
     before = _breaker_of(row)
     after = before.throttled(policy, _db_now(session), reason[:500])
     opened = after.state is BreakerState.OPEN and before.state is not BreakerState.OPEN
-    trial = None if after.state is not BreakerState.HALF_OPEN else (row.trial_job_id if row else None)
-    _write(session, site, identity, after, trial_job_id=trial, opened=opened)
+    _write(session, site, identity, after, trial_job_id=None, opened=opened)
     return Throttle(after.state, opened, after.retry_at)
 
 
@@ -234,14 +233,14 @@ def breakers(session: Session) -> list[SiteBreaker]:
     return list(session.execute(stmt).scalars())
 
 
-def cooling_counts(session: Session) -> dict[tuple[str, str], int]:
+def cooling_counts(session: Session, keyed: bool) -> dict[tuple[str, str], int]:
     """Jobs held ``site_cooling`` per (site, identity), for the listing and metrics."""
     stmt = sa.text(
         f"SELECT j.site, {identity_sql('j')}, count(*) FROM jobs j "  # noqa: S608
         f"WHERE j.held = '{Hold.SITE_COOLING.value}' "
         f"AND j.status IN ({', '.join(repr(s) for s in _WAITING)}) GROUP BY 1, 2"
     )
-    rows = session.execute(stmt, {"keyed": True})
+    rows = session.execute(stmt, {"keyed": keyed})
     return {(site, identity): int(n) for site, identity, n in rows}
 
 

@@ -151,7 +151,7 @@ def sites(rt: Runtime, client: Client) -> list[SiteView]:
     with rt.db.session() as session:
         rows = {row.site: row for row in site_rows.site_rows(session)}
         breakers = site_rows.breakers(session)
-        cooling = site_rows.cooling_counts(session)
+        cooling = site_rows.cooling_counts(session, site_defaults(rt).keyed)
         names = sorted({*rows, *(b.site for b in breakers)})
         running = {name: control_rows.running_on_site(session, name) for name in names}
     views = []

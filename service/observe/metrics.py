@@ -40,6 +40,7 @@ class RowStats(Collector):
 
     def __init__(self) -> None:
         self.db: Database | None = None
+        self.keyed = False
 
     def collect(self) -> Iterator[Metric]:
         if self.db is None:
@@ -55,7 +56,7 @@ class RowStats(Collector):
                 entries = stats.subscription_entries_by_state(session)
                 overdue = stats.subscriptions_overdue_s(session)
                 breakers = site_rows.breakers(session)
-                cooling = site_rows.cooling_counts(session)
+                cooling = site_rows.cooling_counts(session, self.keyed)
         except Exception:
             log.warning("metrics: could not read the job tables", exc_info=True)
             return
@@ -204,7 +205,9 @@ QUEUE_STATS = QueueStats()
 REGISTRY.register(QUEUE_STATS)
 
 
-def watch(db: Database, queues: QueueDepths | None = None) -> None:
-    """Report the rows of this database and these queues (the API app calls it once built)."""
+def watch(db: Database, queues: QueueDepths | None = None, *, keyed: bool = False) -> None:
+    """Report the rows of this database and these queues (the API app calls it once built);
+    ``keyed``: cookies can be opened (``HAUL_SECRET_KEY``), which names jobs' identities."""
     ROW_STATS.db = db
+    ROW_STATS.keyed = keyed
     QUEUE_STATS.queues = queues
