@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from service.db.models import Job
 from service.db.sql import NOW, returning_all, returning_one
 from service.domain.control import Hold
-from service.domain.sites import family_of_url
 from service.domain.errors import ErrorClass
+from service.domain.sites import family_of_url
 from service.domain.states import ACTIVE, Phase, Status
 
 if TYPE_CHECKING:

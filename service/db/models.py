@@ -241,58 +241,6 @@ class QueueControl(SQLModel, table=True):
     updated_at: datetime | None = _now_column(nullable=False)
 
 
-class SiteLimit(SQLModel, table=True):
-    """One site family's settings (set by an admin; None: the default) and its pacing clock.
-
-    A paced site gets a row at its first attempt start even without settings: its
-    ``next_start_at`` is when the next attempt may start, reserved by each start.
-    """
-
-    __tablename__ = "site_limits"
-    __table_args__ = (
-        sa.CheckConstraint("max_running IS NULL OR max_running >= 1", name="site_max_running"),
-        sa.CheckConstraint(
-            "(min_interval_s IS NULL OR min_interval_s BETWEEN 0 AND 86400) AND "
-            "(jitter IS NULL OR jitter BETWEEN 0 AND 10)",
-            name="site_pacing_valid",
-        ),
-    )
-
-    site: str = Field(sa_type=sa.String(253), primary_key=True)
-    max_running: int | None = None
-    min_interval_s: float | None = None
-    jitter: float | None = None
-    next_start_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    updated_at: datetime | None = _now_column(nullable=False)
-
-
-class SiteBreaker(SQLModel, table=True):
-    """A site family's circuit breaker for one identity (``guest`` or a client's cookies).
-
-    Written only when a site throttles us and when it recovers; see ``domain/breaker.py``.
-    """
-
-    __tablename__ = "site_breakers"
-    __table_args__ = (
-        sa.CheckConstraint(
-            "state IN ('closed', 'open', 'half_open')", name="site_breakers_state_valid"
-        ),
-    )
-
-    site: str = Field(sa_type=sa.String(253), primary_key=True)
-    identity: str = Field(sa_type=sa.String(64), primary_key=True)
-    state: str = Field(default="closed", sa_type=sa.String(16))
-    failures: int = 0
-    window_started_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    opens: int = 0
-    opened_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    retry_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    reason: str | None = Field(default=None, sa_type=sa.Text)
-    #: The job let through while half-open; another goes when it no longer runs.
-    trial_job_id: uuid.UUID | None = None
-    updated_at: datetime | None = _now_column(nullable=False)
-
-
 class JobAttempt(SQLModel, table=True):
     """One claim of a job by a worker, and how it ended."""
 
@@ -471,6 +419,7 @@ class ClientRate(SQLModel, table=True):
 from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
 from service.db.secrets import AppSecret  # noqa: E402
+from service.db.sites import SiteBreaker, SiteLimit  # noqa: E402
 
 __all__ = [
     "AppSecret",

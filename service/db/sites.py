@@ -15,20 +15,21 @@
 
 from __future__ import annotations
 
+import uuid  # noqa: TC003 (a column type)
 from dataclasses import dataclass
+from datetime import datetime  # noqa: TC003 (a column type)
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlmodel import Field, SQLModel
 
-from service.db.models import SiteBreaker, SiteLimit
 from service.domain.breaker import GUEST, Admission, Breaker, BreakerState
 from service.domain.control import Hold
 from service.domain.states import WAITING, Status
 
 if TYPE_CHECKING:
-    import uuid
-    from datetime import datetime, timedelta
+    from datetime import timedelta
 
     from sqlmodel import Session
 
@@ -37,6 +38,63 @@ if TYPE_CHECKING:
 
 _NOW = sa.func.now
 _WAITING = [s.value for s in Status if s in WAITING]
+TIMESTAMP = sa.DateTime(timezone=True)
+
+
+def _now_column() -> Any:
+    return Field(sa_type=TIMESTAMP, sa_column_kwargs={"server_default": _NOW(), "nullable": False})
+
+
+class SiteLimit(SQLModel, table=True):
+    """One site family's settings (set by an admin; None: the default) and its pacing clock.
+
+    A paced site gets a row at its first attempt start even without settings: its
+    ``next_start_at`` is when the next attempt may start, reserved by each start.
+    """
+
+    __tablename__ = "site_limits"
+    __table_args__ = (
+        sa.CheckConstraint("max_running IS NULL OR max_running >= 1", name="site_max_running"),
+        sa.CheckConstraint(
+            "(min_interval_s IS NULL OR min_interval_s BETWEEN 0 AND 86400) AND "
+            "(jitter IS NULL OR jitter BETWEEN 0 AND 10)",
+            name="site_pacing_valid",
+        ),
+    )
+
+    site: str = Field(sa_type=sa.String(253), primary_key=True)
+    max_running: int | None = None
+    min_interval_s: float | None = None
+    jitter: float | None = None
+    next_start_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    updated_at: datetime | None = _now_column()
+
+
+class SiteBreaker(SQLModel, table=True):
+    """A site family's circuit breaker for one identity (``guest`` or a client's cookies).
+
+    Written only when a site throttles us and when it recovers; see ``domain/breaker.py``.
+    """
+
+    __tablename__ = "site_breakers"
+    __table_args__ = (
+        sa.CheckConstraint(
+            "state IN ('closed', 'open', 'half_open')", name="site_breakers_state_valid"
+        ),
+    )
+
+    site: str = Field(sa_type=sa.String(253), primary_key=True)
+    identity: str = Field(sa_type=sa.String(64), primary_key=True)
+    state: str = Field(default="closed", sa_type=sa.String(16))
+    failures: int = 0
+    window_started_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    opens: int = 0
+    opened_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    retry_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    reason: str | None = Field(default=None, sa_type=sa.Text)
+    #: The job let through while half-open; another goes when it no longer runs.
+    trial_job_id: uuid.UUID | None = None
+    updated_at: datetime | None = _now_column()
 
 
 @dataclass(frozen=True)
@@ -51,9 +109,10 @@ class SiteDefaults:
 
 
 def identity_sql(job: str) -> str:
-    """The SQL expression of the identity of the job row aliased ``job`` (needs ``:keyed``)."""
+    """The SQL expression of the identity of the job row aliased ``job`` (needs ``:keyed``);
+    ``job`` is an alias written in this package, never input."""
     return (
-        f"(CASE WHEN CAST(:keyed AS boolean) "
+        f"(CASE WHEN CAST(:keyed AS boolean) "  # noqa: S608
         f"AND COALESCE(CAST({job}.options->>'cookies' AS boolean), true) "
         f"AND EXISTS (SELECT 1 FROM site_cookies sc "
         f"WHERE sc.client_id = {job}.client_id AND sc.site = {job}.site) "
@@ -138,9 +197,7 @@ class Throttle:
     retry_at: datetime | None
 
 
-def throttled(
-    session: Session, site: str, identity: str, policy: Policy, reason: str
-) -> Throttle:
+def throttled(session: Session, site: str, identity: str, policy: Policy, reason: str) -> Throttle:
     """Count a throttled attempt on the site for the identity; may open the breaker."""
     row = _locked(session, site, identity)
     before = _breaker_of(row)
@@ -194,8 +251,8 @@ def admit(session: Session, site: str, identity: str, job_id: uuid.UUID) -> Admi
     """
     row = _locked(session, site, identity)
     breaker = _breaker_of(row)
-    running = row is not None and row.trial_job_id != job_id and _trial_running(
-        session, row.trial_job_id
+    running = (
+        row is not None and row.trial_job_id != job_id and _trial_running(session, row.trial_job_id)
     )
     verdict = breaker.admit(_db_now(session), trial_running=running)
     if verdict is Admission.TRIAL:

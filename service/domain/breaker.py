@@ -58,7 +58,7 @@ class Policy:
 
     def cooling(self, opens: int) -> timedelta:
         """The cooling period after the ``opens``-th opening in a row (1, 2, …)."""
-        factor = 2 ** min(max(opens, 1) - 1, 30)
+        factor = 1 << min(max(opens, 1) - 1, 30)
         return min(self.cooldown * factor, self.max_cooldown)
 
 

@@ -118,7 +118,7 @@ def _peek(error: HTTPError) -> str:
     """The start of an error answer's body (a bot check says so there), or nothing."""
     try:
         data = error.response.read(4096)
-    except Exception:  # noqa: BLE001 (a closed or broken answer has nothing to tell)
+    except Exception:
         return ""
     return data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
 

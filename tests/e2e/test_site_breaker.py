@@ -86,8 +86,9 @@ def test_a_throttling_site_cools_alone_and_every_job_succeeds_after_it_recovers(
             assert breaker is not None and breaker["retry_at"] is not None
             assert "rate_limited" in (breaker["reason"] or "")
             metrics = http.get("/metrics").text
-            assert f'haul_site_breaker_state{{site="{BUSY}",identity="guest",state="open"}} 1.0' in (
-                metrics
+            assert (
+                f'haul_site_breaker_state{{site="{BUSY}",identity="guest",state="open"}} 1.0'
+                in (metrics)
             )
 
             # Then another site's jobs keep flowing meanwhile

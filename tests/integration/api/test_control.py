@@ -106,7 +106,11 @@ def test_reset_closes_a_site_breaker(
     with runtime.db.session() as session:
         for _ in range(runtime.settings.breaker_threshold):
             site_rows.throttled(
-                session, "example.com", "guest", runtime.settings.breaker_policy, "rate_limited: 429"
+                session,
+                "example.com",
+                "guest",
+                runtime.settings.breaker_policy,
+                "rate_limited: 429",
             )
     listed = api.get("/v1/sites", headers=admin).json()["items"]
     (breaker,) = [b for s in listed if s["site"] == "example.com" for b in s["breakers"]]

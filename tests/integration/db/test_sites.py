@@ -16,11 +16,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from service.db import jobs as job_rows
 from service.db import sites as site_rows
 from service.db.models import Job, SiteBreaker
 from service.domain.breaker import Admission, BreakerState, Policy
 from service.intake.clients import create_client
-from tests.support.jobs import insert
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -30,10 +30,13 @@ pytestmark = pytest.mark.integration
 POLICY = Policy(threshold=2, cooldown=timedelta(minutes=1))
 
 
-def a_job(runtime: Runtime, url: str = "https://www.youtube.com/watch?v=1", **values: object) -> Job:
+def a_job(
+    runtime: Runtime, url: str = "https://www.youtube.com/watch?v=1", **values: object
+) -> Job:
     client, _ = create_client(runtime, f"sites-{uuid.uuid4().hex[:6]}")
     job = Job(client_id=client.id, url=url, step="download", **values)
-    insert(runtime, job)
+    with runtime.db.session() as session:
+        job_rows.insert_many(session, [job])
     return job
 
 
@@ -79,9 +82,13 @@ def test_throttles_open_the_breaker_and_every_move_is_announced(runtime: Runtime
         listener.execute("LISTEN haul_jobs")
         # Given a threshold of two: the first throttle counts, the second opens
         with runtime.db.session() as session:
-            first = site_rows.throttled(session, "youtube.com", "guest", POLICY, "rate_limited: 429")
+            first = site_rows.throttled(
+                session, "youtube.com", "guest", POLICY, "rate_limited: 429"
+            )
         with runtime.db.session() as session:
-            second = site_rows.throttled(session, "youtube.com", "guest", POLICY, "rate_limited: 429")
+            second = site_rows.throttled(
+                session, "youtube.com", "guest", POLICY, "rate_limited: 429"
+            )
 
         assert (first.state, first.opened) == (BreakerState.CLOSED, False)
         assert (second.state, second.opened) == (BreakerState.OPEN, True)
@@ -154,7 +161,11 @@ def test_a_live_trial_holds_everyone_else_and_a_dead_one_makes_room(runtime: Run
         session.execute(
             sa.update(Job)
             .where(Job.id == trial.id)
-            .values(status="running", lease_owner="w/1", lease_expires_at=sa.func.now() + timedelta(minutes=1))
+            .values(
+                status="running",
+                lease_owner="w/1",
+                lease_expires_at=sa.func.now() + timedelta(minutes=1),
+            )
         )
     with runtime.db.session() as session:
         assert site_rows.admit(session, "youtube.com", "guest", other.id) is Admission.COOL

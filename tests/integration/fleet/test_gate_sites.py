@@ -94,7 +94,10 @@ def test_a_due_breaker_releases_one_trial_whose_success_frees_the_rest(
     assert trial is not None
     with runtime.db.session() as session:
         breaker = session.get(SiteBreaker, ("youtube.com", "guest"))
-        assert breaker is not None and (breaker.state, breaker.trial_job_id) == ("half_open", trial_id)
+        assert breaker is not None and (breaker.state, breaker.trial_job_id) == (
+            "half_open",
+            trial_id,
+        )
     assert release_held(runtime) == 0  # the trial runs: the rest wait for its outcome
 
     # When the trial succeeds, the breaker closes and the others are released
@@ -124,7 +127,9 @@ def test_a_paced_site_starts_one_job_per_interval_and_each_start_releases_the_ne
     assert all(must(runtime, i).attempts == 0 for i in waiting)
     # ... and a start released a held job to come and reserve the start after it (the
     # first start may have come before the others were held; the second came after)
-    released = {uuid.UUID(m["args"][0]) for m, _ in take_messages(f"{settings.queue_prefix}.download")}
+    released = {
+        uuid.UUID(m["args"][0]) for m, _ in take_messages(f"{settings.queue_prefix}.download")
+    }
     assert 1 <= len(released) <= 2
     assert released <= set(waiting)
     expected = {None: len(released), "site_paced": 2 - len(released)}
