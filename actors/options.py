@@ -41,10 +41,14 @@ def parse_job_id(raw: str) -> uuid.UUID | None:
 
 @contextmanager
 def throttled_waits_longer(settings: Settings) -> Iterator[None]:
-    """A site that throttles us is retried after a longer, fixed delay, not the backoff."""
+    """A site that throttles us is retried after a longer, fixed delay, not the backoff, and
+    not before its breaker lets a job through again (the retry is then the breaker's trial)."""
     try:
         yield
     except Transient as exc:
         if exc.error_class != ErrorClass.RATE_LIMITED:
             raise
-        raise dramatiq.Retry(exc.message, delay=settings.rate_limited_backoff_ms) from exc
+        delay = settings.rate_limited_backoff_ms
+        if exc.retry_after_s is not None:
+            delay = max(delay, int(exc.retry_after_s * 1000) + 250)
+        raise dramatiq.Retry(exc.message, delay=delay) from exc

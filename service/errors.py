@@ -120,6 +120,9 @@ class Transient(JobFailure):
     """The job failed for a reason that may pass; it is retried with backoff."""
 
     error_class = ErrorClass.TRANSIENT
+    #: Set when the next attempt makes no sense sooner (the site's breaker is open until
+    #: then): the retry waits at least this long.
+    retry_after_s: float | None = None
 
 
 class LeaseLost(HaulError):

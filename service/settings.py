@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from service.domain.breaker import Policy as BreakerPolicy
 from service.domain.egress import EgressPolicy
 from service.domain.quotas import ClientLimits
 
@@ -144,6 +146,42 @@ class Settings(BaseSettings):
         ge=1,
         description="Default fleet-wide limit of running jobs per site (media host); a limit "
         "set for a site through the API overrides it. Unset: no default limit.",
+    )
+    # When a site fights back (see docs/operations.md, "Pacing and the breaker")
+    site_min_interval_s: float = Field(
+        0.0,
+        ge=0,
+        le=86_400,
+        description="Default minimum interval between attempt starts on one site family, "
+        "fleet-wide, for sites without a built-in default (YouTube 5 s, other big video "
+        "sites 2 s) or their own setting. 0: not paced.",
+    )
+    site_pacing_jitter: float = Field(
+        0.5,
+        ge=0,
+        le=10,
+        description="Each paced interval is lengthened by up to this fraction of it, at "
+        "random, for sites without their own jitter.",
+    )
+    breaker_threshold: int = Field(
+        3,
+        ge=1,
+        description="Throttled attempts in a row (429, a bot check, 'try again later') on one "
+        "site family and identity that open its breaker.",
+    )
+    breaker_window_s: float = Field(
+        600.0,
+        gt=0,
+        description="A throttle later than this after the first of a run starts a new count.",
+    )
+    breaker_cooldown_s: float = Field(
+        120.0,
+        gt=0,
+        description="How long an open breaker holds the site's jobs the first time; each "
+        "reopening without a success in between doubles it.",
+    )
+    breaker_max_cooldown_s: float = Field(
+        21_600.0, gt=0, description="The longest an open breaker holds a site's jobs."
     )
     tier_priorities: dict[str, int] = Field(
         default_factory=lambda: {"standard": 5, "premium": 9},
@@ -312,6 +350,16 @@ class Settings(BaseSettings):
             requests_per_minute=self.client_requests_per_minute,
             max_subscriptions=self.client_max_subscriptions,
             max_running=self.client_max_running,
+        )
+
+    @property
+    def breaker_policy(self) -> BreakerPolicy:
+        """When a site's breaker opens and for how long (the ``HAUL_BREAKER_*`` settings)."""
+        return BreakerPolicy(
+            threshold=self.breaker_threshold,
+            window=timedelta(seconds=self.breaker_window_s),
+            cooldown=timedelta(seconds=self.breaker_cooldown_s),
+            max_cooldown=timedelta(seconds=self.breaker_max_cooldown_s),
         )
 
     @property

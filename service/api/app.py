@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     hub = EventHub(settings.database_url)
     queues = QueueDepths(with_connection_defaults(settings.broker_url), queue_names(settings))
-    metrics_of_rows.watch(runtime.db, queues)
+    metrics_of_rows.watch(runtime.db, queues, keyed=bool(settings.cookie_secrets))
 
     def close() -> None:
         queues.close()

@@ -16,10 +16,8 @@ from service.api.schemas import (
     QueueLimitIn,
     QueueList,
     QueueOut,
-    SiteLimitIn,
-    SiteList,
-    SiteOut,
 )
+from service.api.site_schemas import SiteLimitIn, SiteList, SiteOut
 from service.fleet import admin
 
 if TYPE_CHECKING:
@@ -90,8 +88,19 @@ class ControlController(Controller):
 
     @get("/sites", sync_to_thread=True, responses=documented(403))
     def sites(self, runtime: NamedDependency[Runtime], client: NamedDependency[Client]) -> SiteList:
-        """Every site with its own limit, and how many of its jobs run now."""
+        """Every site family with settings, a pacing clock or a breaker not closed: its limit,
+        pacing, running count, and each breaker's state, reason, counts and ``retry_at``."""
         return SiteList(items=[SiteOut.of(v) for v in admin.sites(runtime, client)])
+
+    @get("/sites/{site:str}", sync_to_thread=True, responses=documented(403, 422))
+    def site(
+        self,
+        site: FromPath[str],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> SiteOut:
+        """One site family: its settings, pacing, running count and breakers."""
+        return SiteOut.of(admin.site(runtime, client, site))
 
     @put("/sites/{site:str}", sync_to_thread=True, responses=documented(400, 403, 422))
     def set_site(
@@ -101,8 +110,25 @@ class ControlController(Controller):
         runtime: NamedDependency[Runtime],
         client: NamedDependency[Client],
     ) -> SiteOut:
-        """At most ``max_running`` jobs of this media host run at once, fleet-wide."""
-        return SiteOut.of(admin.set_site_limit(runtime, client, site, data.max_running))
+        """Set the site family's ``max_running`` (jobs running at once, fleet-wide),
+        ``min_interval_s`` and ``jitter`` (pacing of attempt starts); fields left out keep
+        their value, null goes back to the default."""
+        return SiteOut.of(admin.set_site(runtime, client, site, data.given()))
+
+    @post(
+        "/sites/{site:str}/reset",
+        status_code=HTTP_200_OK,
+        sync_to_thread=True,
+        responses=documented(403, 422),
+    )
+    def reset_site(
+        self,
+        site: FromPath[str],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> SiteOut:
+        """Close the site's breakers now; its jobs held ``site_cooling`` start again."""
+        return SiteOut.of(admin.reset_site(runtime, client, site))
 
     @delete("/sites/{site:str}", sync_to_thread=True, responses=documented(403, 404, 422))
     def remove_site(

@@ -22,6 +22,7 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.api.problems import documented
 from service.errors import BadRequest
+from service.intake.clients import is_admin
 from service.live import views
 
 if TYPE_CHECKING:
@@ -95,8 +96,12 @@ class EventController(Controller):
         client: NamedDependency[Client],
         hub: NamedDependency[EventHub],
     ) -> ServerSentEvent:
-        """State changes and progress of all your jobs, live, until you disconnect."""
-        events = views.open_stream(runtime, hub, client, last_event_id=_last_event_id(request))
+        """State changes and progress of all your jobs, live, until you disconnect; an admin
+        also gets ``site`` events: every move of a site breaker (state, failures,
+        ``retry_at``, reason)."""
+        events = views.open_stream(
+            runtime, hub, client, last_event_id=_last_event_id(request), sites=is_admin(client)
+        )
         return ServerSentEvent(_messages(events))
 
 

@@ -15,7 +15,7 @@ from service.domain.states import DeliveryStatus, Phase, Status
 if TYPE_CHECKING:
     from service.db.models import Artifact, Client, JobAttempt, WebhookAttempt
     from service.domain.playlists import Children
-    from service.fleet.admin import QueueView, SiteView
+    from service.fleet.admin import QueueView
     from service.intake.jobs import JobView
     from service.webhooks.endpoints import DeliveryView
 
@@ -389,28 +389,6 @@ class QueueLimitIn(BaseModel):
     max_running: int | None = Field(
         ge=1, le=100_000, description="At most this many run at once, fleet-wide; null: no limit."
     )
-
-
-class SiteLimitIn(BaseModel):
-    """``PUT /v1/sites/{site}``: the site's fleet-wide limit of running jobs."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_running: int = Field(ge=1, le=100_000)
-
-
-class SiteOut(BaseModel):
-    site: str = Field(description="A media host, lower-cased, without www.")
-    max_running: int
-    running: int
-
-    @classmethod
-    def of(cls, view: SiteView) -> SiteOut:
-        return cls(site=view.site, max_running=view.max_running, running=view.running)
-
-
-class SiteList(BaseModel):
-    items: list[SiteOut]
 
 
 class ClientStateOut(BaseModel):

@@ -20,11 +20,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
+from service.db import sites as site_rows
 from service.db.models import Client, Job, QueueControl, SiteLimit, WebhookDelivery
+from service.db.sites import SiteDefaults, identity_sql
 from service.domain import BATCH
+from service.domain.breaker import Admission, BreakerState
 from service.domain.control import Hold, free_slots
+from service.domain.pacing import pacing_of
 from service.domain.states import ACTIVE, WAITING, Phase, Status
 
 if TYPE_CHECKING:
@@ -112,8 +115,13 @@ class Verdict:
     #: Why the job may not start now; None lets the claim go ahead.
     hold: Hold | None
     #: Whether a queue, client or site limit applied, or entries of the client wait for
-    #: room (``client_full``): then the attempt's end releases held jobs.
+    #: room (``client_full``), or the job is its site's breaker trial: then the attempt's
+    #: end releases held jobs.
     limited: bool
+    #: Seconds until a paced site lets this attempt start (it waits that long).
+    wait_s: float = 0.0
+    #: The job's site when it is paced: its start releases the next job held ``site_paced``.
+    paced_site: str | None = None
 
 
 _SWITCHES = sa.text(
@@ -122,11 +130,14 @@ _SWITCHES = sa.text(
            j.client_id, c.max_running,
            EXISTS (SELECT 1 FROM jobs h
                    WHERE h.client_id = j.client_id AND h.held = '{Hold.CLIENT_FULL.value}'
-                     AND h.status IN ({_WAITING_SQL}))
+                     AND h.status IN ({_WAITING_SQL})),
+           s.min_interval_s, s.jitter, i.identity, b.state
     FROM jobs j
     JOIN clients c ON c.id = j.client_id
     JOIN queue_controls q ON q.queue = :queue
     LEFT JOIN site_limits s ON s.site = j.site
+    CROSS JOIN LATERAL (SELECT {identity_sql("j")} AS identity) i
+    LEFT JOIN site_breakers b ON b.site = j.site AND b.identity = i.identity
     WHERE j.id = :job_id
     FOR SHARE OF q, c
     """  # noqa: S608 (only names from the enums are formatted in)
@@ -139,18 +150,25 @@ def gate(
     queue: str,
     default_site_limit: int | None,
     default_client_limit: int | None = None,
+    sites: SiteDefaults | None = None,
 ) -> Verdict:
     """Whether the job may start now, decided in the claim's transaction.
 
     One statement reads every switch (the queue's and the client's rows ``FOR SHARE``,
-    the client's own ``max_running``, whether its entries wait for room); only a limit
-    costs more: a lock and a count.
+    the client's own ``max_running``, whether its entries wait for room, its site's
+    pacing and its breaker for the job's identity); only a limit costs more: a lock
+    and a count; a breaker that is not closed, its row locked; a paced site, the
+    upsert that reserves its next start (last, so a job held for another reason
+    reserves nothing).
     """
-    row = session.execute(_SWITCHES, {"queue": queue, "job_id": job_id}).first()
+    sites = sites or SiteDefaults()
+    params = {"queue": queue, "job_id": job_id, "keyed": sites.keyed}
+    row = session.execute(_SWITCHES, params).first()
     if row is None:
         return Verdict(None, limited=False)  # the job is gone (the claim finds nothing)
     queue_paused, max_running, client_paused_at, site, own_site_limit = row[:5]
-    client_id, own_client_limit, entries_wait = row[5:]
+    client_id, own_client_limit, entries_wait = row[5:8]
+    own_interval, own_jitter, identity, breaker = row[8:]
     site_max = own_site_limit if own_site_limit is not None else default_site_limit
     client_max = own_client_limit if own_client_limit is not None else default_client_limit
     limited = (
@@ -163,6 +181,11 @@ def gate(
         return Verdict(Hold.QUEUE_PAUSED, limited)
     if client_paused_at is not None:
         return Verdict(Hold.CLIENT_PAUSED, limited)
+    if site is not None and breaker is not None and breaker != BreakerState.CLOSED.value:
+        admission = site_rows.admit(session, site, identity, job_id)
+        if admission is Admission.COOL:
+            return Verdict(Hold.SITE_COOLING, limited)
+        limited = limited or admission is Admission.TRIAL
     if max_running is not None:
         _lock(session, f"haul.queue:{queue}")
         if running_in_queue(session, queue) >= max_running:
@@ -175,7 +198,13 @@ def gate(
         _lock(session, f"haul.site:{site}")
         if running_on_site(session, site) >= site_max:
             return Verdict(Hold.SITE_FULL, limited)
-    return Verdict(None, limited)
+    pacing = pacing_of(site, own_interval, own_jitter, sites.min_interval_s, sites.jitter)
+    if site is None or not pacing.paced:
+        return Verdict(None, limited)
+    wait = site_rows.reserve_start(session, site, pacing.gap(), pacing.longest_gap)
+    if wait is None:
+        return Verdict(Hold.SITE_PACED, limited)
+    return Verdict(None, limited, wait_s=wait, paced_site=site)
 
 
 def hold(session: Session, job_id: uuid.UUID, reason: Hold) -> Job | None:
@@ -206,15 +235,24 @@ def any_held(session: Session) -> bool:
 
 _RUNNING_SQL = f"'{Status.RUNNING.value}'"
 
+_COOLING_SQL = f"'{Hold.SITE_COOLING.value}'"
+_PACED_SQL = f"'{Hold.SITE_PACED.value}'"
+
 _RELEASABLE = sa.text(
     f"""
     WITH waiting AS (
-        SELECT j.id, j.site, j.client_id, j.priority, j.queued_at,
+        SELECT j.id, j.site, j.client_id, j.priority, j.queued_at, j.held,
                row_number() OVER (PARTITION BY j.site ORDER BY j.priority DESC, j.queued_at) AS n,
                row_number() OVER (PARTITION BY j.client_id ORDER BY j.priority DESC, j.queued_at)
                    AS m,
-               COALESCE(c.max_running, CAST(:default_client_limit AS integer)) AS client_limit
+               row_number() OVER (PARTITION BY j.site, j.held, i.identity
+                                  ORDER BY j.priority DESC, j.queued_at) AS k,
+               COALESCE(c.max_running, CAST(:default_client_limit AS integer)) AS client_limit,
+               b.state AS breaker, b.retry_at, b.trial_job_id
         FROM jobs j JOIN clients c ON c.id = j.client_id
+        CROSS JOIN LATERAL (SELECT {identity_sql("j")} AS identity) i
+        LEFT JOIN site_breakers b ON b.site = j.site AND b.identity = i.identity
+                                  AND j.held = {_COOLING_SQL}
         WHERE j.held IS NOT NULL AND j.held <> '{Hold.CLIENT_FULL.value}'
           AND j.step = :queue AND j.status IN ({_WAITING_SQL})
           AND c.paused_at IS NULL
@@ -227,6 +265,7 @@ _RELEASABLE = sa.text(
     ), room AS (
         SELECT s.site,
                COALESCE(l.max_running, CAST(:default_site_limit AS integer)) AS site_limit,
+               l.next_start_at,
                (SELECT count(*) FROM jobs r
                 WHERE r.site = s.site AND r.status = {_RUNNING_SQL} AND r.lease_expires_at > now())
                    AS running
@@ -237,6 +276,15 @@ _RELEASABLE = sa.text(
     LEFT JOIN busy ON busy.client_id = w.client_id
     WHERE (room.site_limit IS NULL OR w.n <= room.site_limit - room.running)
       AND (w.client_limit IS NULL OR w.m <= w.client_limit - busy.running)
+      -- a cooling job goes when its breaker closed, or as the one trial of a due breaker
+      AND (w.held <> {_COOLING_SQL} OR w.breaker IS NULL OR w.breaker = 'closed'
+           OR (w.k = 1 AND w.breaker = 'open' AND w.retry_at <= now())
+           OR (w.k = 1 AND w.breaker = 'half_open' AND NOT EXISTS (
+                   SELECT 1 FROM jobs t WHERE t.id = w.trial_job_id
+                     AND t.status = {_RUNNING_SQL} AND t.lease_expires_at > now())))
+      -- a paced job is released by the start before it; here only when none is reserved
+      AND (w.held <> {_PACED_SQL}
+           OR (w.k = 1 AND (room.next_start_at IS NULL OR room.next_start_at <= now())))
     ORDER BY w.priority DESC, w.queued_at
     LIMIT :room
     """  # noqa: S608 (only state names from the enum are formatted in)
@@ -248,6 +296,7 @@ def release(
     queue: str,
     default_site_limit: int | None,
     default_client_limit: int | None = None,
+    keyed: bool = False,
 ) -> list[Job]:
     """Clear ``held`` on the waiting jobs of a queue that may start now, best priority first.
 
@@ -271,6 +320,7 @@ def release(
         "default_site_limit": default_site_limit,
         "default_client_limit": default_client_limit,
         "room": room,
+        "keyed": keyed,
     }
     ids = list(session.execute(_RELEASABLE, params).scalars())
     if not ids:
@@ -331,22 +381,11 @@ def set_client_paused(session: Session, client_id: uuid.UUID, paused: bool) -> C
 
 
 def put_site_limit(session: Session, site: str, max_running: int) -> SiteLimit:
-    insert = postgresql.insert(SiteLimit).values(site=site, max_running=max_running)
-    stmt = insert.on_conflict_do_update(
-        index_elements=[SiteLimit.site],
-        set_={"max_running": insert.excluded.max_running, "updated_at": _NOW()},
-    ).returning(SiteLimit)
-    return session.execute(stmt.execution_options(synchronize_session=False)).scalars().one()
+    return site_rows.put_site(session, site, {"max_running": max_running})
 
 
 def delete_site_limit(session: Session, site: str) -> bool:
     return session.execute(sa.delete(SiteLimit).where(SiteLimit.site == site)).rowcount == 1
-
-
-def site_limits(session: Session) -> list[tuple[SiteLimit, int]]:
-    """Every site limit with the site's running count now."""
-    rows = session.execute(sa.select(SiteLimit).order_by(SiteLimit.site)).scalars()
-    return [(limit, running_on_site(session, limit.site)) for limit in rows]
 
 
 # --- what an operator sees ----------------------------------------------------------------------

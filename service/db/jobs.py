@@ -12,8 +12,9 @@ import sqlalchemy as sa
 
 from service.db.models import Job
 from service.db.sql import NOW, returning_all, returning_one
-from service.domain.control import Hold, site_of
+from service.domain.control import Hold
 from service.domain.errors import ErrorClass
+from service.domain.sites import family_of_url
 from service.domain.states import ACTIVE, Phase, Status
 
 if TYPE_CHECKING:
@@ -29,9 +30,10 @@ def insert(session: Session, job: Job) -> Job:
 
 
 def insert_many(session: Session, jobs: list[Job]) -> None:
-    """Add jobs, each with its site (the host that per-site limits count) filled in."""
+    """Add jobs, each with its site family (what per-site limits, pacing and breakers count)
+    filled in."""
     for job in jobs:
-        job.site = job.site or site_of(job.url)
+        job.site = job.site or family_of_url(job.url)
     session.add_all(jobs)
     session.flush()
 

@@ -185,7 +185,8 @@ class Job(SQLModel, table=True):
     phase: str | None = Field(default=None, sa_type=sa.String(24))
     step: str = Field(default=Step.PROBE.value, sa_type=sa.String(16))
     priority: int = Field(default=0, sa_type=sa.SmallInteger)
-    #: The media host (see ``site_of``), for per-site limits; set on insert.
+    #: The site family (see ``domain/sites.py: family_of_url``), for per-site limits,
+    #: pacing and breakers; set on insert.
     site: str | None = Field(default=None, sa_type=sa.String(253))
     #: Why a waiting job may not start now (a pause, a full queue or site); None otherwise.
     #: A held job has no message in the broker: it is published again when released.
@@ -237,17 +238,6 @@ class QueueControl(SQLModel, table=True):
     queue: str = Field(sa_type=sa.String(32), primary_key=True)
     paused_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
     max_running: int | None = None
-    updated_at: datetime | None = _now_column(nullable=False)
-
-
-class SiteLimit(SQLModel, table=True):
-    """A fleet-wide limit of running jobs for one site (media host), set by an admin."""
-
-    __tablename__ = "site_limits"
-    __table_args__ = (sa.CheckConstraint("max_running >= 1", name="site_max_running"),)
-
-    site: str = Field(sa_type=sa.String(253), primary_key=True)
-    max_running: int
     updated_at: datetime | None = _now_column(nullable=False)
 
 
@@ -429,6 +419,7 @@ class ClientRate(SQLModel, table=True):
 from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
 from service.db.secrets import AppSecret  # noqa: E402
+from service.db.sites import SiteBreaker, SiteLimit  # noqa: E402
 
 __all__ = [
     "AppSecret",
@@ -441,6 +432,7 @@ __all__ = [
     "JobAttempt",
     "JobEvent",
     "QueueControl",
+    "SiteBreaker",
     "SiteCookies",
     "SiteLimit",
     "Subscription",

@@ -9,7 +9,6 @@ order and published again. Nothing here touches the database.
 from __future__ import annotations
 
 from enum import StrEnum
-from urllib.parse import urlsplit
 
 
 class Hold(StrEnum):
@@ -21,13 +20,18 @@ class Hold(StrEnum):
     CLIENT_PAUSED = "client_paused"
     #: Its queue already runs ``max_running`` jobs, fleet-wide.
     QUEUE_FULL = "queue_full"
-    #: Its site (the media host) already runs its limit of jobs, fleet-wide.
+    #: Its site (the media's site family) already runs its limit of jobs, fleet-wide.
     SITE_FULL = "site_full"
     #: A playlist entry past its client's ``max_active_jobs``: it waits, not counted as
     #: active, until the client's active jobs fall.
     CLIENT_FULL = "client_full"
     #: Its client already runs its ``max_running`` jobs, fleet-wide.
     CLIENT_BUSY = "client_busy"
+    #: Its site's breaker is open for the job's identity (the site throttled us): it waits
+    #: until the breaker's ``retry_at`` without spending an attempt.
+    SITE_COOLING = "site_cooling"
+    #: Its site is paced and the next start slots are taken: the start before it releases it.
+    SITE_PACED = "site_paced"
 
 
 class Queue(StrEnum):
@@ -46,16 +50,6 @@ class Queue(StrEnum):
 #: The queues an admin can pause; ``max_running`` applies to the two job queues only.
 PAUSABLE_QUEUES = (Queue.PROBE, Queue.DOWNLOAD, Queue.CALLBACKS)
 LIMITED_QUEUES = (Queue.PROBE, Queue.DOWNLOAD)
-
-
-def site_of(url: str) -> str:
-    """The site a URL downloads from: its host, lower-cased, without a leading ``www.``.
-
-    Site limits are per host, so ``www.example.com`` and ``example.com`` share one,
-    while ``media.example.com`` is a site of its own.
-    """
-    host = (urlsplit(url).hostname or "").lower().rstrip(".")
-    return host.removeprefix("www.") if host.count(".") > 1 else host
 
 
 def tier_max_priority(tier: str, bounds: dict[str, int]) -> int:

@@ -11,14 +11,17 @@ attempt (a slot may have freed), and by the sweep as a backstop.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from service.db import control as control_rows
-from service.domain.control import LIMITED_QUEUES, PAUSABLE_QUEUES, Queue, site_of
+from service.db import sites as site_rows
+from service.domain.control import LIMITED_QUEUES, PAUSABLE_QUEUES, Queue
+from service.domain.pacing import pacing_of
+from service.domain.sites import NotASite, family_of_host
 from service.errors import Forbidden, InvalidInput, NotFound
-from service.fleet.gate import release_held
+from service.fleet.gate import release_held, site_defaults
 from service.intake.clients import is_admin
 from service.webhooks.outbox import publish_unsent
 
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     import uuid
     from datetime import datetime
 
-    from service.db.models import Client, QueueControl
+    from service.db.models import Client, QueueControl, SiteLimit
     from service.runtime import Runtime
 
 
@@ -43,10 +46,34 @@ class QueueView:
 
 
 @dataclass(frozen=True)
+class BreakerView:
+    """A site's breaker for one identity (``guest``, or ``client:<id>`` for its cookies)."""
+
+    identity: str
+    state: str
+    failures: int
+    opens: int
+    opened_at: datetime | None
+    retry_at: datetime | None
+    reason: str | None
+    #: Jobs held ``site_cooling`` behind it now.
+    cooling: int
+
+
+@dataclass(frozen=True)
 class SiteView:
     site: str
-    max_running: int
+    #: The site's own limit of running jobs (None: ``HAUL_SITE_MAX_RUNNING``).
+    max_running: int | None
     running: int
+    #: The pacing in force (own setting, built-in default or the deployment's), and the
+    #: site's own settings (None: the default).
+    min_interval_s: float = 0.0
+    jitter: float = 0.0
+    own_min_interval_s: float | None = None
+    own_jitter: float | None = None
+    next_start_at: datetime | None = None
+    breakers: list[BreakerView] = field(default_factory=list)
 
 
 def require_admin(client: Client) -> None:
@@ -119,23 +146,83 @@ def set_max_running(rt: Runtime, client: Client, name: str, max_running: int | N
 
 
 def sites(rt: Runtime, client: Client) -> list[SiteView]:
+    """Every site with settings, a pacing clock or a breaker that is not closed and clean."""
     require_admin(client)
     with rt.db.session() as session:
-        return [
-            SiteView(site=limit.site, max_running=limit.max_running, running=running)
-            for limit, running in control_rows.site_limits(session)
-        ]
+        rows = {row.site: row for row in site_rows.site_rows(session)}
+        breakers = site_rows.breakers(session)
+        cooling = site_rows.cooling_counts(session, site_defaults(rt).keyed)
+        names = sorted({*rows, *(b.site for b in breakers)})
+        running = {name: control_rows.running_on_site(session, name) for name in names}
+    views = []
+    for name in names:
+        row = rows.get(name)
+        views.append(
+            _site_view(
+                rt,
+                name,
+                row,
+                running[name],
+                [
+                    BreakerView(
+                        identity=b.identity,
+                        state=b.state,
+                        failures=b.failures,
+                        opens=b.opens,
+                        opened_at=b.opened_at,
+                        retry_at=b.retry_at,
+                        reason=b.reason,
+                        cooling=cooling.get((b.site, b.identity), 0),
+                    )
+                    for b in breakers
+                    if b.site == name
+                ],
+            )
+        )
+    return views
+
+
+def _site_view(
+    rt: Runtime, name: str, row: SiteLimit | None, running: int, breakers: list[BreakerView]
+) -> SiteView:
+    defaults = site_defaults(rt)
+    own_interval = row.min_interval_s if row else None
+    own_jitter = row.jitter if row else None
+    pacing = pacing_of(name, own_interval, own_jitter, defaults.min_interval_s, defaults.jitter)
+    return SiteView(
+        site=name,
+        max_running=row.max_running if row else None,
+        running=running,
+        min_interval_s=pacing.interval_s,
+        jitter=pacing.jitter,
+        own_min_interval_s=own_interval,
+        own_jitter=own_jitter,
+        next_start_at=row.next_start_at if row else None,
+        breakers=breakers,
+    )
+
+
+def site(rt: Runtime, client: Client, name: str) -> SiteView:
+    """One site as ``sites`` lists it (a site nobody configured: its defaults)."""
+    clean = _site_name(name)
+    found = next((v for v in sites(rt, client) if v.site == clean), None)
+    return found or _site_view(rt, clean, None, 0, [])
 
 
 def set_site_limit(rt: Runtime, client: Client, site: str, max_running: int) -> SiteView:
+    return set_site(rt, client, site, {"max_running": max_running})
+
+
+def set_site(rt: Runtime, client: Client, name: str, values: dict[str, Any]) -> SiteView:
+    """Set a site's own ``max_running``, ``min_interval_s`` and ``jitter`` (those given; None
+    goes back to the default); takes effect at the next claim."""
     require_admin(client)
-    clean = _site_name(site)
+    clean = _site_name(name)
     with rt.db.session() as session:
-        limit = control_rows.put_site_limit(session, clean, max_running)
-        running = control_rows.running_on_site(session, clean)
-    log.info("site limit set", site=clean, max_running=max_running, by=str(client.id))
+        site_rows.put_site(session, clean, values)
+    log.info("site settings set", site=clean, by=str(client.id), **values)
     release_held(rt)
-    return SiteView(site=limit.site, max_running=limit.max_running, running=running)
+    return site(rt, client, clean)
 
 
 def remove_site_limit(rt: Runtime, client: Client, site: str) -> None:
@@ -146,12 +233,25 @@ def remove_site_limit(rt: Runtime, client: Client, site: str) -> None:
     release_held(rt)
 
 
+def reset_site(rt: Runtime, client: Client, name: str) -> SiteView:
+    """Close every breaker of the site now; its cooling jobs are released."""
+    require_admin(client)
+    clean = _site_name(name)
+    with rt.db.session() as session:
+        closed = site_rows.reset(session, clean)
+    log.info("site breakers reset", site=clean, breakers=len(closed), by=str(client.id))
+    release_held(rt)
+    return site(rt, client, clean)
+
+
 def _site_name(site: str) -> str:
-    """A site as jobs record it: a host name, lower-cased, without ``www.``."""
-    clean = site_of(f"http://{site.strip()}/")
-    if not clean or len(clean) > 253 or "/" in site or "@" in site:
+    """A site as jobs record it: the site family of a host name (``youtu.be``: ``youtube.com``)."""
+    if "/" in site or "@" in site:
         raise InvalidInput(f"not a site (a host name such as example.com): {site!r}")
-    return clean
+    try:
+        return family_of_host(site.strip())
+    except NotASite:
+        raise InvalidInput(f"not a site (a host name such as example.com): {site!r}") from None
 
 
 def pause_client(rt: Runtime, client: Client, client_id: uuid.UUID, paused: bool) -> Client:

@@ -17,6 +17,8 @@ import structlog
 
 from service.db import control as control_rows
 from service.db import room as room_rows
+from service.db import sites as site_rows
+from service.db.sites import SiteDefaults
 from service.dispatch import publish_or_record
 from service.domain.control import LIMITED_QUEUES
 
@@ -39,7 +41,11 @@ def release_held(rt: Runtime) -> int:
     for queue in LIMITED_QUEUES:
         with rt.db.session() as session:
             jobs = control_rows.release(
-                session, queue, rt.settings.site_max_running, rt.settings.client_max_running
+                session,
+                queue,
+                rt.settings.site_max_running,
+                rt.settings.client_max_running,
+                keyed=site_defaults(rt).keyed,
             )
         for job in jobs:
             publish_or_record(rt, job)
@@ -61,6 +67,27 @@ def _release_entries(rt: Runtime) -> int:
             publish_or_record(rt, job)
         released += len(jobs)
     return released
+
+
+def site_defaults(rt: Runtime) -> SiteDefaults:
+    """Pacing for sites without their own, and whether workers can open cookies."""
+    return SiteDefaults(
+        min_interval_s=rt.settings.site_min_interval_s,
+        jitter=rt.settings.site_pacing_jitter,
+        keyed=bool(rt.settings.cookie_secrets),
+    )
+
+
+def release_paced(rt: Runtime, site: str) -> None:
+    """An attempt on a paced site starts: the best job held ``site_paced`` there may come and
+    reserve the next start. Never fails the caller (the sweep releases it otherwise)."""
+    try:
+        with rt.db.session() as session:
+            jobs = site_rows.release_paced(session, site)
+        for job in jobs:
+            publish_or_record(rt, job)
+    except Exception:
+        log.warning("could not release a paced job; the sweep will", site=site, exc_info=True)
 
 
 def release_quietly(rt: Runtime) -> None:

@@ -30,11 +30,15 @@ class Subscription:
 
     client_id: uuid.UUID
     job_id: uuid.UUID | None
+    #: An admin's view of all jobs also gets the moves of site breakers (``kind: site``).
+    sites: bool = False
     queue: asyncio.Queue[dict[str, Any]] = field(default_factory=lambda: asyncio.Queue(256))
     #: Set when changes were dropped (queue full, listener reconnected): replay from the table.
     behind: bool = False
 
     def wants(self, change: dict[str, Any]) -> bool:
+        if change.get("kind") == "site":
+            return self.sites
         if change.get("client_id") != str(self.client_id):
             return False
         return self.job_id is None or change.get("job_id") == str(self.job_id)
@@ -50,8 +54,10 @@ class EventHub:
         self._connections = 0
         self.connected = asyncio.Event()
 
-    def subscribe(self, client_id: uuid.UUID, job_id: uuid.UUID | None = None) -> Subscription:
-        sub = Subscription(client_id, job_id)
+    def subscribe(
+        self, client_id: uuid.UUID, job_id: uuid.UUID | None = None, *, sites: bool = False
+    ) -> Subscription:
+        sub = Subscription(client_id, job_id, sites=sites)
         self._subscribers.add(sub)
         return sub
 

@@ -60,7 +60,14 @@ def _state(event: JobEvent) -> LiveEvent:
     return LiveEvent("state", data, event.id)
 
 
+_SITE_FIELDS = ("site", "identity", "state", "failures", "opens", "retry_at", "reason")
+
+
 def _from_change(change: dict[str, Any]) -> LiveEvent:
+    if change.get("kind") == "site":
+        # A breaker's move, for admins: live only (not replayed after a reconnect; GET
+        # /v1/sites has the state).
+        return LiveEvent("site", {k: change.get(k) for k in _SITE_FIELDS})
     if change.get("event_id") is not None:
         data = {
             "job_id": change["job_id"],
@@ -97,9 +104,11 @@ def open_stream(
     *,
     job_id: uuid.UUID | None = None,
     last_event_id: int | None = None,
+    sites: bool = False,
 ) -> AsyncIterator[LiveEvent]:
-    """The live events of one job, or of all the client's jobs; :class:`TooManyStreams`
-    when the client already holds its limit of streams here.
+    """The live events of one job, or of all the client's jobs (with ``sites``, an admin's,
+    also the moves of site breakers); :class:`TooManyStreams` when the client already
+    holds its limit of streams here.
 
     Subscribes now, before the answer starts, so neither a burst of requests can pass
     the limit nor a change slip between replay and live. The view lets go when it
@@ -109,7 +118,7 @@ def open_stream(
     limit = settings.sse_max_streams_per_client
     if hub.streams_of(client.id) >= limit:
         raise TooManyStreams(value=limit, retry_after_s=math.ceil(settings.sse_heartbeat_s))
-    sub = hub.subscribe(client.id, job_id)
+    sub = hub.subscribe(client.id, job_id, sites=sites and job_id is None)
     events = stream(
         rt,
         hub,

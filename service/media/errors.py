@@ -29,6 +29,13 @@ if TYPE_CHECKING:
     from service.media.limits import Limits
 
 _HTTP_STATUS = re.compile(r"http error (\d{3})", re.I)
+#: What a site says when it throttles us or asks us to prove we are no bot: these count
+#: against its breaker (``domain/breaker.py``), not against the job alone.
+_BOT_CHECK = re.compile(
+    r"sign in to confirm|not a bot|too many requests|rate.?limit|try again later"
+    r"|unusual traffic|captcha",
+    re.I,
+)
 
 #: Message fragments, most specific first, for failures yt-dlp reports as text only.
 _TEXT: list[tuple[re.Pattern[str], type[JobFailure], ErrorClass]] = [
@@ -65,11 +72,7 @@ _TEXT: list[tuple[re.Pattern[str], type[JobFailure], ErrorClass]] = [
         Permanent,
         ErrorClass.GEO_BLOCKED,
     ),
-    (
-        re.compile(r"sign in to confirm|too many requests|rate.?limit", re.I),
-        Transient,
-        ErrorClass.RATE_LIMITED,
-    ),
+    (_BOT_CHECK, Transient, ErrorClass.RATE_LIMITED),
     (re.compile(r"timed out|timeout", re.I), Transient, ErrorClass.TIMEOUT),
     (
         re.compile(r"connection|network|temporary failure|name resolution", re.I),
@@ -79,9 +82,10 @@ _TEXT: list[tuple[re.Pattern[str], type[JobFailure], ErrorClass]] = [
 ]
 
 
-def _from_status(status: int, message: str) -> JobFailure:
-    """An HTTP status decides: 429, 408 and 5xx pass with time; other 4xx do not."""
-    if status == 429:
+def _from_status(status: int, message: str, body: str = "") -> JobFailure:
+    """An HTTP status decides: 429, 408 and 5xx pass with time, and a 403 that is a bot
+    check; other 4xx do not."""
+    if status == 429 or (status == 403 and _BOT_CHECK.search(f"{message}\n{body}")):
         return Transient(message, error_class=ErrorClass.RATE_LIMITED)
     if status == 408:
         return Transient(message, error_class=ErrorClass.TIMEOUT)
@@ -110,6 +114,15 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         todo.extend([getattr(current, "cause", None), current.__cause__, current.__context__])
 
 
+def _peek(error: HTTPError) -> str:
+    """The start of an error answer's body (a bot check says so there), or nothing."""
+    try:
+        data = error.response.read(4096)
+    except Exception:
+        return ""
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else ""
+
+
 def _clean(message: str) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", message)
     text = re.sub(r"^ERROR:\s*", "", text.strip())
@@ -123,7 +136,7 @@ def classify(exc: BaseException) -> JobFailure:
         if isinstance(cause, Refused):
             return Permanent(_clean(str(cause.msg)), error_class=cause.error_class)
         if isinstance(cause, HTTPError):
-            return _from_status(cause.status, message)
+            return _from_status(cause.status, message, _peek(cause) if cause.status == 403 else "")
         if isinstance(cause, UnsupportedError):
             return Permanent(message, error_class=ErrorClass.UNSUPPORTED_URL)
         if isinstance(cause, GeoRestrictedError):

@@ -17,6 +17,7 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from service.db import sites as site_rows
 from service.db import stats
 from service.errors import ServiceUnavailable
 
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from service.db.engine import Database
+    from service.db.models import SiteBreaker
     from service.observe.queue_depths import QueueDepths
 
 log = structlog.get_logger(__name__)
@@ -38,6 +40,7 @@ class RowStats(Collector):
 
     def __init__(self) -> None:
         self.db: Database | None = None
+        self.keyed = False
 
     def collect(self) -> Iterator[Metric]:
         if self.db is None:
@@ -52,6 +55,8 @@ class RowStats(Collector):
                 subs = stats.subscriptions_by_state(session)
                 entries = stats.subscription_entries_by_state(session)
                 overdue = stats.subscriptions_overdue_s(session)
+                breakers = site_rows.breakers(session)
+                cooling = site_rows.cooling_counts(session, self.keyed)
         except Exception:
             log.warning("metrics: could not read the job tables", exc_info=True)
             return
@@ -66,7 +71,8 @@ class RowStats(Collector):
         held_back = GaugeMetricFamily(
             "haul_jobs_held",
             "Waiting jobs held back, by step and reason (queue_paused, client_paused, "
-            "queue_full, site_full, client_busy, client_full); they are counted in haul_jobs too.",
+            "queue_full, site_full, client_busy, client_full, site_cooling, site_paced); they "
+            "are counted in haul_jobs too.",
             labels=["step", "reason"],
         )
         for step, reason, n in held:
@@ -98,6 +104,42 @@ class RowStats(Collector):
             webhooks.add_metric([status], n)
         yield webhooks
         yield from _subscription_metrics(subs, entries, overdue)
+        yield from _breaker_metrics(breakers, cooling)
+
+
+def _breaker_metrics(
+    breakers: list[SiteBreaker], cooling: dict[tuple[str, str], int]
+) -> Iterator[Metric]:
+    """Breakers that are open, half-open or counting throttles (a closed, clean one is absent)."""
+    labels = ["site", "identity"]
+    state = GaugeMetricFamily(
+        "haul_site_breaker_state",
+        "1 for the state a site's breaker is in for one identity (closed, open, half_open).",
+        labels=[*labels, "state"],
+    )
+    failures = GaugeMetricFamily(
+        "haul_site_breaker_failures", "Throttled attempts in a row on the site.", labels=labels
+    )
+    opens = GaugeMetricFamily(
+        "haul_site_breaker_opens", "Openings since the site's last success.", labels=labels
+    )
+    retry_at = GaugeMetricFamily(
+        "haul_site_breaker_retry_at_seconds",
+        "When an open breaker lets one job through (Unix time).",
+        labels=labels,
+    )
+    held = GaugeMetricFamily(
+        "haul_site_breaker_cooling_jobs", "Jobs held site_cooling behind it.", labels=labels
+    )
+    for b in breakers:
+        key = [b.site, b.identity]
+        state.add_metric([*key, b.state], 1)
+        failures.add_metric(key, b.failures)
+        opens.add_metric(key, b.opens)
+        if b.retry_at is not None:
+            retry_at.add_metric(key, b.retry_at.timestamp())
+        held.add_metric(key, cooling.get((b.site, b.identity), 0))
+    yield from (state, failures, opens, retry_at, held)
 
 
 def _subscription_metrics(
@@ -163,7 +205,9 @@ QUEUE_STATS = QueueStats()
 REGISTRY.register(QUEUE_STATS)
 
 
-def watch(db: Database, queues: QueueDepths | None = None) -> None:
-    """Report the rows of this database and these queues (the API app calls it once built)."""
+def watch(db: Database, queues: QueueDepths | None = None, *, keyed: bool = False) -> None:
+    """Report the rows of this database and these queues (the API app calls it once built);
+    ``keyed``: cookies can be opened (``HAUL_SECRET_KEY``), which names jobs' identities."""
     ROW_STATS.db = db
+    ROW_STATS.keyed = keyed
     QUEUE_STATS.queues = queues

@@ -131,6 +131,16 @@ class OperatorPages(Controller):
         fleet.remove_site_limit(runtime_of(request), operator, site)
         return back(request, f"{site} follows the default limit again.")
 
+    @post("/sites/{site:str}/reset", sync_to_thread=True)
+    def reset_site(
+        self,
+        request: Request[Any, Any, Any],
+        site: FromPath[str],
+        operator: NamedDependency[Client],
+    ) -> Redirect:
+        view = fleet.reset_site(runtime_of(request), operator, site)
+        return back(request, f"{view.site}: breakers closed; its waiting jobs start again.")
+
     @get("/clients", sync_to_thread=True)
     def clients(
         self, request: Request[Any, Any, Any], operator: NamedDependency[Client]

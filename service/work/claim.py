@@ -9,6 +9,7 @@ cannot be claimed is dropped: the row has moved on.
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from service.db import control as control_rows
 from service.db import transitions
 from service.db.engine import wait_out_outage
 from service.domain.control import Hold
+from service.fleet.gate import release_paced, site_defaults
 from service.media.download import YTDLP_VERSION
 from service.work.ending import ending
 
@@ -56,6 +58,9 @@ class _Taken:
 
     job: Job | None
     limited: bool
+    #: Seconds to wait for the paced site's reserved start, and that site.
+    wait_s: float = 0.0
+    paced_site: str | None = None
 
 
 def claim(rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase) -> Claimed | None:
@@ -69,6 +74,8 @@ def claim(rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase) -> Claimed |
         log.info("job held", job_id=str(job_id), step=step.value, held=taken.value)
         return None
     job = taken.job
+    if taken.paced_site is not None:
+        _start_on_time(rt, taken)
     if job is not None:
         # Every line of this attempt's work (lease keeper, yt-dlp) carries who and which.
         structlog.contextvars.bind_contextvars(
@@ -88,7 +95,6 @@ def _claim_or_give_up(
     """One transaction: the claimed job (None when it was not claimable, and then failed
     if it had no attempts left), or why it is held instead (paused, or no free slot:
     no attempt is spent)."""
-    lease = timedelta(seconds=rt.settings.lease_s)
     with ending(rt) as ends:
         session = ends.session
         verdict = control_rows.gate(
@@ -97,16 +103,28 @@ def _claim_or_give_up(
             step.value,
             rt.settings.site_max_running,
             rt.settings.client_max_running,
+            site_defaults(rt),
         )
         held = verdict.hold
         if held is not None and control_rows.hold(session, job_id, held) is not None:
             return held
+        # A paced start waits for its slot: the lease covers the wait.
+        lease = timedelta(seconds=rt.settings.lease_s + verdict.wait_s)
         job = transitions.claim(session, job_id, step, owner, lease, phase)
         if job is not None:
             attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
         else:
             ends.exhausted(job_id)
-        return _Taken(job, verdict.limited)
+        return _Taken(job, verdict.limited, verdict.wait_s, verdict.paced_site)
+
+
+def _start_on_time(rt: Runtime, taken: _Taken) -> None:
+    """Wait for the paced site's reserved start, then let the next job held ``site_paced``
+    on that site come and reserve the start after it (one waiter per paced site)."""
+    if taken.job is not None and taken.wait_s > 0:
+        time.sleep(taken.wait_s)
+    if taken.paced_site is not None:
+        release_paced(rt, taken.paced_site)
 
 
 def _owner(rt: Runtime) -> str:

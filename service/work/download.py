@@ -33,7 +33,15 @@ from service.work.claim import claim
 from service.work.ending import ending
 from service.work.lease import LeaseKeeper
 from service.work.limits import check_file_size, check_quota_room, limits_for, storage_quota
-from service.work.outcomes import GONE, RUNNING, close_attempt, fail, hand_back, release_for_retry
+from service.work.outcomes import (
+    GONE,
+    RUNNING,
+    close_attempt,
+    fail,
+    hand_back,
+    release_for_retry,
+    site_answered,
+)
 
 if TYPE_CHECKING:
     import uuid
@@ -193,4 +201,5 @@ def _finish(
                 ),
             )
             close_attempt(ends.session, job.id, owner, AttemptOutcome.SUCCEEDED)
+            site_answered(rt, ends.session, job.id)
     return done

@@ -8,18 +8,21 @@ closes its parent and announces its webhook.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
 from service.db import attempts as attempt_rows
+from service.db import sites as site_rows
 from service.db import transitions
 from service.db.engine import wait_out_outage
 from service.db.models import Job
 from service.dispatch import publish_or_record
 from service.domain.errors import ErrorClass
 from service.domain.states import AttemptOutcome, Status
-from service.errors import JobFailure
+from service.errors import JobFailure, Transient
+from service.fleet.gate import site_defaults
 from service.observe import worker_metrics
 from service.work import storage
 from service.work.ending import ending
@@ -123,6 +126,8 @@ def release_for_retry(
 
     def release() -> Job | None:
         with rt.db.session() as session:
+            if error_class == ErrorClass.RATE_LIMITED and isinstance(exc, Transient):
+                _throttled(rt, session, job, exc, f"{error_class}: {message}", bound)
             moved = transitions.move(
                 session,
                 job.id,
@@ -151,6 +156,28 @@ def release_for_retry(
         if released is not None:
             storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
     bound.warning("attempt failed, will retry", error_class=error_class, error=message)
+
+
+def _throttled(
+    rt: Runtime, session: Session, job: Job, exc: Transient, reason: str, bound: BoundLogger
+) -> None:
+    """Count the throttle against the site's breaker for the job's identity; when the breaker
+    is open, the job's retry waits until it lets a job through."""
+    site, identity = site_rows.identity_of(session, job.id, site_defaults(rt).keyed)
+    if site is None:
+        return
+    after = site_rows.throttled(session, site, identity, rt.settings.breaker_policy, reason)
+    if after.opened:
+        bound.warning("site breaker opened", site=site, identity=identity, retry_at=after.retry_at)
+    if after.retry_at is not None:
+        exc.retry_after_s = max(0.0, (after.retry_at - datetime.now(UTC)).total_seconds())
+
+
+def site_answered(rt: Runtime, session: Session, job_id: uuid.UUID) -> None:
+    """An attempt succeeded: its site answers the job's identity, so its breaker closes."""
+    closed = site_rows.succeeded(session, job_id, site_defaults(rt).keyed)
+    if closed is not None:
+        log.info("site breaker closed", site=closed[0], identity=closed[1], job_id=str(job_id))
 
 
 def retry_scheduled(rt: Runtime, job_id: uuid.UUID, delay: timedelta) -> None:

@@ -21,7 +21,14 @@ from service.media.probe import probe
 from service.work import cookies, storage
 from service.work.claim import claim
 from service.work.limits import limits_for
-from service.work.outcomes import GONE, close_attempt, fail, outcome_of, release_for_retry
+from service.work.outcomes import (
+    GONE,
+    close_attempt,
+    fail,
+    outcome_of,
+    release_for_retry,
+    site_answered,
+)
 
 if TYPE_CHECKING:
     import uuid
@@ -74,6 +81,8 @@ def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
                 last_error_class=None,
             )
             close_attempt(session, job.id, owner, outcome_of(moved))
+            if moved is not None:
+                site_answered(rt, session, job.id)
             # The download queue's pause is checked in this transaction, not another.
             if moved is not None:
                 moved = control_rows.hold_if_paused(session, moved)
@@ -135,6 +144,7 @@ def _expand(
         hold_past_room(children, room_rows.lock_room(session, parent.client_id, most))
         job_rows.insert_many(session, children)
         close_attempt(session, parent.id, owner, AttemptOutcome.SUCCEEDED)
+        site_answered(rt, session, parent.id)
     for child in children:
         if child.held is None:
             publish_or_record(rt, child)

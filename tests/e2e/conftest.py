@@ -20,6 +20,8 @@ from tests.support.stack import BIN, Stack, create_key, wait_api_ready
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    import httpx
+
     from tests.support.media_server import MediaServer
 
 
@@ -80,6 +82,14 @@ def stack(
             stack.stop(name)
         delete_queues(prefix)
         admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module")
+def admin(stack: Stack) -> Iterator[httpx.Client]:
+    """An admin client of the module's stack (queue control, sites)."""
+    key, _ = stack.create_client("operator", "--admin")
+    with stack.http(key) as http:
+        yield http
 
 
 @pytest.fixture(autouse=True)

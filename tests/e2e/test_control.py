@@ -57,13 +57,6 @@ def management() -> None:
 
 
 @pytest.fixture(scope="module")
-def admin(stack: Stack) -> Iterator[httpx.Client]:
-    key, _ = stack.create_client("operator", "--admin")
-    with stack.http(key) as http:
-        yield http
-
-
-@pytest.fixture(scope="module")
 def second_host(media_dir: Path) -> Iterator[MediaServer]:
     with MediaServer(media_dir, host=SECOND_HOST) as server:
         yield server

@@ -13,6 +13,8 @@ Routes (GET and HEAD):
 - ``/flaky/<key>/<name>?fail=N&after=M``: the file for the first M GETs of ``key``
   (default 0; a probe's GET), 503 for the next N, then the file again.
 - ``/redirect/<name>``: 302 to ``/media/<name>``.
+- ``/busy/<name>``: the file, until the server is told to throttle (``throttle_after``);
+  then 429 to everyone until it recovers.
 - ``/status/<code>``: an empty-ish reply with that status (429/503 add Retry-After: 1).
 - ``/page.html?src=URL``: an HTML page with a ``<video>`` pointing at ``/media/clip.mp4``
   (or at ``URL``: a stream on another protocol, say).
@@ -190,6 +192,9 @@ class _Server(ThreadingHTTPServer):
         self.flaky_gets: Counter[str] = Counter()
         self.live_feeds: dict[str, list[FeedItem]] = {}
         self.stopping = threading.Event()
+        #: ``/busy/…``: GETs served before the site starts answering 429 (None: never).
+        self.busy_after: int | None = None
+        self.busy_gets = 0
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -228,6 +233,7 @@ class _Handler(BaseHTTPRequestHandler):
             (rf"/nolength/({_NAME})", lambda m: self._file(m[1], length=False)),
             (rf"/hls-aes/({_NAME})", lambda m: self._file(f"hls-aes/{m[1]}")),
             (rf"/members/({_NAME})", lambda m: self._members(m[1])),
+            (rf"/busy/({_NAME})", lambda m: self._busy(m[1])),
         ]
         for pattern, handle in routes:
             match = re.fullmatch(pattern, url.path)
@@ -257,6 +263,18 @@ class _Handler(BaseHTTPRequestHandler):
             return
         rotated = f"{ROTATED_COOKIE[0]}={ROTATED_COOKIE[1]}; Path=/; Max-Age=86400"
         self._file(name, headers={"Set-Cookie": rotated})
+
+    def _busy(self, name: str) -> None:
+        """A site that throttles: the file, until ``busy_after`` GETs were served; then 429."""
+        with self.server.lock:
+            limit = self.server.busy_after
+            throttled = limit is not None and self.server.busy_gets >= limit
+            if not throttled and self.command == "GET":
+                self.server.busy_gets += 1
+        if throttled:
+            self._reply(HTTPStatus.TOO_MANY_REQUESTS, b"Too Many Requests\n", "text/plain")
+            return
+        self._file(name)
 
     def _status(self, code: int) -> None:
         if not 200 <= code <= 599:
@@ -486,6 +504,20 @@ class MediaServer:
             return 0
         with self._server.lock:
             return sum(self._server.hits.values())
+
+    def throttle_after(self, gets: int | None) -> None:
+        """``/busy/…`` serves ``gets`` more GETs, then answers 429 (None: recovered)."""
+        if self._server is None:
+            raise RuntimeError("MediaServer is not started")
+        with self._server.lock:
+            self._server.busy_after = None if gets is None else self._server.busy_gets + gets
+
+    def busy_gets(self) -> int:
+        """GETs of ``/busy/…`` served with the file so far."""
+        if self._server is None:
+            return 0
+        with self._server.lock:
+            return self._server.busy_gets
 
     @property
     def port(self) -> int:

@@ -9,11 +9,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from service.db import sites as site_rows
 from tests.support.api import problem
 
 if TYPE_CHECKING:
     from litestar import Litestar
     from litestar.testing import TestClient
+
+    from service.runtime import Runtime
 
 
 pytestmark = pytest.mark.integration
@@ -45,7 +48,12 @@ def test_limits_are_set_shown_and_removed(api: TestClient[Litestar], admin: dict
 
     site = api.put("/v1/sites/WWW.Example.COM", headers=admin, json={"max_running": 2})
     assert site.status_code == 200, site.text
-    assert site.json() == {"site": "example.com", "max_running": 2, "running": 0}
+    assert {k: site.json()[k] for k in ("site", "max_running", "running", "breakers")} == {
+        "site": "example.com",
+        "max_running": 2,
+        "running": 0,
+        "breakers": [],
+    }
     assert api.get("/v1/sites", headers=admin).json()["items"] == [site.json()]
     assert api.delete("/v1/sites/example.com", headers=admin).status_code == 204
     assert api.get("/v1/sites", headers=admin).json()["items"] == []
@@ -60,4 +68,62 @@ def test_bad_control_input_is_a_problem(api: TestClient[Litestar], admin: dict[s
     problem(api.patch("/v1/queues/callbacks", headers=admin, json={"max_running": 1}), 422)
     problem(api.patch("/v1/queues/download", headers=admin, json={"max_running": 0}), 422)
     problem(api.put("/v1/sites/user@host", headers=admin, json={"max_running": 1}), 422)
+    problem(api.put("/v1/sites/a..b", headers=admin, json={"max_running": 1}), 422)
+    problem(api.put("/v1/sites/example.com", headers=admin, json={"min_interval_s": -1}), 422)
+    problem(api.put("/v1/sites/example.com", headers=admin, json={"jitter": "lots"}), 422)
+    problem(api.put("/v1/sites/example.com", headers=admin, json={"pace": 3}), 422)
+    problem(api.post("/v1/sites/host:80/reset", headers=admin), 422)
+
+
+def test_a_site_is_its_family_and_its_pacing_is_set_field_by_field(
+    api: TestClient[Litestar], admin: dict[str, str]
+) -> None:
+    # Given YouTube, paced by default, named by one of its other hosts
+    youtube = api.get("/v1/sites/youtu.be", headers=admin).json()
+    assert (youtube["site"], youtube["own_min_interval_s"]) == ("youtube.com", None)
+    assert youtube["min_interval_s"] > 0
+
+    # When an admin sets its pacing through another host of the family, then its limit
+    paced = api.put(
+        "/v1/sites/music.youtube.com", headers=admin, json={"min_interval_s": 12, "jitter": 0.25}
+    )
+    assert paced.status_code == 200, paced.text
+    limited = api.put("/v1/sites/www.youtube.com", headers=admin, json={"max_running": 2})
+
+    # Then one site holds both, and a field left out kept its value
+    body = limited.json()
+    assert (body["site"], body["max_running"]) == ("youtube.com", 2)
+    assert (body["min_interval_s"], body["jitter"]) == (12, 0.25)
+    back = api.put("/v1/sites/youtube.com", headers=admin, json={"min_interval_s": None})
+    assert back.json()["own_min_interval_s"] is None
+    assert back.json()["min_interval_s"] == youtube["min_interval_s"]
+
+
+def test_reset_closes_a_site_breaker(
+    api: TestClient[Litestar], admin: dict[str, str], runtime: Runtime
+) -> None:
+    # Given a site whose breaker opened for guests
+    with runtime.db.session() as session:
+        for _ in range(runtime.settings.breaker_threshold):
+            site_rows.throttled(
+                session,
+                "example.com",
+                "guest",
+                runtime.settings.breaker_policy,
+                "rate_limited: 429",
+            )
+    listed = api.get("/v1/sites", headers=admin).json()["items"]
+    (breaker,) = [b for s in listed if s["site"] == "example.com" for b in s["breakers"]]
+    assert (breaker["identity"], breaker["state"]) == ("guest", "open")
+    assert breaker["retry_at"] is not None and breaker["reason"] == "rate_limited: 429"
+    assert breaker["failures"] == runtime.settings.breaker_threshold
+
+    # When an admin resets it
+    reset = api.post("/v1/sites/www.example.com/reset", headers=admin)
+
+    # Then it is closed and clean (and no longer listed as a breaker to watch)
+    assert reset.status_code == 200, reset.text
+    assert reset.json()["breakers"] == []
+    with runtime.db.session() as session:
+        assert site_rows.breakers(session) == []
     problem(api.post(f"/v1/clients/{uuid.uuid4()}/pause", headers=admin), 404)

@@ -11,6 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from service.db import control as control_rows
+from service.db import sites as site_rows
 from service.dispatch import queue_names
 from service.domain.states import Step
 from tests.support.api import submit
@@ -67,3 +68,22 @@ def test_metrics_count_held_jobs_by_reason(
     metrics = samples(api.get("/metrics").text)
     assert metrics[("haul_jobs", (("status", "queued"), ("step", "probe")))] == 2
     assert metrics[("haul_jobs_held", (("reason", "queue_paused"), ("step", "probe")))] == 2
+
+
+def test_metrics_show_a_site_breaker_with_its_state_counts_and_retry_at(
+    api: TestClient[Litestar], runtime: Runtime
+) -> None:
+    # Given a site whose breaker opened for guests
+    with runtime.db.session() as session:
+        for _ in range(runtime.settings.breaker_threshold):
+            site_rows.throttled(
+                session, "example.com", "guest", runtime.settings.breaker_policy, "429"
+            )
+    # Then /metrics shows its state, throttles, openings and when it lets a job through
+    metrics = samples(api.get("/metrics").text)
+    key = (("identity", "guest"), ("site", "example.com"))
+    assert metrics[("haul_site_breaker_state", (*key, ("state", "open")))] == 1
+    assert metrics[("haul_site_breaker_failures", key)] == runtime.settings.breaker_threshold
+    assert metrics[("haul_site_breaker_opens", key)] == 1
+    assert metrics[("haul_site_breaker_retry_at_seconds", key)] > 0
+    assert metrics[("haul_site_breaker_cooling_jobs", key)] == 0

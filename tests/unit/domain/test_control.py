@@ -1,26 +1,10 @@
-"""The pure rules of queue control: what a site is, a tier's priority bound, free slots."""
+"""The pure rules of queue control: a tier's priority bound, free slots."""
 
 from __future__ import annotations
 
 import pytest
 
-from service.domain.control import free_slots, site_of, tier_max_priority
-
-
-@pytest.mark.parametrize(
-    ("url", "site"),
-    [
-        ("https://www.YouTube.com/watch?v=1", "youtube.com"),
-        ("https://youtube.com/watch?v=1", "youtube.com"),
-        ("https://m.youtube.com/watch?v=1", "m.youtube.com"),
-        ("http://127.0.0.1:8080/a.mp4", "127.0.0.1"),
-        ("http://[::1]:8080/a.mp4", "::1"),
-        ("http://www.com/", "www.com"),
-        ("http://example.com./x", "example.com"),
-    ],
-)
-def test_a_site_is_the_host_without_www(url: str, site: str) -> None:
-    assert site_of(url) == site
+from service.domain.control import free_slots, tier_max_priority
 
 
 def test_a_tier_bounds_priority_and_an_unknown_tier_gets_the_lowest_bound() -> None:

@@ -60,3 +60,19 @@ def test_a_cookie_domain_belongs_to_its_family_only(
     domain: str, family: str, belongs: bool
 ) -> None:
     assert in_family(domain, family) is belongs
+
+
+@pytest.mark.parametrize(
+    ("url", "site"),
+    [
+        ("https://www.YouTube.com/watch?v=1", "youtube.com"),
+        ("https://m.youtube.com/watch?v=1", "youtube.com"),
+        ("https://music.youtube.com/watch?v=1", "youtube.com"),
+        ("https://youtu.be/1", "youtube.com"),
+        ("http://[::1]:8080/a.mp4", "::1"),
+        ("http://example.com./x", "example.com"),
+    ],
+)
+def test_jobs_of_one_site_family_share_one_site(url: str, site: str) -> None:
+    """Per-site limits, pacing and breakers count by family (``jobs.site``)."""
+    assert family_of_url(url) == site

@@ -23,9 +23,9 @@ from service.errors import Permanent, Transient
 from service.media.errors import classify
 
 
-def http_error(status: int) -> HTTPError:
+def http_error(status: int, body: bytes = b"") -> HTTPError:
     response = Response(
-        fp=io.BytesIO(b""), url="http://media.test/v.mp4", headers={}, status=status
+        fp=io.BytesIO(body), url="http://media.test/v.mp4", headers={}, status=status
     )
     return HTTPError(response)
 
@@ -49,6 +49,23 @@ def test_http_client_errors_are_permanent_with_their_status(status: int) -> None
     # Then it is not retried, and users can filter on the status
     assert isinstance(failure, Permanent)
     assert failure.error_class == f"http_{status}"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<h1>Sign in to confirm you're not a bot</h1>",
+        b"Our systems have detected unusual traffic from your computer network.",
+        b"Too many requests. Please try again later.",
+    ],
+)
+def test_a_403_that_is_a_bot_check_is_rate_limited_not_permanent(body: bytes) -> None:
+    # Given a site answered 403 with a page that asks us to prove we are no bot
+    failure = classify(download_error(http_error(403, body)))
+
+    # Then it counts as a throttle (retried, and against the site's breaker)
+    assert isinstance(failure, Transient)
+    assert failure.error_class == "rate_limited"
 
 
 def test_http_429_is_transient_rate_limited() -> None:
@@ -185,6 +202,7 @@ def test_age_gate_is_permanent_not_rate_limited() -> None:
     [
         ("ERROR: [youtube] abc: Sign in to confirm you're not a bot", "rate_limited"),
         ("ERROR: Unable to download webpage: HTTP Error 429: Too Many Requests", "rate_limited"),
+        ("ERROR: [tiktok] 1: Please try again later", "rate_limited"),
         ("ERROR: HTTP Error 503: Service Unavailable", "http_5xx"),
         ("ERROR: Unable to download webpage: HTTP Error 502: Bad Gateway", "http_5xx"),
         ("ERROR: Read timed out.", "timeout"),
