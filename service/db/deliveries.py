@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from service.db.models import WebhookAttempt, WebhookDelivery
-from service.domain.states import TERMINAL, DeliveryStatus
+from service.domain.states import TERMINAL, DeliveryStatus, DeliverySubject
 
 if TYPE_CHECKING:
     import uuid
@@ -76,6 +76,54 @@ def latest_status(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID,
         .order_by(WebhookDelivery.created_at, WebhookDelivery.id)
     )
     return {job_id: status for job_id, status in session.execute(stmt)}
+
+
+def unpublished(session: Session, delivery_ids: list[uuid.UUID]) -> list[WebhookDelivery]:
+    """These deliveries, if still pending and their message was not sent yet."""
+    if not delivery_ids:
+        return []
+    stmt = (
+        sa.select(WebhookDelivery)
+        .where(
+            WebhookDelivery.id.in_(delivery_ids),
+            WebhookDelivery.status == _PENDING,
+            WebhookDelivery.published_at.is_(None),
+        )
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def for_subject(
+    session: Session,
+    client_id: uuid.UUID,
+    kind: DeliverySubject,
+    subject_id: uuid.UUID,
+    *,
+    limit: int = 100,
+) -> list[WebhookDelivery]:
+    """The client's deliveries about one subscription (or site), newest first."""
+    stmt = (
+        sa.select(WebhookDelivery)
+        .where(
+            WebhookDelivery.client_id == client_id,
+            WebhookDelivery.subject_kind == kind.value,
+            WebhookDelivery.subject_id == subject_id,
+        )
+        .order_by(sa.desc(WebhookDelivery.created_at), sa.desc(WebhookDelivery.id))
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def create_event(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Add a delivery about a subject other than a job, its body already fixed; it is
+    sent after the commit (``webhooks.outbox.announce_deliveries``) or by the sweep."""
+    if delivery.subject_kind == DeliverySubject.JOB.value or delivery.body is None:
+        raise ValueError("a job's delivery is made by its terminal transition")
+    session.add(delivery)
+    session.flush()
+    return delivery
 
 
 def unpublished_for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[WebhookDelivery]:

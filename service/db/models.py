@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from service.domain.control import Hold
-from service.domain.states import DeliveryStatus, Phase, Status, Step
+from service.domain.states import DeliveryStatus, DeliverySubject, Phase, Status, Step
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
@@ -23,7 +23,7 @@ TIMESTAMP = sa.DateTime(timezone=True)
 
 def _in(
     column: str,
-    values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus] | type[Hold],
+    values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus] | type[DeliverySubject] | type[Hold],
 ) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
@@ -325,7 +325,23 @@ class WebhookDelivery(SQLModel, table=True):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         sa.CheckConstraint(_in("status", DeliveryStatus), name="webhook_deliveries_status_valid"),
+        sa.CheckConstraint(
+            _in("subject_kind", DeliverySubject), name="webhook_deliveries_subject_kind_valid"
+        ),
+        sa.CheckConstraint(
+            "(subject_kind = 'job' AND job_id IS NOT NULL AND subject_id IS NULL)"
+            " OR (subject_kind <> 'job' AND job_id IS NULL AND subject_id IS NOT NULL"
+            " AND body IS NOT NULL)",
+            name="webhook_deliveries_subject_valid",
+        ),
         sa.Index("ix_webhook_deliveries_job", "job_id", sa.text("created_at DESC")),
+        sa.Index(
+            "ix_webhook_deliveries_subject",
+            "subject_kind",
+            "subject_id",
+            sa.text("created_at DESC"),
+            postgresql_where=sa.text("subject_id IS NOT NULL"),
+        ),
         # The sweep: pending deliveries whose message was never sent or was lost.
         sa.Index(
             "ix_webhook_deliveries_pending",
@@ -335,9 +351,18 @@ class WebhookDelivery(SQLModel, table=True):
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    job_id: uuid.UUID = Field(
-        sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")], nullable=False
+    #: The job whose end this reports; None for any other subject.
+    job_id: uuid.UUID | None = Field(
+        default=None, sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")]
     )
+    #: What the event is about (:class:`DeliverySubject`); a job is named by ``job_id``.
+    subject_kind: str = Field(
+        default=DeliverySubject.JOB.value,
+        sa_type=sa.String(16),
+        sa_column_kwargs={"server_default": DeliverySubject.JOB.value},
+    )
+    #: The subscription (or site) the event is about; None for a job's.
+    subject_id: uuid.UUID | None = None
     client_id: uuid.UUID = Field(
         sa_column_args=[sa.ForeignKey("clients.id", ondelete="CASCADE")], nullable=False
     )

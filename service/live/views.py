@@ -1,4 +1,5 @@
-"""A client's live view of its jobs: state changes and progress as they happen.
+"""A client's live view of its jobs: state changes and progress as they happen; the
+client-wide view also shows its subscriptions' events (new entries, failed checks).
 
 State changes carry the id of their ``job_events`` row, so a client that
 reconnects with ``Last-Event-ID`` is sent every change it missed (replayed from
@@ -42,7 +43,8 @@ _TERMINAL = {s.value for s in TERMINAL}
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """One message of the stream: ``state``, ``progress``, or a keep-alive (``kind=None``)."""
+    """One message of the stream: ``state``, ``progress``, ``subscription`` (what a
+    subscription's check found or why it failed), or a keep-alive (``kind=None``)."""
 
     kind: str | None
     data: dict[str, Any]
@@ -61,6 +63,10 @@ def _state(event: JobEvent) -> LiveEvent:
 
 
 def _from_change(change: dict[str, Any]) -> LiveEvent:
+    if change.get("kind") == "subscription":
+        # A subscription's check (service/subscriptions/events.py): live only, no id.
+        data = {k: v for k, v in change.items() if k not in ("kind", "client_id")}
+        return LiveEvent("subscription", data)
     if change.get("event_id") is not None:
         data = {
             "job_id": change["job_id"],

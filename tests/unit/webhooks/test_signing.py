@@ -159,3 +159,26 @@ def test_the_readme_receiver_accepts_a_signed_event_once_and_refuses_a_forged_on
     forged = signing.headers("msg_2", int(time.time()), body, [signing.new_secret()])
     assert handle(body.encode(), forged) == 400
     assert handle(body.replace("succeeded", "failed").encode(), headers) == 400
+
+
+def test_an_event_about_a_subscription_has_the_same_envelope_as_a_jobs() -> None:
+    # Given a delivery about a subscription, made now
+    made = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+    delivery = WebhookDelivery(
+        client_id=uuid.uuid4(),
+        subject_kind="subscription",
+        subject_id=uuid.uuid4(),
+        event="subscription.check_failed",
+        url="https://hooks.example/s",
+        created_at=made,
+    )
+
+    # When its body is made
+    body = json.loads(signing.subject_body(delivery, {"error": "http_404: gone", "n": 3}))
+
+    # Then it is type, timestamp and the data as given
+    assert body == {
+        "type": "subscription.check_failed",
+        "timestamp": made.isoformat(),
+        "data": {"error": "http_404: gone", "n": 3},
+    }
