@@ -126,6 +126,25 @@ def create_event(session: Session, delivery: WebhookDelivery) -> WebhookDelivery
     return delivery
 
 
+def prune_ended_events(session: Session, older_than: timedelta, limit: int) -> int:
+    """Delete delivered or failed deliveries about subjects other than jobs (a job's go
+    with the job) made more than ``older_than`` ago; how many."""
+    chosen = (
+        sa.select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.job_id.is_(None),
+            WebhookDelivery.status != _PENDING,
+            WebhookDelivery.created_at < _NOW() - older_than,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    gone = session.execute(
+        sa.delete(WebhookDelivery).where(WebhookDelivery.id.in_(chosen)).returning(WebhookDelivery.id)
+    )
+    return len(gone.all())
+
+
 def unpublished_for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[WebhookDelivery]:
     """Pending deliveries of these jobs whose message was not sent yet."""
     if not job_ids:
