@@ -80,18 +80,7 @@ def latest_status(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID,
 
 def unpublished(session: Session, delivery_ids: list[uuid.UUID]) -> list[WebhookDelivery]:
     """These deliveries, if still pending and their message was not sent yet."""
-    if not delivery_ids:
-        return []
-    stmt = (
-        sa.select(WebhookDelivery)
-        .where(
-            WebhookDelivery.id.in_(delivery_ids),
-            WebhookDelivery.status == _PENDING,
-            WebhookDelivery.published_at.is_(None),
-        )
-        .with_for_update(skip_locked=True)
-    )
-    return list(session.execute(stmt).scalars())
+    return _unpublished(session, WebhookDelivery.id, delivery_ids)
 
 
 def for_subject(
@@ -147,12 +136,16 @@ def prune_ended_events(session: Session, older_than: timedelta, limit: int) -> i
 
 def unpublished_for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[WebhookDelivery]:
     """Pending deliveries of these jobs whose message was not sent yet."""
-    if not job_ids:
+    return _unpublished(session, WebhookDelivery.job_id, job_ids)
+
+
+def _unpublished(session: Session, column: Any, ids: list[uuid.UUID]) -> list[WebhookDelivery]:
+    if not ids:
         return []
     stmt = (
         sa.select(WebhookDelivery)
         .where(
-            WebhookDelivery.job_id.in_(job_ids),
+            column.in_(ids),
             WebhookDelivery.status == _PENDING,
             WebhookDelivery.published_at.is_(None),
         )
