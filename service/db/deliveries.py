@@ -129,7 +129,9 @@ def prune_ended_events(session: Session, older_than: timedelta, limit: int) -> i
         .with_for_update(skip_locked=True)
     )
     gone = session.execute(
-        sa.delete(WebhookDelivery).where(WebhookDelivery.id.in_(chosen)).returning(WebhookDelivery.id)
+        sa.delete(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(chosen))
+        .returning(WebhookDelivery.id)
     )
     return len(gone.all())
 

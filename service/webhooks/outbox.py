@@ -108,7 +108,9 @@ def _announce(
             sent = _publish(rt, pending)
             delivery_rows.mark_published(session, sent)
     except Exception as exc:
-        log.warning("could not announce deliveries", **{what: [str(w) for w in wanted]}, error=repr(exc))
+        log.warning(
+            "could not announce deliveries", **{what: [str(w) for w in wanted]}, error=repr(exc)
+        )
         return 0
     return len(sent)
 

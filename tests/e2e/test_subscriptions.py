@@ -135,6 +135,7 @@ def test_a_check_reaches_the_live_stream_the_webhook_receiver_and_the_metrics(
         watcher.join(timeout=60)
         (live,) = [e for e in seen if e.kind == "subscription"]
         assert (live.id, live.data["subscription_id"], live.data["new"]) == (None, sub_id, 1)
+
         # and the receiver got it once, signed with the client's secret (the entry's job
         # reports its own end to the same URL, as any job with a callback does)
         def about_subscription() -> list[Received]:
