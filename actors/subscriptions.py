@@ -16,6 +16,7 @@ from periodiq import cron
 from actors import runtime, settings
 from actors.options import parse_job_id
 from service.dispatch import Queue, route
+from service.observe import worker_metrics
 from service.subscriptions.check import run_check
 from service.subscriptions.schedule import tick
 
@@ -50,4 +51,6 @@ def check_subscription(subscription_id: str) -> None:
     if parsed is None:
         log.error("malformed message dropped", subscription_id=subscription_id)
         return
-    run_check(runtime(), parsed)
+    outcome = run_check(runtime(), parsed)
+    if outcome is not None:
+        worker_metrics.subscription_checked(ok=outcome.ok, new=outcome.new, lag_s=outcome.lag_s)

@@ -291,10 +291,14 @@ class DeliveryAttemptOut(BaseModel):
 
 
 class DeliveryOut(BaseModel):
-    """One terminal event of a job sent to one URL; ``id`` is its ``webhook-id``."""
+    """One event (a job's end, or a subscription's) sent to one URL; ``id`` is its
+    ``webhook-id``."""
 
     id: uuid.UUID
-    event: str = Field(description="job.succeeded, job.failed or job.cancelled.")
+    event: str = Field(
+        description="job.succeeded, job.failed or job.cancelled; subscription.entries_found, "
+        "subscription.check_failed or subscription.paused."
+    )
     url: str
     from_default: bool = Field(description="Sent to the client's default endpoint.")
     status: DeliveryStatus

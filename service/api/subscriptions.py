@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from service.api.problems import documented
+from service.api.schemas import DeliveryList, DeliveryOut
 from service.api.subscription_schemas import (
     ChangeSubscription,
     CreateSubscription,
@@ -148,3 +149,15 @@ class SubscriptionController(Controller):
         """Every entry seen, newest first: its job, or why none was made."""
         found, after = manage.entries(runtime, client, sub_id, cursor=cursor, limit=limit)
         return EntryPage(items=[EntryOut.of(e, s) for e, s in found], next_cursor=after)
+
+    @get("/{sub_id:uuid}/deliveries", sync_to_thread=True, responses=documented(404))
+    def deliveries(
+        self,
+        sub_id: FromPath[uuid.UUID],
+        runtime: NamedDependency[Runtime],
+        client: NamedDependency[Client],
+    ) -> DeliveryList:
+        """The latest webhooks about this subscription (entries found, failed checks, its
+        pause), newest first, each with every HTTP attempt."""
+        found = manage.deliveries(runtime, client, sub_id)
+        return DeliveryList(items=[DeliveryOut.of(v) for v in found])

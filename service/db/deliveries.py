@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from service.db.models import WebhookAttempt, WebhookDelivery
-from service.domain.states import TERMINAL, DeliveryStatus
+from service.domain.states import TERMINAL, DeliveryStatus, DeliverySubject
 
 if TYPE_CHECKING:
     import uuid
@@ -97,14 +97,76 @@ def latest_status(session: Session, job_ids: list[uuid.UUID]) -> dict[uuid.UUID,
     return {job_id: status for job_id, status in session.execute(stmt)}
 
 
+def unpublished(session: Session, delivery_ids: list[uuid.UUID]) -> list[WebhookDelivery]:
+    """These deliveries, if still pending and their message was not sent yet."""
+    return _unpublished(session, WebhookDelivery.id, delivery_ids)
+
+
+def for_subject(
+    session: Session,
+    client_id: uuid.UUID,
+    kind: DeliverySubject,
+    subject_id: uuid.UUID,
+    *,
+    limit: int = 100,
+) -> list[WebhookDelivery]:
+    """The client's deliveries about one subscription (or site), newest first."""
+    stmt = (
+        sa.select(WebhookDelivery)
+        .where(
+            WebhookDelivery.client_id == client_id,
+            WebhookDelivery.subject_kind == kind.value,
+            WebhookDelivery.subject_id == subject_id,
+        )
+        .order_by(sa.desc(WebhookDelivery.created_at), sa.desc(WebhookDelivery.id))
+        .limit(limit)
+    )
+    return list(session.execute(stmt).scalars())
+
+
+def create_event(session: Session, delivery: WebhookDelivery) -> WebhookDelivery:
+    """Add a delivery about a subject other than a job, its body already fixed; it is
+    sent after the commit (``webhooks.outbox.announce_deliveries``) or by the sweep."""
+    if delivery.subject_kind == DeliverySubject.JOB.value or delivery.body is None:
+        raise ValueError("a job's delivery is made by its terminal transition")
+    session.add(delivery)
+    session.flush()
+    return delivery
+
+
+def prune_ended_events(session: Session, older_than: timedelta, limit: int) -> int:
+    """Delete delivered or failed deliveries about subjects other than jobs (a job's go
+    with the job) made more than ``older_than`` ago; how many."""
+    chosen = (
+        sa.select(WebhookDelivery.id)
+        .where(
+            WebhookDelivery.job_id.is_(None),
+            WebhookDelivery.status != _PENDING,
+            WebhookDelivery.created_at < _NOW() - older_than,
+        )
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    gone = session.execute(
+        sa.delete(WebhookDelivery)
+        .where(WebhookDelivery.id.in_(chosen))
+        .returning(WebhookDelivery.id)
+    )
+    return len(gone.all())
+
+
 def unpublished_for_jobs(session: Session, job_ids: list[uuid.UUID]) -> list[WebhookDelivery]:
     """Pending deliveries of these jobs whose message was not sent yet."""
-    if not job_ids:
+    return _unpublished(session, WebhookDelivery.job_id, job_ids)
+
+
+def _unpublished(session: Session, column: Any, ids: list[uuid.UUID]) -> list[WebhookDelivery]:
+    if not ids:
         return []
     stmt = (
         sa.select(WebhookDelivery)
         .where(
-            WebhookDelivery.job_id.in_(job_ids),
+            column.in_(ids),
             WebhookDelivery.status == _PENDING,
             WebhookDelivery.published_at.is_(None),
         )

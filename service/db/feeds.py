@@ -80,6 +80,8 @@ class Subscription(SQLModel, table=True):
 
     next_check_at: datetime | None = _now(nullable=False)
     last_checked_at: datetime | None = Field(default=None, sa_type=_TIMESTAMP)
+    #: When the check rung last fell due (the tick's claim, or a "check now"): the lag metric.
+    last_due_at: datetime | None = Field(default=None, sa_type=_TIMESTAMP)
     #: "ok" or "failed"; None before the first check.
     last_outcome: str | None = Field(default=None, sa_type=sa.String(16))
     last_error: str | None = Field(default=None, sa_type=sa.Text)

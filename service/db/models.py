@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from service.domain.control import Hold
-from service.domain.states import DeliveryStatus, Phase, Status, Step
+from service.domain.states import Phase, Status, Step
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
@@ -23,7 +23,7 @@ TIMESTAMP = sa.DateTime(timezone=True)
 
 def _in(
     column: str,
-    values: type[Status] | type[Phase] | type[Step] | type[DeliveryStatus] | type[Hold],
+    values: type[Status] | type[Phase] | type[Step] | type[Hold],
 ) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
@@ -304,74 +304,6 @@ class JobEvent(SQLModel, table=True):
     at: datetime | None = _now_column(nullable=False)
 
 
-class WebhookDelivery(SQLModel, table=True):
-    """One terminal event of a job to send to one URL: the outbox row and its state.
-
-    Created by the ``jobs_terminal_callback`` trigger (migration 0004) in the same
-    transaction as the terminal transition, so no path that ends a job can forget it.
-    Its ``id`` is the ``webhook-id`` header, the same on every attempt.
-    """
-
-    __tablename__ = "webhook_deliveries"
-    __table_args__ = (
-        sa.CheckConstraint(_in("status", DeliveryStatus), name="webhook_deliveries_status_valid"),
-        sa.Index("ix_webhook_deliveries_job", "job_id", sa.text("created_at DESC")),
-        # The sweep: pending deliveries whose message was never sent or was lost.
-        sa.Index(
-            "ix_webhook_deliveries_pending",
-            "next_attempt_at",
-            postgresql_where=sa.text("status = 'pending'"),
-        ),
-    )
-
-    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
-    job_id: uuid.UUID = Field(
-        sa_column_args=[sa.ForeignKey("jobs.id", ondelete="CASCADE")], nullable=False
-    )
-    client_id: uuid.UUID = Field(
-        sa_column_args=[sa.ForeignKey("clients.id", ondelete="CASCADE")], nullable=False
-    )
-    event: str = Field(sa_type=sa.String(32))
-    url: str = Field(sa_type=sa.Text)
-    from_default: bool = False
-    #: The job row as the terminal transition left it (``to_jsonb`` of the row).
-    job_snapshot: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    #: The exact body, fixed at the first attempt so every retry sends the same bytes.
-    body: str | None = Field(default=None, sa_type=sa.Text)
-    status: str = Field(default=DeliveryStatus.PENDING.value, sa_type=sa.String(16))
-    attempts: int = 0
-    #: None until the first attempt fixes it from ``HAUL_WEBHOOK_MAX_ATTEMPTS``.
-    max_attempts: int | None = None
-    claimed_by: str | None = Field(default=None, sa_type=sa.String(200))
-    claimed_until: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    next_attempt_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    published_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    last_error: str | None = Field(default=None, sa_type=sa.Text)
-    delivered_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
-    created_at: datetime | None = _now_column(nullable=False)
-    updated_at: datetime | None = _now_column(nullable=False)
-
-
-class WebhookAttempt(SQLModel, table=True):
-    """One HTTP attempt of a delivery: what the receiver answered, how fast, or what failed."""
-
-    __tablename__ = "webhook_attempts"
-
-    id: int | None = Field(default=None, primary_key=True, sa_type=sa.BigInteger)
-    delivery_id: uuid.UUID = Field(
-        sa_column_args=[sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE")],
-        nullable=False,
-        index=True,
-    )
-    number: int
-    url: str = Field(sa_type=sa.Text)
-    started_at: datetime | None = _now_column(nullable=False)
-    status_code: int | None = None
-    latency_ms: int | None = None
-    outcome: str = Field(sa_type=sa.String(16))
-    error: str | None = Field(default=None, sa_type=sa.Text)
-
-
 class IdempotencyKey(SQLModel, table=True):
     """An ``Idempotency-Key`` a client used, and the job its request made (or found).
 
@@ -418,6 +350,7 @@ class ClientRate(SQLModel, table=True):
 # Tables that live beside their queries; importing models registers them too.
 from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
+from service.db.outbox import WebhookAttempt, WebhookDelivery  # noqa: E402
 from service.db.secrets import AppSecret  # noqa: E402
 from service.db.sites import SiteBreaker, SiteLimit  # noqa: E402
 

@@ -1,4 +1,5 @@
-"""``LISTEN haul_jobs``: the changes the ``jobs_changed`` trigger announces, as dicts.
+"""``LISTEN haul_jobs``: the changes the ``jobs_changed`` trigger announces (and the
+subscription events :func:`notify` sends), as dicts.
 
 PostgreSQL's LISTEN/NOTIFY, behind one function: the API's live hub never sees a
 connection, only the changes.
@@ -11,11 +12,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import make_url
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from sqlmodel import Session
 
 log = structlog.get_logger(__name__)
 
@@ -54,3 +58,11 @@ async def job_changes(
             log.warning("job change listener disconnected", error=str(exc), retry_in_s=pause)
             await asyncio.sleep(pause)
             pause = min(pause * 2, 10.0)
+
+
+def notify(session: Session, change: dict[str, Any]) -> None:
+    """Announce a change that is not a job's row (a subscription's check) on the same
+    channel, when the caller's transaction commits. Keep it small: PostgreSQL refuses a
+    payload over 8000 bytes."""
+    payload = json.dumps(change, separators=(",", ":"), default=str)
+    session.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))

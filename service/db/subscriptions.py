@@ -116,7 +116,7 @@ def claim_due(session: Session, limit: int) -> list[tuple[Subscription, datetime
     stmt = (
         sa.update(Subscription)
         .where(Subscription.id == due.c.id)
-        .values(next_check_at=_NEXT, updated_at=NOW())
+        .values(next_check_at=_NEXT, last_due_at=due.c.due_at, updated_at=NOW())
         .returning(Subscription, due.c.due_at)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
@@ -128,16 +128,18 @@ def claim_now(session: Session, sub_id: uuid.UUID, client_id: uuid.UUID) -> Subs
     stmt = (
         sa.update(Subscription)
         .where(Subscription.id == sub_id, Subscription.client_id == client_id)
-        .values(next_check_at=_NEXT, updated_at=NOW())
+        .values(next_check_at=_NEXT, last_due_at=NOW(), updated_at=NOW())
     )
     found = _returning(session, stmt)
     return found[0] if found else None
 
 
 def due_now(session: Session, sub_id: uuid.UUID) -> None:
-    """Make a subscription due at once (its check could not be rung)."""
+    """Make a subscription due at once (its check could not be rung), keeping the time it
+    first fell due so the lag metric counts the wait."""
+    due = sa.func.coalesce(Subscription.last_due_at, NOW())
     session.execute(
-        sa.update(Subscription).where(Subscription.id == sub_id).values(next_check_at=NOW())
+        sa.update(Subscription).where(Subscription.id == sub_id).values(next_check_at=due)
     )
 
 

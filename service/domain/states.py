@@ -63,6 +63,16 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"
 
 
+class DeliverySubject(StrEnum):
+    """What a webhook delivery reports on: a job's end, a subscription's checks, or
+    (for the circuit breaker) a site. The outbox, its sweep and its delivery are the
+    same for every kind; only a job's body is built at the first attempt."""
+
+    JOB = "job"
+    SUBSCRIPTION = "subscription"
+    SITE = "site"
+
+
 TERMINAL: frozenset[Status] = frozenset({Status.SUCCEEDED, Status.FAILED, Status.CANCELLED})
 ACTIVE: frozenset[Status] = frozenset({Status.QUEUED, Status.RUNNING, Status.RETRYING})
 #: Waiting for a worker: what a claim takes, a gate holds and a release lets go.

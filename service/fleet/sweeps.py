@@ -18,6 +18,7 @@ import structlog
 
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
+from service.db import deliveries as delivery_rows
 from service.db import finders, transitions
 from service.db import idempotency as key_rows
 from service.dispatch import publish_or_record
@@ -109,14 +110,18 @@ def stranded_parents(rt: Runtime) -> int:
 
 
 def prune(rt: Runtime) -> int:
-    """Ended jobs past the retention period: rows and files deleted (off unless configured)."""
+    """Ended jobs past the retention period: rows and files deleted (off unless configured);
+    and the ended webhook deliveries of subscriptions (and sites) as old."""
     if rt.settings.retention_days is None:
         return 0
+    older_than = timedelta(days=rt.settings.retention_days)
     with rt.db.session() as session:
-        gone = finders.prune_ended(session, timedelta(days=rt.settings.retention_days), BATCH)
+        gone = finders.prune_ended(session, older_than, BATCH)
     for client_id, job_id in gone:
         storage.remove_job_files(rt.settings.storage_dir, client_id, job_id)
-    return len(gone)
+    with rt.db.session() as session:
+        events = delivery_rows.prune_ended_events(session, older_than, BATCH)
+    return len(gone) + events
 
 
 def expired_keys(rt: Runtime) -> int:

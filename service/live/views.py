@@ -1,4 +1,5 @@
-"""A client's live view of its jobs: state changes and progress as they happen.
+"""A client's live view of its jobs: state changes and progress as they happen; the
+client-wide view also shows its subscriptions' events (new entries, failed checks).
 
 State changes carry the id of their ``job_events`` row, so a client that
 reconnects with ``Last-Event-ID`` is sent every change it missed (replayed from
@@ -42,7 +43,9 @@ _TERMINAL = {s.value for s in TERMINAL}
 
 @dataclass(frozen=True)
 class LiveEvent:
-    """One message of the stream: ``state``, ``progress``, or a keep-alive (``kind=None``)."""
+    """One message of the stream: ``state``, ``progress``, ``site`` (a breaker moved; admins
+    only), ``subscription`` (what a subscription's check found or why it failed), or a
+    keep-alive (``kind=None``)."""
 
     kind: str | None
     data: dict[str, Any]
@@ -68,6 +71,10 @@ def _from_change(change: dict[str, Any]) -> LiveEvent:
         # A breaker's move, for admins: live only (not replayed after a reconnect; GET
         # /v1/sites has the state).
         return LiveEvent("site", {k: change.get(k) for k in _SITE_FIELDS})
+    if change.get("kind") == "subscription":
+        # A subscription's check (service/subscriptions/events.py): live only, no id.
+        data = {k: v for k, v in change.items() if k not in ("kind", "client_id")}
+        return LiveEvent("subscription", data)
     if change.get("event_id") is not None:
         data = {
             "job_id": change["job_id"],

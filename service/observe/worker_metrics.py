@@ -1,4 +1,5 @@
-"""What the worker processes observe, for Prometheus: first bytes, attempt times, sizes, sweeps.
+"""What the worker processes observe, for Prometheus: first bytes, attempt times, sizes,
+sweeps, and subscription checks (outcomes, entries found, lag after the due time).
 
 These are observations (how long, how big), so the process that makes them keeps
 them; counts of states and outcomes are read from the rows instead (service/observe/metrics.py).
@@ -40,6 +41,9 @@ FIRST_BYTE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 ATTEMPT_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 #: Bytes of one stored file: 100 kB to 10 GB.
 SIZE_BUCKETS = (1e5, 1e6, 1e7, 1e8, 5e8, 1e9, 4e9, 1e10)
+#: Seconds from a subscription falling due to its check's outcome: the tick runs each
+#: minute, so a minute or two is normal; more means a scheduler or worker is missing.
+LAG_BUCKETS = (1, 5, 15, 30, 60, 90, 120, 300, 600, 1800, 3600, 21600)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,9 @@ class _Metrics:
     last_sweep: Gauge
     busy: Gauge
     threads: Gauge
+    checks: Counter
+    entries_found: Counter
+    check_lag: Histogram
 
 
 _metrics: _Metrics | None = None
@@ -119,6 +126,21 @@ def start(directory: Path) -> None:
             "Worker threads of the live worker processes: the most messages handled at once.",
             multiprocess_mode="livesum",
         ),
+        checks=prom.Counter(
+            "haul_subscription_checks",
+            "Subscription checks that recorded an outcome, by outcome (ok, failed).",
+            ["outcome"],
+        ),
+        entries_found=prom.Counter(
+            "haul_subscription_entries_found",
+            "Entries the subscription checks recorded for the first time.",
+        ),
+        check_lag=prom.Histogram(
+            "haul_subscription_check_lag_seconds",
+            "Seconds from a subscription falling due (or a check asked for) to its check's "
+            "outcome being recorded.",
+            buckets=LAG_BUCKETS,
+        ),
     )
 
 
@@ -165,6 +187,16 @@ def swept(repaired: Mapping[str, int]) -> None:
     for kind, n in repaired.items():
         _metrics.swept.labels(kind).inc(n)
     _metrics.last_sweep.set_to_current_time()
+
+
+def subscription_checked(*, ok: bool, new: int, lag_s: float | None) -> None:
+    """One check recorded its outcome: ``new`` entries first seen, ``lag_s`` after it fell due."""
+    if _metrics is None:
+        return
+    _metrics.checks.labels("ok" if ok else "failed").inc()
+    _metrics.entries_found.inc(new)
+    if lag_s is not None:
+        _metrics.check_lag.observe(lag_s)
 
 
 def message_started(actor: str) -> None:

@@ -13,6 +13,9 @@
    in the transaction that links the entry to its job with a guarded UPDATE: two checks
    racing make one job per entry. A refused one stays pending, saying why.
 4. Files beyond ``keep_last`` are removed.
+
+What a check found or why it failed is announced (``events``: webhook and live stream)
+in the transaction of step 1 or 2, so a redelivered check announces nothing twice.
 """
 
 from __future__ import annotations
@@ -33,8 +36,10 @@ from service.errors import JobFailure, LimitExceeded
 from service.intake.admission import AlreadyAccepted, insert
 from service.media.feed import list_entries
 from service.media.limits import Limits
+from service.subscriptions import events
 from service.subscriptions.filters import Filters, backfilled, parse_backfill, refusal
 from service.subscriptions.keep import enforce_keep_last
+from service.webhooks.outbox import announce_deliveries
 
 if TYPE_CHECKING:
     import uuid
@@ -56,6 +61,8 @@ class Outcome:
     new: int = 0
     queued: int = 0
     error: str | None = None
+    #: Seconds from the check falling due to its outcome being recorded (the lag metric).
+    lag_s: float | None = None
 
 
 class _TakenMeanwhile(Exception):
@@ -76,25 +83,31 @@ def run_check(rt: Runtime, sub_id: uuid.UUID) -> Outcome | None:
         )
     except JobFailure as exc:
         error = f"{exc.error_class}: {exc}"[:1000]
+        most = rt.settings.subscription_max_failures
+        sent: list[uuid.UUID] = []
         with rt.db.session() as session:
-            after = rows.record_check(
-                session, sub.id, error=error, max_failures=rt.settings.subscription_max_failures
-            )
+            after = rows.record_check(session, sub.id, error=error, max_failures=most)
+            if after is not None:
+                sent = events.check_failed(session, after, error, max_failures=most)
+        announce_deliveries(rt, sent)
         bound.warning(
             "subscription check failed",
             error=error,
             paused=after is not None and after.paused_at is not None,
         )
-        return Outcome(ok=False, error=error)
+        return Outcome(ok=False, error=error, lag_s=_lag(after))
     with rt.db.session() as session:
         first = not rows.has_entries(session, sub.id)
         decided = _decide(sub, listing.entries, first=first)
         # Only keys not seen before are inserted (usually none); ON CONFLICT settles races.
         known = rows.known_keys(session, sub.id, [r["key"] for r in decided])
         new = rows.record_entries(session, [r for r in decided if r["key"] not in known])
-        rows.record_check(
+        after = rows.record_check(
             session, sub.id, error=None, max_failures=rt.settings.subscription_max_failures
         )
+        found = events.entries_found(session, after or sub, new) if new else None
+    if found is not None:
+        announce_deliveries(rt, [found])
     queued = admit(rt, sub, client)
     enforce_keep_last(rt, sub)
     bound.info(
@@ -104,7 +117,16 @@ def run_check(rt: Runtime, sub_id: uuid.UUID) -> Outcome | None:
         queued=queued,
         capped=listing.capped,
     )
-    return Outcome(ok=True, listed=len(listing.entries), new=len(new), queued=queued)
+    return Outcome(
+        ok=True, listed=len(listing.entries), new=len(new), queued=queued, lag_s=_lag(after)
+    )
+
+
+def _lag(sub: Subscription | None) -> float | None:
+    """Seconds from when this check fell due to when its outcome was recorded."""
+    if sub is None or sub.last_due_at is None or sub.last_checked_at is None:
+        return None
+    return max(0.0, (sub.last_checked_at - sub.last_due_at).total_seconds())
 
 
 def _decide(sub: Subscription, listed: list[FeedEntry], *, first: bool) -> list[dict[str, Any]]:

@@ -16,18 +16,20 @@ from service.db import clients as client_rows
 from service.db import subscriptions as rows
 from service.db.feeds import Subscription
 from service.domain.options import JobOptions, Preset, normalize
+from service.domain.states import DeliverySubject
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
 from service.errors import BadRequest, Forbidden, InvalidInput, NotFound, QuotaExceeded
 from service.intake.clients import is_admin, limits_of
 from service.subscriptions.filters import Backfill, Filters
 from service.subscriptions.keep import remove_files
 from service.subscriptions.schedule import ring
-from service.webhooks.endpoints import check_url
+from service.webhooks.endpoints import check_url, subject_deliveries
 
 if TYPE_CHECKING:
     from service.db.feeds import SubscriptionEntry
     from service.db.models import Client
     from service.runtime import Runtime
+    from service.webhooks.endpoints import DeliveryView
 
 log = structlog.get_logger(__name__)
 
@@ -190,6 +192,14 @@ def check_now(rt: Runtime, client: Client, sub_id: uuid.UUID) -> None:
     if claimed is None:
         raise NotFound("no such subscription")
     ring(rt, [claimed.id])
+
+
+def deliveries(rt: Runtime, client: Client, sub_id: uuid.UUID) -> list[DeliveryView]:
+    """The latest webhooks about this subscription (its events), each with its attempts."""
+    with rt.db.session() as session:
+        if rows.get(session, sub_id, client.id) is None:
+            raise NotFound("no such subscription")
+    return subject_deliveries(rt, client, DeliverySubject.SUBSCRIPTION, sub_id)
 
 
 def entries(

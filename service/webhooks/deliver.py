@@ -92,7 +92,9 @@ def deliver(rt: Runtime, delivery_id: uuid.UUID) -> Outcome:
     delivery = claimed.delivery
     bound = log.bind(
         delivery_id=str(delivery.id),
-        job_id=str(delivery.job_id),
+        job_id=str(delivery.job_id) if delivery.job_id is not None else None,
+        subject=delivery.subject_kind,
+        subject_id=str(delivery.subject_id) if delivery.subject_id is not None else None,
         client_id=str(delivery.client_id),
         attempt=delivery.attempts,
     )
@@ -136,7 +138,8 @@ def _claim(rt: Runtime, delivery_id: uuid.UUID, owner: str) -> _Claimed | Outcom
             return Outcome(Next.DROPPED)
         client = client_rows.get(session, delivery.client_id)
         body = delivery.body
-        if body is None:
+        if body is None:  # only a job's: every other subject's body is fixed when it is made
+            assert delivery.job_id is not None
             artifact = artifact_rows.for_job(session, delivery.job_id)
             children = tree_rows.children(session, [delivery.job_id]).get(delivery.job_id)
             body = signing.event_body(delivery, artifact, children)

@@ -1,5 +1,5 @@
-"""What a client sees and sets of its webhooks: a job's deliveries, redelivery, and the
-default endpoint used by jobs that name none."""
+"""What a client sees and sets of its webhooks: a job's (or a subscription's) deliveries,
+redelivery, and the default endpoint used by jobs and subscriptions that name none."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     import uuid
 
     from service.db.models import Client, WebhookAttempt, WebhookDelivery
+    from service.domain.states import DeliverySubject
     from service.runtime import Runtime
 
 log = structlog.get_logger(__name__)
@@ -62,6 +63,17 @@ def recent_deliveries(rt: Runtime, client: Client, limit: int = 20) -> list[Deli
         recent = delivery_rows.recent_for_client(session, client.id, limit)
         found = delivery_rows.with_attempts(session, recent)
     return [DeliveryView(d, attempts) for d, attempts in found]
+
+
+def subject_deliveries(
+    rt: Runtime, client: Client, kind: DeliverySubject, subject_id: uuid.UUID
+) -> list[DeliveryView]:
+    """The client's latest deliveries about a subscription (or site), newest first, each
+    with its attempts. The caller has checked that the subject is the client's."""
+    with rt.db.session() as session:
+        found = delivery_rows.for_subject(session, client.id, kind, subject_id)
+        attempts = delivery_rows.attempts_of(session, [d.id for d in found])
+    return [DeliveryView(d, attempts.get(d.id, [])) for d in found]
 
 
 def redeliver(rt: Runtime, client: Client, job_id: uuid.UUID) -> DeliveryView:

@@ -90,6 +90,17 @@ def event_body(
     return json.dumps(event, separators=(",", ":"))
 
 
+def subject_body(delivery: WebhookDelivery, data: dict[str, Any]) -> str:
+    """The JSON event about a subscription or a site, in the same envelope as a job's:
+    ``{"type": …, "timestamp": …, "data": {…}}``; fixed when the delivery is made."""
+    event = {
+        "type": delivery.event,
+        "timestamp": delivery.created_at.isoformat() if delivery.created_at else None,
+        "data": data,
+    }
+    return json.dumps(event, separators=(",", ":"), default=str)
+
+
 def _file(artifact: Artifact) -> dict[str, Any]:
     return {
         "filename": artifact.filename,

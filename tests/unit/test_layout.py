@@ -292,7 +292,6 @@ FORBIDDEN = [
             "service.work.download",
             "service.work.outcomes",
             "service.webhooks.deliver",
-            "service.webhooks.outbox",
         ),
         "a subscription makes jobs through admission as a client's submission does; "
         "it does no worker's, admin's or controller's work",

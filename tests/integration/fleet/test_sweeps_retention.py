@@ -1,13 +1,17 @@
-"""The retention sweep: old ended jobs go, rows and files; it is off by default."""
+"""The retention sweep: old ended jobs go, rows and files, and old ended deliveries of
+subscriptions; it is off by default."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+import sqlalchemy as sa
 
-from service.db.models import Job
+from service.db.models import Job, WebhookDelivery
+from service.domain.states import DeliverySubject
 from service.fleet import sweeps
 from service.intake.clients import create_client
 from service.runtime import build_runtime
@@ -82,3 +86,36 @@ def test_without_a_retention_setting_nothing_is_pruned(runtime: Runtime) -> None
     ancient = _job_with_file(runtime, ended_days_ago=3650)
     assert sweeps.run_all(runtime).pruned == 0
     assert _exists(runtime, ancient) == (True, True)
+
+
+def _subscription_delivery(rt: Runtime, *, days_ago: float, status: str) -> WebhookDelivery:
+    client, _ = create_client(rt, "s")
+    made = WebhookDelivery(
+        client_id=client.id,
+        subject_kind=DeliverySubject.SUBSCRIPTION.value,
+        subject_id=uuid.uuid4(),
+        event="subscription.check_failed",
+        url="https://hooks.example/s",
+        body="{}",
+        status=status,
+        created_at=datetime.now(UTC) - timedelta(days=days_ago),
+    )
+    with rt.db.session() as session:
+        session.add(made)
+    return made
+
+
+def test_ended_subscription_deliveries_past_the_retention_period_are_deleted(
+    keeping_a_week: Runtime,
+) -> None:
+    # Given an old delivered event, an old one still pending, and a recent failed one
+    old = _subscription_delivery(keeping_a_week, days_ago=8, status="delivered")
+    pending = _subscription_delivery(keeping_a_week, days_ago=8, status="pending")
+    recent = _subscription_delivery(keeping_a_week, days_ago=6, status="failed")
+    # When the sweep runs
+    assert sweeps.run_all(keeping_a_week).pruned == 1
+    # Then only the old ended one is gone
+    with keeping_a_week.db.session() as session:
+        left = {d.id for d in session.execute(sa.select(WebhookDelivery)).scalars()}
+    assert left == {pending.id, recent.id}
+    assert old.id not in left

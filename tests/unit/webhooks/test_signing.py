@@ -204,3 +204,26 @@ def test_the_grace_period_ends_at_its_last_second_and_needs_a_rotation() -> None
     assert signing_secrets(no_current, 3600, now=rotated) == ["whsec_old"]
     # now defaults to the clock, and 2026-11-25 is long past
     assert signing_secrets(client, 3600) == ["whsec_new"]
+
+
+def test_an_event_about_a_subscription_has_the_same_envelope_as_a_jobs() -> None:
+    # Given a delivery about a subscription, made now
+    made = datetime(2026, 12, 1, 4, 0, tzinfo=UTC)
+    delivery = WebhookDelivery(
+        client_id=uuid.uuid4(),
+        subject_kind="subscription",
+        subject_id=uuid.uuid4(),
+        event="subscription.check_failed",
+        url="https://hooks.example/s",
+        created_at=made,
+    )
+
+    # When its body is made
+    body = json.loads(signing.subject_body(delivery, {"error": "http_404: gone", "n": 3}))
+
+    # Then it is type, timestamp and the data as given
+    assert body == {
+        "type": "subscription.check_failed",
+        "timestamp": made.isoformat(),
+        "data": {"error": "http_404: gone", "n": 3},
+    }
