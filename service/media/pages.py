@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from typing import TYPE_CHECKING, Any
+from weakref import WeakMethod
 
 from service.media.refusals import PageTooLarge
 
@@ -32,17 +33,28 @@ _CHUNK = 1 << 20
 
 
 class _CappedRead:
-    """A response's ``read``, with whole reads bounded by ``most`` bytes in all."""
+    """A response's ``read``, with whole reads bounded by ``most`` bytes in all.
 
-    def __init__(self, read: Callable[..., bytes], close: Callable[[], None], most: int) -> None:
-        self._read = read
-        self._close = close
+    It holds the response's own ``read`` and ``close`` weakly: the response holds it,
+    and a cycle would keep an abandoned response (and its socket) alive until the
+    garbage collector's next pass instead of freeing it at once.
+    """
+
+    def __init__(self, response: Any, most: int) -> None:
+        self._read = WeakMethod(response.read)
+        self._close = WeakMethod(response.close)
         self._most = most
         self.taken = 0
 
+    def _call(self, method: WeakMethod[Callable[..., Any]], *args: Any) -> Any:
+        bound = method()
+        if bound is None:  # cannot happen while a caller reads: it holds the response
+            raise ReferenceError("the response is gone")
+        return bound(*args)
+
     def __call__(self, amt: int | None = None) -> bytes:
         if amt is not None and amt >= 0:
-            data = self._read(amt)
+            data: bytes = self._call(self._read, amt)
             self.taken += len(data)
             return data
         return self._rest()
@@ -51,13 +63,13 @@ class _CappedRead:
         chunks: list[bytes] = []
         while True:
             room = self._most - self.taken
-            chunk = self._read(max(1, min(_CHUNK, room + 1)))
+            chunk: bytes = self._call(self._read, max(1, min(_CHUNK, room + 1)))
             if not chunk:
                 return b"".join(chunks)
             self.taken += len(chunk)
             if self.taken > self._most:
                 with contextlib.suppress(Exception):
-                    self._close()  # the site may keep sending: hang up on it
+                    self._call(self._close)  # the site may keep sending: hang up on it
                 raise PageTooLarge(
                     f"a page or manifest was larger than HAUL_MAX_PAGE_BYTES ({self._most} "
                     "bytes); haul stopped reading it"
@@ -68,5 +80,5 @@ class _CappedRead:
 def cap(response: Any, most: int) -> Any:
     """``response``, its whole reads bounded by ``most`` bytes (the object itself, so
     yt-dlp's ``isinstance`` checks and every other attribute stay as they were)."""
-    response.read = _CappedRead(response.read, response.close, most)
+    response.read = _CappedRead(response, most)
     return response

@@ -30,9 +30,9 @@ SECONDS = 30
 
 
 def worker_pid(http: httpx.Client, job_id: str) -> int:
-    """The process that ran the job's last attempt (a worker's name is ``host:pid``)."""
+    """The process that ran the job's last attempt (a worker's name is ``host:pid/thread``)."""
     attempts = http.get(f"/v1/jobs/{job_id}/attempts").json()["items"]
-    return int(attempts[-1]["worker"].rsplit(":", 1)[1])
+    return int(attempts[-1]["worker"].rsplit(":", 1)[1].split("/")[0])
 
 
 def peak_rss(pid: int) -> int:

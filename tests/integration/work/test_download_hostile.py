@@ -19,9 +19,9 @@ from service.db.models import Job
 from service.domain.options import normalize
 from service.domain.states import Step
 from service.errors import JobFailure, Permanent
-from service.media.limits import MAX_PAGE_BYTES
 from service.intake.clients import create_client
 from service.intake.jobs import submit
+from service.media.limits import MAX_PAGE_BYTES
 from service.runtime import build_runtime
 from service.work.download import run_download
 from service.work.probe import run_probe
@@ -245,16 +245,14 @@ def test_media_is_not_counted_against_the_page_cap(
     assert artifact.size > 10 * TINY_CAP
 
 
-def test_an_endless_variant_playlist_fails_the_download_step(
+def test_an_endless_variant_playlist_fails_as_page_too_large(
     runtime: Runtime, settings: Settings, client: Client, media: MediaServer
 ) -> None:
-    # Given a master playlist whose one variant never ends: the probe reads only the master
+    # Given a master playlist whose one variant never ends
     job = submit(runtime, client, url=media.url("/endless-master.m3u8"))
-    run_probe(runtime, job.id)
-    assert must(runtime, job.id).step == Step.DOWNLOAD.value
-    # When the download step runs (the HLS downloader reads the variant itself)
+    # When the job is probed (yt-dlp reads the variant there already)
     with pytest.raises(Permanent):
-        run_download(runtime, job.id)
+        run_probe(runtime, job.id)
     # Then it failed as page_too_large, having read about the cap of it, and left nothing
     failed = must(runtime, job.id)
     assert (failed.status, failed.error_class) == ("failed", "page_too_large"), failed
