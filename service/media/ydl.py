@@ -23,7 +23,7 @@ from yt_dlp.extractor import gen_extractor_classes
 from yt_dlp.networking.exceptions import HTTPError
 
 from service.media.limits import MAX_PAGE_BYTES
-from service.media.pages import cap
+from service.media.pages import Capped
 from service.media.refusals import check_download, keep_native_formats, refuse_playlist
 
 
@@ -42,9 +42,9 @@ class HaulYDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
 
     def urlopen(self, req: Any) -> Any:
         try:
-            return cap(super().urlopen(req), self.max_page_bytes)
+            return Capped(super().urlopen(req), self.max_page_bytes)
         except HTTPError as exc:  # an extractor may read the error's body (expected_status)
-            cap(exc.response, self.max_page_bytes)
+            exc.response = Capped(exc.response, self.max_page_bytes)
             raise
 
     def process_ie_result(

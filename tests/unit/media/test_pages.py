@@ -14,7 +14,7 @@ from yt_dlp.networking.exceptions import HTTPError
 from service.domain.errors import ErrorClass
 from service.errors import Permanent
 from service.media.errors import classify
-from service.media.pages import cap
+from service.media.pages import Capped
 from service.media.refusals import PageTooLarge
 from service.media.ydl import new_ydl
 
@@ -45,24 +45,24 @@ def response(body: bytes | io.RawIOBase, status: int = 200) -> Response:
 @pytest.mark.parametrize("size", [0, 1, CAP - 1, CAP])
 def test_a_body_within_the_cap_is_read_whole(size: int) -> None:
     body = bytes(range(256)) * 4
-    assert cap(response(body[:size]), CAP).read() == body[:size]
+    assert Capped(response(body[:size]), CAP).read() == body[:size]
 
 
 @pytest.mark.parametrize("amt", [None, -1])
 def test_one_byte_past_the_cap_is_refused_and_the_response_closed(amt: int | None) -> None:
     # Given a body one byte longer than the cap
-    capped = cap(response(b"x" * (CAP + 1)), CAP)
+    capped = Capped(response(b"x" * (CAP + 1)), CAP)
     # When it is read whole, Then the read is refused and the connection let go
     with pytest.raises(PageTooLarge) as refused:
         capped.read(amt)
     assert "HAUL_MAX_PAGE_BYTES (1000 bytes)" in str(refused.value)
-    assert capped.fp.closed
+    assert capped._response.fp.closed
 
 
 def test_an_endless_body_is_read_no_further_than_the_cap() -> None:
     # Given a body that never ends, under a cap of 3 MiB (several of the reader's steps)
     body = Endless()
-    capped = cap(response(body), 3 << 20)
+    capped = Capped(response(body), 3 << 20)
     # When it is read whole, Then the read stops just past the cap
     with pytest.raises(PageTooLarge):
         capped.read()
@@ -71,7 +71,7 @@ def test_an_endless_body_is_read_no_further_than_the_cap() -> None:
 
 def test_reads_of_a_given_size_are_not_capped() -> None:
     # Given a body ten times the cap (a media file, streamed to disk by yt-dlp)
-    capped = cap(response(b"m" * (10 * CAP)), CAP)
+    capped = Capped(response(b"m" * (10 * CAP)), CAP)
     # When it is read a block at a time, Then every byte comes through
     blocks = iter(lambda: capped.read(300), b"")
     assert sum(len(b) for b in blocks) == 10 * CAP
@@ -79,7 +79,7 @@ def test_reads_of_a_given_size_are_not_capped() -> None:
 
 def test_what_was_peeked_at_counts_toward_a_whole_read() -> None:
     # Given a page whose first 512 bytes were read by size (the generic extractor's peek)
-    capped = cap(response(b"p" * (CAP + 1)), CAP)
+    capped = Capped(response(b"p" * (CAP + 1)), CAP)
     assert len(capped.read(512)) == 512
     # When the rest is read whole, Then the whole response is what passed the cap
     with pytest.raises(PageTooLarge):
