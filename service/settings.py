@@ -226,6 +226,13 @@ class Settings(BaseSettings):
     max_file_bytes: int = Field(
         8 * 1024**3, ge=1, description="Largest file one job may download, in bytes."
     )
+    max_page_bytes: int = Field(
+        16 * 1024**2,
+        ge=1,
+        description="Most bytes of one page, manifest or API answer yt-dlp may read whole into "
+        "memory; past it the job fails as page_too_large. Media files are not counted here "
+        "(HAUL_MAX_FILE_BYTES bounds them).",
+    )
     max_duration_s: float = Field(
         6 * 3600, gt=0, description="Longest media one job may download, in seconds."
     )

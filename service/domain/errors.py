@@ -47,6 +47,9 @@ class ErrorClass(StrEnum):
     #: The media is offered only over a protocol yt-dlp would hand to another program
     #: (RTMP, RTSP, MMS, a live stream for ffmpeg), out of the egress guard's sight.
     UNSUPPORTED_PROTOCOL = "unsupported_protocol"
+    #: One response (a page, a manifest, an API answer) was larger than
+    #: ``HAUL_MAX_PAGE_BYTES``; haul stopped reading it rather than hold it in memory.
+    PAGE_TOO_LARGE = "page_too_large"
     #: A subscription's URL is a single item, not a feed, channel or playlist.
     NOT_A_FEED = "not_a_feed"
     QUOTA = "quota"

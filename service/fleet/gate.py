@@ -6,7 +6,8 @@ gate``). A playlist's entries past their client's ``max_active_jobs`` are held
 ``client_full`` when the worker expands it (``db/room.py``). Held jobs are released,
 best priority first, after every attempt that ran under a limit (or while its
 client's entries wait for room), by a resume or limit change, and by the sweep as a
-backstop.
+backstop; ``client_full`` entries also by a cancel or delete of their client's jobs
+(``work/room.py``).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from service.db import sites as site_rows
 from service.db.sites import SiteDefaults
 from service.dispatch import publish_or_record
 from service.domain.control import LIMITED_QUEUES
+from service.work.room import give_room
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
@@ -59,14 +61,7 @@ def _release_entries(rt: Runtime) -> int:
     """Give room to entries held ``client_full``, one transaction per client (its row locked)."""
     with rt.db.session() as session:
         waiting = room_rows.clients_waiting(session)
-    released = 0
-    for client_id in waiting:
-        with rt.db.session() as session:
-            jobs = room_rows.release_entries(session, client_id, rt.settings.client_max_active_jobs)
-        for job in jobs:
-            publish_or_record(rt, job)
-        released += len(jobs)
-    return released
+    return sum(give_room(rt, client_id) for client_id in waiting)
 
 
 def site_defaults(rt: Runtime) -> SiteDefaults:

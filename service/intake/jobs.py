@@ -31,6 +31,7 @@ from service.intake import admission
 from service.webhooks.endpoints import check_url
 from service.work import storage
 from service.work.ending import ending
+from service.work.room import give_room
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -161,6 +162,7 @@ def cancel(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
             raise Conflict(f"the job already ended ({job.status}); nothing to cancel")
         if ends.cancel(job.id) is None:
             raise Conflict("the job changed state meanwhile; read it again")
+    _room_freed(rt, job.client_id)
     return get(rt, client, job_id)
 
 
@@ -175,6 +177,17 @@ def delete(rt: Runtime, client: Client, job_id: uuid.UUID) -> None:
             ends.entry_left(job.parent_id)
     for gone in [job.id, *children]:
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, gone)
+    _room_freed(rt, job.client_id)
+
+
+def _room_freed(rt: Runtime, client_id: uuid.UUID) -> None:
+    """A cancel or delete made room under ``max_active_jobs``: the client's entries held
+    ``client_full`` get it now, as after an attempt. The cancel stands if this fails (the
+    sweep releases them then)."""
+    try:
+        give_room(rt, client_id)
+    except Exception:
+        log.warning("could not give held entries room; the sweep will", exc_info=True)
 
 
 def attempts(rt: Runtime, client: Client, job_id: uuid.UUID) -> list[JobAttempt]:

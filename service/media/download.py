@@ -144,7 +144,7 @@ def download(
     }
     with egress.guarded(limits.egress) as guard:
         try:
-            with new_ydl(params, single_item=True) as ydl:
+            with new_ydl(params, single_item=True, max_page_bytes=limits.max_page_bytes) as ydl:
                 info = ydl.extract_info(url, download=True)
         except _TooLarge as exc:
             raise Permanent(str(exc), error_class=ErrorClass.TOO_LARGE) from exc

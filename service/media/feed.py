@@ -61,7 +61,7 @@ def list_entries(url: str, *, max_entries: int, limits: Limits) -> Listing:
     }
     with egress.guarded(limits.egress) as guard:
         try:
-            with new_ydl(params) as ydl:
+            with new_ydl(params, max_page_bytes=limits.max_page_bytes) as ydl:
                 info = _unprocessed(ydl, url)
                 listed = _first(info.get("entries"), max_entries + 1) if info else []
         except yt_dlp.utils.YoutubeDLError as exc:

@@ -1,5 +1,5 @@
 """What one job's media work may do: where it may connect (and through which proxy), how big
-and how long its file may be."""
+and how long its file may be, how much of one page or manifest it may read."""
 
 from __future__ import annotations
 
@@ -16,6 +16,9 @@ MEDIA_EXTENSIONS = frozenset(
     }
 )  # fmt: skip
 
+#: ``HAUL_MAX_PAGE_BYTES``'s default: the most of one response read whole (a page, a manifest).
+MAX_PAGE_BYTES = 16 * 1024**2
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -24,6 +27,7 @@ class Limits:
     ``max_bytes`` is the smaller of the file-size limit and what is left of the
     client's storage quota; ``max_bytes_name`` says which one, for the error.
     ``proxy`` is the operator's ``HAUL_PROXY``; None means direct connections only.
+    ``max_page_bytes`` bounds each response yt-dlp reads whole (``service/media/pages.py``).
     """
 
     egress: EgressPolicy
@@ -32,3 +36,4 @@ class Limits:
     max_duration_s: float | None = None
     generic_extractor: bool = True
     proxy: str | None = None
+    max_page_bytes: int = MAX_PAGE_BYTES

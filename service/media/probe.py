@@ -71,7 +71,7 @@ def probe(
     }
     with egress.guarded(limits.egress) as guard:
         try:
-            with new_ydl(params) as ydl:
+            with new_ydl(params, max_page_bytes=limits.max_page_bytes) as ydl:
                 info = ydl.extract_info(url, download=False)
         except yt_dlp.utils.YoutubeDLError as exc:
             raise guard_or_classify(guard, exc) from exc

@@ -10,6 +10,9 @@
   extracts is a playlist (a feed inside a feed, a page of several videos, a site that
   answered the probe with a file and the download with a feed), it stops before any
   entry is resolved.
+* **A response too large to hold.** Extractors and manifest readers read a page, an
+  API answer or an HLS/DASH manifest whole, into memory; one read past
+  ``HAUL_MAX_PAGE_BYTES`` stops there (``service/media/pages.py``).
 
 Each refusal is a :class:`Refused`, a ``DownloadCancelled``, the one kind of error
 yt-dlp lets through its own handling untouched; the media layer turns it into a
@@ -51,6 +54,12 @@ class NestedPlaylist(Refused):
     """A download step met a playlist where one media item was expected."""
 
     error_class = ErrorClass.NESTED_PLAYLIST
+
+
+class PageTooLarge(Refused):
+    """One response read whole (a page, a manifest) was larger than ``HAUL_MAX_PAGE_BYTES``."""
+
+    error_class = ErrorClass.PAGE_TOO_LARGE
 
 
 def protocols_of(fmt: dict[str, Any]) -> list[str]:

@@ -8,8 +8,9 @@ instance still gets its own extractor registry, in yt-dlp's order, exactly as
 ``add_default_info_extractors`` builds it (a unit test compares the two).
 
 Every instance is a :class:`HaulYDL`, which refuses inside yt-dlp what haul does not
-allow (``service/media/refusals.py``): media only another program could fetch, and,
-for a download step, a playlist.
+allow (``service/media/refusals.py``): media only another program could fetch, a page
+or manifest larger than ``HAUL_MAX_PAGE_BYTES`` (``service/media/pages.py``) and, for a
+download step, a playlist.
 """
 
 from __future__ import annotations
@@ -19,19 +20,32 @@ from typing import Any
 
 import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes
+from yt_dlp.networking.exceptions import HTTPError
 
+from service.media.limits import MAX_PAGE_BYTES
+from service.media.pages import Capped
 from service.media.refusals import check_download, keep_native_formats, refuse_playlist
 
 
 class HaulYDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
-    """``YoutubeDL`` that fetches natively only and, when ``single_item``, one item only.
+    """``YoutubeDL`` that fetches natively only, reads no response whole past
+    ``max_page_bytes`` and, when ``single_item``, downloads one item only.
 
     The overrides are yt-dlp's own funnels: every extraction result passes
     ``process_ie_result`` (playlists go on from there to their entries), every item's
-    formats ``process_video_result`` (before one is chosen), every download ``dl``.
+    formats ``process_video_result`` (before one is chosen), every download ``dl``,
+    every request (extractors', downloaders', post-processors') ``urlopen``.
     """
 
     single_item = False
+    max_page_bytes = MAX_PAGE_BYTES
+
+    def urlopen(self, req: Any) -> Any:
+        try:
+            return Capped(super().urlopen(req), self.max_page_bytes)
+        except HTTPError as exc:  # an extractor may read the error's body (expected_status)
+            exc.response = Capped(exc.response, self.max_page_bytes)
+            raise
 
     def process_ie_result(
         self, ie_result: dict[str, Any], download: bool = True, extra_info: Any = None
@@ -62,18 +76,23 @@ def _default_extractors() -> tuple[Any, ...]:
     return tuple(ie for ie in by_name.values() if ie._ENABLED)
 
 
-def new_ydl(params: dict[str, Any], *, single_item: bool = False) -> Any:
+def new_ydl(
+    params: dict[str, Any], *, single_item: bool = False, max_page_bytes: int = MAX_PAGE_BYTES
+) -> Any:
     """``HaulYDL(params)`` with yt-dlp's default extractors, built cheaply.
 
-    ``single_item`` refuses a playlist (a download step's). Honours haul's two
-    ``allowed_extractors`` settings (all, or all but generic); anything else takes
-    yt-dlp's own slow path.
+    ``single_item`` refuses a playlist (a download step's); ``max_page_bytes`` bounds
+    every response read whole. Honours haul's two ``allowed_extractors`` settings (all,
+    or all but generic); anything else takes yt-dlp's own slow path.
     """
     kind = _OneItemYDL if single_item else HaulYDL
     allowed = params.get("allowed_extractors", ["default"])
     if allowed not in (["default"], ["default", "-generic"]):
-        return kind(params)
+        ydl = kind(params)
+        ydl.max_page_bytes = max_page_bytes
+        return ydl
     ydl = kind(params, auto_init=False)
+    ydl.max_page_bytes = max_page_bytes
     for ie in _default_extractors():
         if "-generic" in allowed and ie.IE_NAME.lower() == "generic":
             continue

@@ -231,4 +231,5 @@ def _limits(rt: Runtime) -> Limits:
         egress=rt.settings.egress_policy,
         generic_extractor=rt.settings.generic_extractor,
         proxy=rt.settings.proxy,
+        max_page_bytes=rt.settings.max_page_bytes,
     )

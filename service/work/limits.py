@@ -41,6 +41,7 @@ def limits_for(rt: Runtime, job: Job, *, with_quota: bool = False) -> Limits:
         max_duration_s=settings.max_duration_s,
         generic_extractor=settings.generic_extractor,
         proxy=settings.proxy,
+        max_page_bytes=settings.max_page_bytes,
     )
 
 

@@ -29,6 +29,11 @@ Routes (GET and HEAD):
 - ``/away?to=URL``: 302 to any URL (an allowed server sending the client elsewhere).
 - ``/hls.m3u8?base=URL``: an HLS media playlist whose segments are ``URL/media/a.mp4``…
 - ``/endless.mp4``: video/mp4 bytes without end and without Content-Length.
+- ``/endless.html``, ``/endless.m3u8``: an HTML page, an HLS media playlist (``#EXTM3U``,
+  then segment after segment) without end and without Content-Length; what each sent is
+  counted (``MediaServer.sent``).
+- ``/endless-master.m3u8``: an HLS master playlist whose one variant is ``/endless.m3u8``
+  (read by the HLS downloader itself, not by the extractor).
 - ``/nolength/<name>``: the file without a Content-Length header.
 - ``/hls-aes/index.m3u8``: clip.mp4 as an AES-128 encrypted HLS stream (ffmpeg's hls
   muxer), its key at ``/hls-aes/key.bin`` (`HLS_KEY`), segments ``/hls-aes/segN.ts``.
@@ -75,6 +80,18 @@ _MP4 = shlex.split(
 )
 _WEBM = shlex.split(
     "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -b:v 300k -c:a libopus -b:a 48k -f webm"
+)
+
+#: The endless text routes: content type, what comes first, what repeats (about 64 KiB).
+_ENDLESS_HTML = (
+    "text/html; charset=utf-8",
+    b"<!DOCTYPE html>\n<html><head><title>Endless</title></head><body>\n",
+    b"<p>and more</p>\n" * 4096,
+)
+_ENDLESS_M3U8 = (
+    _CONTENT_TYPES[".m3u8"],
+    b"#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:2\n#EXT-X-MEDIA-SEQUENCE:0\n",
+    b"#EXTINF:2.0,\nseg.ts\n" * 3276,
 )
 
 # name -> (seconds, sine frequency in Hz, codec arguments)
@@ -191,6 +208,8 @@ class _Server(ThreadingHTTPServer):
         self.hits: Counter[tuple[str, str]] = Counter()
         self.flaky_gets: Counter[str] = Counter()
         self.live_feeds: dict[str, list[FeedItem]] = {}
+        #: Bytes written by the endless routes, by path, until the client hung up.
+        self.sent: Counter[str] = Counter()
         self.stopping = threading.Event()
         #: ``/busy/…``: GETs served before the site starts answering 429 (None: never).
         self.busy_after: int | None = None
@@ -229,7 +248,10 @@ class _Handler(BaseHTTPRequestHandler):
             (r"/gone\.mp4", lambda m: self._status(HTTPStatus.GONE)),
             (r"/away", lambda m: self._redirect_to(query.get("to", "/"))),
             (r"/hls\.m3u8", lambda m: self._hls(query.get("base", self.server.base_url))),
-            (r"/endless\.mp4", lambda m: self._endless()),
+            (r"/endless\.mp4", lambda m: self._endless("video/mp4", b"", bytes(_CHUNK))),
+            (r"/endless\.html", lambda m: self._endless(*_ENDLESS_HTML)),
+            (r"/endless\.m3u8", lambda m: self._endless(*_ENDLESS_M3U8)),
+            (r"/endless-master\.m3u8", lambda m: self._endless_master()),
             (rf"/nolength/({_NAME})", lambda m: self._file(m[1], length=False)),
             (rf"/hls-aes/({_NAME})", lambda m: self._file(f"hls-aes/{m[1]}")),
             (rf"/members/({_NAME})", lambda m: self._members(m[1])),
@@ -296,19 +318,30 @@ class _Handler(BaseHTTPRequestHandler):
         )
         self._reply(HTTPStatus.OK, body.encode(), "application/vnd.apple.mpegurl")
 
-    def _endless(self) -> None:
+    def _endless(self, content_type: str, head: bytes, chunk: bytes) -> None:
+        """``head``, then ``chunk`` again and again until the client hangs up."""
         self.send_response(HTTPStatus.OK)
-        self.send_header("Content-Type", "video/mp4")
+        self.send_header("Content-Type", content_type)
         self.end_headers()
         self.close_connection = True
         if self.command != "GET":
             return
-        chunk = bytes(_CHUNK)
+        path = urlsplit(self.path).path
         try:
+            self.wfile.write(head)
             while not self.server.stopping.is_set():
                 self.wfile.write(chunk)
-        except ConnectionError:
+                with self.server.lock:
+                    self.server.sent[path] += len(chunk)
+        except OSError:  # the client hung up, or stopped reading (the handler's timeout)
             pass
+
+    def _endless_master(self) -> None:
+        body = (
+            "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=500000,RESOLUTION=320x240\n"
+            f"{self.server.base_url}/endless.m3u8\n"
+        )
+        self._reply(HTTPStatus.OK, body.encode(), _CONTENT_TYPES[".m3u8"])
 
     def _flaky(self, key: str, name: str, query: dict[str, str]) -> None:
         """Fail GETs `after`..`after+fail-1` of `key`; a HEAD answers as the next GET would."""
@@ -489,6 +522,13 @@ class MediaServer:
             return sum(
                 n for (m, p), n in self._server.hits.items() if p == path and method in (None, m)
             )
+
+    def sent(self, path: str) -> int:
+        """Bytes an endless route has written to `path`'s clients so far."""
+        if self._server is None:
+            return 0
+        with self._server.lock:
+            return self._server.sent[path]
 
     def set_feed(self, key: str, items: list[FeedItem]) -> str:
         """Serve ``items`` (newest first) at ``/feed-live/<key>.rss``; its URL."""

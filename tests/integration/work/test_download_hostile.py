@@ -1,5 +1,6 @@
 """A download step against a site that answers with more than one media item, a proxy
-it was never told to use, or a protocol only an external program speaks.
+it was never told to use, a protocol only an external program speaks, or a manifest
+that never ends.
 
 Each test runs the worker's own use cases (``run_probe``, ``run_download``, what the
 actors call) with real yt-dlp against the local media server, and counts what reached
@@ -20,6 +21,7 @@ from service.domain.states import Step
 from service.errors import JobFailure, Permanent
 from service.intake.clients import create_client
 from service.intake.jobs import submit
+from service.media.limits import MAX_PAGE_BYTES
 from service.runtime import build_runtime
 from service.work.download import run_download
 from service.work.probe import run_probe
@@ -203,3 +205,56 @@ def test_media_offered_only_over_a_non_native_protocol_is_refused(
     assert must(runtime, queued.id).error_class == "unsupported_protocol"
     # and no program ever connected to the stream
     assert stream_server.connections == []
+
+
+# --- bounded pages and manifests ------------------------------------------------------------------
+
+#: Smaller than every media file the server has (and larger than its pages and playlists).
+TINY_CAP = 2048
+
+
+@pytest.fixture
+def tight(settings: Settings) -> Iterator[Runtime]:
+    """A runtime whose ``HAUL_MAX_PAGE_BYTES`` is ``TINY_CAP``."""
+    runtime = build_runtime(settings.model_copy(update={"max_page_bytes": TINY_CAP}))
+    yield runtime
+    runtime.broker.close()
+    runtime.db.dispose()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/media/clip.mp4",  # a direct link: the HTTP downloader streams it
+        "/page.html",  # a page, read whole, whose video is then streamed
+        "/hls-aes/index.m3u8",  # a manifest, a key, and fragments streamed one by one
+    ],
+)
+def test_media_is_not_counted_against_the_page_cap(
+    tight: Runtime, settings: Settings, media: MediaServer, path: str
+) -> None:
+    # Given pages and playlists under a 2 KiB cap, and media files far larger
+    owner = create_client(tight, "tight")[0]
+    job = submit(tight, owner, url=media.url(path))
+    # When the job is probed and downloaded
+    run_probe(tight, job.id)
+    run_download(tight, job.id)
+    # Then it succeeded, its file many times the cap
+    assert must(tight, job.id).status == "succeeded"
+    (artifact,) = artifacts_of(tight, job.id)
+    assert artifact.size > 10 * TINY_CAP
+
+
+def test_an_endless_variant_playlist_fails_as_page_too_large(
+    runtime: Runtime, settings: Settings, client: Client, media: MediaServer
+) -> None:
+    # Given a master playlist whose one variant never ends
+    job = submit(runtime, client, url=media.url("/endless-master.m3u8"))
+    # When the job is probed (yt-dlp reads the variant there already)
+    with pytest.raises(Permanent):
+        run_probe(runtime, job.id)
+    # Then it failed as page_too_large, having read about the cap of it, and left nothing
+    failed = must(runtime, job.id)
+    assert (failed.status, failed.error_class) == ("failed", "page_too_large"), failed
+    assert media.sent("/endless.m3u8") < MAX_PAGE_BYTES + 64 * 1024**2
+    assert leftovers(settings.temp_dir) == []
