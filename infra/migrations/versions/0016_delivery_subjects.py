@@ -11,7 +11,7 @@ delivery carries its body from the start, so the worker never needs a job to bui
 ``subscriptions.last_due_at`` is when the check now running fell due (the lag metric).
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-01 04:00:00
 """
 
