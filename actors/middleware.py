@@ -17,6 +17,7 @@ import structlog
 from service.dispatch import Queue
 from service.errors import ServiceUnavailable
 from service.observe.doctor import media_tools_refusal
+from service.work.host import HostReporter
 from service.work.outcomes import dead_lettered, retry_scheduled
 
 if TYPE_CHECKING:
@@ -111,3 +112,22 @@ class RequireMediaTools(dramatiq.Middleware):
         if refusal is not None:
             log.critical(refusal)
             sys.exit(REFUSED)
+
+
+class HostReport(dramatiq.Middleware):
+    """Each worker process reports its host's yt-dlp (``worker_hosts``) when its threads have
+    started, then on a beat until it shuts down (``service/work/host.py``)."""
+
+    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+        self.runtime = runtime
+        self._reporter: HostReporter | None = None
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        """Called once the worker's threads are running."""
+        self._reporter = HostReporter(self.runtime())
+        self._reporter.start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        """Called when the worker process begins to stop (SIGTERM, or SIGHUP: a reload)."""
+        if self._reporter is not None:
+            self._reporter.stop()

@@ -264,7 +264,8 @@ class JobAttempt(SQLModel, table=True):
     step: str = Field(sa_type=sa.String(16))
     worker: str = Field(sa_type=sa.String(200))
     started_at: datetime | None = _now_column(nullable=False)
-    finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    #: Indexed for GET /v1/ytdlp, which counts the attempts that ended in a window.
+    finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP, index=True)
     outcome: str | None = Field(default=None, sa_type=sa.String(16))
     error_class: str | None = Field(default=None, sa_type=sa.String(64))
     error_message: str | None = Field(default=None, sa_type=sa.Text)
@@ -428,6 +429,7 @@ class ClientRate(SQLModel, table=True):
 # Tables that live beside their queries; importing models registers them too.
 from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
+from service.db.hosts import WorkerHost  # noqa: E402
 from service.db.secrets import AppSecret  # noqa: E402
 
 __all__ = [
@@ -447,4 +449,5 @@ __all__ = [
     "SubscriptionEntry",
     "WebhookAttempt",
     "WebhookDelivery",
+    "WorkerHost",
 ]
