@@ -21,7 +21,6 @@ from service.settings import get_settings
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from service.domain.ytdlp import Target
     from service.runtime import Runtime
 
 
@@ -189,58 +188,18 @@ def _rotate_cookies(_: argparse.Namespace) -> int:
 
 
 def _ytdlp_update(args: argparse.Namespace) -> int:
-    """Install a yt-dlp into this environment, then reload this host's worker runs."""
-    from service.domain.ytdlp import Channel, is_nightly
-    from service.fleet import upgrade
-
-    settings = get_settings()
-    before = upgrade.installed()
-    print(f"installing {args.channel} into {sys.prefix} (now {before})", file=sys.stderr)
-    version = upgrade.install(args.channel, sys.stderr)
-    if version is None:
-        print("pip could not install it; nothing was reloaded", file=sys.stderr)
-        return 1
-    print(version)
-    if args.channel.channel is Channel.STABLE and is_nightly(version):
-        print(
-            f"{version} is a nightly newer than the latest release, so pip kept it; to go back "
-            "to a release, name it: haul ytdlp update --channel VERSION",
-            file=sys.stderr,
-        )
-    if args.no_reload:
-        print(f"yt-dlp {version} installed; the workers load it when they start", file=sys.stderr)
-        return 0
-    found = upgrade.runs(settings)
-    if not found:
-        print(
-            f"yt-dlp {version} installed; no worker run of host {settings.host_name} from this "
-            "environment is running (they load it when they start)",
-            file=sys.stderr,
-        )
-        return 0
-    asked = time.time()
-    signalled = upgrade.reload(found)
-    pids = ", ".join(str(r.pid) for r in signalled)
-    print(
-        f"reloading worker runs {pids} (running downloads are handed back, probes finish)",
-        file=sys.stderr,
-    )
-    behind = upgrade.wait_rebooted(settings, signalled, version, asked, args.wait)
-    if behind:
-        late = ", ".join(str(r.pid) for r in behind)
-        print(f"runs {late} did not restart on {version} within {args.wait:.0f} s", file=sys.stderr)
-        return 1
-    print(f"host {settings.host_name} runs yt-dlp {version}", file=sys.stderr)
-    return 0
-
-
-def _ytdlp_target(text: str) -> Target:
     from service.domain.ytdlp import BadTarget, Target
+    from service.fleet.upgrade import update
 
     try:
-        return Target.parse(text)
+        target = Target.parse(args.channel)
     except BadTarget as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+        print(f"haul ytdlp update: {exc}", file=sys.stderr)
+        return 2
+    done = update(get_settings(), target, sys.stderr, reload=not args.no_reload, wait=args.wait)
+    if done.version is not None:
+        print(done.version)
+    return 0 if done.ok else 1
 
 
 def _doctor(args: argparse.Namespace) -> int:
@@ -417,26 +376,11 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         dest="ytdlp_command", required=True
     )
     update = ytdlp.add_parser(
-        "update",
-        help="pip-install a yt-dlp (with its default extras) into this environment, then "
-        "reload this host's workers gracefully (see docs/operations.md, 'Upgrading yt-dlp')",
+        "update", help="pip-install a yt-dlp here, then reload this host's workers gracefully"
     )
-    update.add_argument(
-        "--channel",
-        type=_ytdlp_target,
-        default=_ytdlp_target("stable"),
-        metavar="stable|nightly|VERSION",
-        help="the newest release (default), the newest nightly, or one version (a rollback)",
-    )
-    update.add_argument(
-        "--no-reload", action="store_true", help="install only; the workers load it at start"
-    )
-    update.add_argument(
-        "--wait",
-        type=float,
-        default=600.0,
-        help="seconds to wait for the workers to restart on it (they finish running probes)",
-    )
+    update.add_argument("--channel", default="stable", metavar="stable|nightly|VERSION")
+    update.add_argument("--no-reload", action="store_true", help="install only")
+    update.add_argument("--wait", type=float, default=600.0, help="seconds to await the reload")
     update.set_defaults(run=_ytdlp_update)
     logs = sub.add_parser("logs", help="show haul's JSON log lines on stdin readable")
     logs.add_argument("--role", default="-", help="role of lines that do not name one")

@@ -26,8 +26,11 @@ class HostOut(BaseModel):
     host: str = Field(description="HAUL_HOST_NAME of the machine.")
     ytdlp_version: str = Field(description="The version its worker processes run.")
     ytdlp_installed: str | None = Field(
-        description="The version installed in their environment; another one than "
-        "ytdlp_version means the processes have not been reloaded since an install."
+        description="The version installed in their environment (as pip spells it)."
+    )
+    reload_pending: bool = Field(
+        description="Another version is installed than the one the processes run: they "
+        "have not been reloaded since an install."
     )
     ejs_version: str | None = Field(description="yt-dlp-ejs (the challenge solver scripts).")
     deno_version: str | None = Field(description="The JavaScript runtime; null: none found.")
@@ -42,6 +45,7 @@ class HostOut(BaseModel):
             host=s.host,
             ytdlp_version=s.ytdlp_version,
             ytdlp_installed=s.ytdlp_installed,
+            reload_pending=view.reload_pending,
             ejs_version=s.ejs_version,
             deno_version=s.deno_version,
             since=s.since,

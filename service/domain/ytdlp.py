@@ -95,6 +95,14 @@ def is_nightly(version: str) -> bool:
     return ".dev" in version
 
 
+def same_version(a: str | None, b: str | None) -> bool:
+    """Whether two spellings name one release: yt-dlp says ``2025.12.08`` (a nightly
+    ``2025.12.08.220202``) where pip says ``2025.12.8`` (``2025.12.8.220202.dev0``)."""
+    if a is None or b is None:
+        return a == b
+    return _numbers(a.split(".dev")[0]) == _numbers(b.split(".dev")[0])
+
+
 @dataclass
 class VersionStats:
     """How the attempts one yt-dlp version ran in a window ended."""

@@ -32,6 +32,8 @@ from typing import IO, TYPE_CHECKING
 
 import structlog
 
+from service.domain.ytdlp import Channel, is_nightly, same_version
+
 if TYPE_CHECKING:
     from service.domain.ytdlp import Target
     from service.settings import Settings
@@ -78,6 +80,48 @@ def runs(settings: Settings) -> list[Run]:
     return found
 
 
+@dataclass(frozen=True)
+class Updated:
+    """What an update did: the version installed (None: pip failed), and whether all went
+    as asked (installed, and every run reloaded on it in time)."""
+
+    version: str | None
+    ok: bool
+
+
+def update(settings: Settings, target: Target, out: IO[str], *, reload: bool, wait: float) -> Updated:
+    """Install ``target``, then (with ``reload``) reload this host's runs and wait up to
+    ``wait`` seconds for them; pip's output and what happens go to ``out``, for a person."""
+
+    def say(line: str) -> None:
+        print(line, file=out, flush=True)
+
+    say(f"installing {target} into {sys.prefix} (installed now: {installed()})")
+    version = install(target, out)
+    if version is None:
+        say("pip could not install it; nothing was reloaded")
+        return Updated(None, ok=False)
+    if target.channel is Channel.STABLE and is_nightly(version):
+        say(f"{version} is a nightly newer than the latest release, so pip kept it; name a "
+            "release to go back to it: haul ytdlp update --channel VERSION")
+    found = runs(settings) if reload else []
+    if not found:
+        say(f"yt-dlp {version} installed; no run of host {settings.host_name} from this "
+            "environment was reloaded: workers load it when they start")
+        return Updated(version, ok=True)
+    asked = time.time()
+    signalled = signal_reload(found)
+    say(f"reloading worker runs {', '.join(str(r.pid) for r in signalled)}: running "
+        "downloads are handed back, running probes finish first")
+    behind = wait_rebooted(settings, signalled, version, asked, wait)
+    if behind:
+        late = ", ".join(str(r.pid) for r in behind)
+        say(f"runs {late} did not start again on {version} within {wait:.0f} s")
+        return Updated(version, ok=False)
+    say(f"host {settings.host_name} runs yt-dlp {version}")
+    return Updated(version, ok=True)
+
+
 def install(target: Target, out: IO[str]) -> str | None:
     """``pip install`` the target into this environment (pip's output to ``out``); the
     version installed afterwards, or None when pip failed."""
@@ -97,7 +141,7 @@ def installed() -> str | None:
         return None
 
 
-def reload(found: list[Run]) -> list[Run]:
+def signal_reload(found: list[Run]) -> list[Run]:
     """SIGHUP each run's main process (Dramatiq's graceful reload); the runs signalled."""
     signalled = []
     for run in found:
@@ -121,7 +165,9 @@ def wait_rebooted(
         behind = [
             run
             for run in signalled
-            if not ((n := now.get(run.pid)) and n.booted_at >= since and n.ytdlp == version)
+            if not (
+                (n := now.get(run.pid)) and n.booted_at >= since and same_version(n.ytdlp, version)
+            )
         ]
         if not behind or time.monotonic() >= deadline:
             return behind

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from service.db import attempts as attempt_rows
 from service.db import hosts as host_rows
-from service.domain.ytdlp import VersionStats, fold
+from service.domain.ytdlp import VersionStats, fold, same_version
 from service.fleet.admin import require_admin
 
 if TYPE_CHECKING:
@@ -32,6 +32,12 @@ class HostView:
     seen: Seen
     alive: bool
 
+    @property
+    def reload_pending(self) -> bool:
+        """Another yt-dlp is installed than the one the host's processes imported."""
+        installed = self.seen.ytdlp_installed
+        return installed is not None and not same_version(self.seen.ytdlp_version, installed)
+
 
 @dataclass(frozen=True)
 class FleetVersions:
@@ -41,7 +47,7 @@ class FleetVersions:
 
 
 def fleet_versions(rt: Runtime, client: Client, window: timedelta) -> FleetVersions:
-    require_admin(client)
+    require_admin(client, "the fleet's yt-dlp")
     with rt.db.session() as session:
         seen = host_rows.seen(session)
         counts = attempt_rows.by_version(session, window)

@@ -35,7 +35,11 @@ class HostReporter:
         self._thread = threading.Thread(target=self._run, name="host-report", daemon=True)
 
     def start(self) -> None:
-        note_run(self.rt.settings, self.toolchain.ytdlp)
+        try:
+            note_run(self.rt.settings, self.toolchain.ytdlp)
+        except OSError:
+            # The worker runs on; only `haul ytdlp update` will not find it to reload.
+            log.warning("could not note this run", run_dir=str(self.rt.settings.run_dir))
         self.report()
         self._thread.start()
         log.info(

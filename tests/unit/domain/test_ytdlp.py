@@ -6,7 +6,15 @@ from datetime import date
 
 import pytest
 
-from service.domain.ytdlp import BadTarget, Channel, Target, fold, is_nightly, release_date
+from service.domain.ytdlp import (
+    BadTarget,
+    Channel,
+    Target,
+    fold,
+    is_nightly,
+    release_date,
+    same_version,
+)
 
 
 @pytest.mark.parametrize(
@@ -106,3 +114,12 @@ def test_versions_sort_newest_first_by_their_numbers_as_pip_orders_them() -> Non
         "2026.10.26",
         "2026.9.30",
     ]
+
+
+def test_yt_dlps_and_pips_spellings_of_one_release_are_the_same_version() -> None:
+
+    assert same_version("2025.12.08", "2025.12.8")
+    assert same_version("2025.12.08.220202", "2025.12.8.220202.dev0")
+    assert not same_version("2025.12.08", "2025.12.08.220202")
+    assert not same_version("2026.10.26", "2026.10.26.1")
+    assert not same_version("2026.10.26", None) and same_version(None, None)

@@ -93,7 +93,7 @@ def test_a_reload_sends_sighup_to_each_run(
 ) -> None:
     run = Run(fake_main.pid, "host-a", sys.prefix, "2026.10.26", time.time())
 
-    signalled = upgrade.reload([run])
+    signalled = upgrade.signal_reload([run])
 
     assert signalled == [run]
     assert fake_main.wait(timeout=10) == -signal.SIGHUP
