@@ -101,7 +101,7 @@ class YtdlpController(Controller):
     path = "/v1/ytdlp"
     tags = ["control"]
 
-    @get("/", sync_to_thread=True, responses=documented(400, 403))
+    @get("/", sync_to_thread=True, responses=documented(403, 422))
     def versions(
         self,
         runtime: NamedDependency[Runtime],

@@ -79,7 +79,9 @@ def for_job(session: Session, job_id: uuid.UUID) -> list[JobAttempt]:
     return list(session.execute(stmt).scalars())
 
 
-def by_version(session: Session, window: timedelta) -> list[tuple[str | None, str, str | None, int]]:
+def by_version(
+    session: Session, window: timedelta
+) -> list[tuple[str | None, str, str | None, int]]:
     """Attempts that ended within ``window`` (by the database's clock), counted by yt-dlp
     version, outcome and error class."""
     stmt = (

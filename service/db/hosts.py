@@ -97,17 +97,18 @@ def report(
 
 def seen(session: Session) -> list[Seen]:
     """Every host that ever reported, by name."""
-    silent = sa.extract("epoch", sa.func.now() - _T.last_seen_at)
-    rows = session.execute(
-        select(
-            _T.host,
-            _T.ytdlp_version,
-            _T.ytdlp_installed,
-            _T.ejs_version,
-            _T.deno_version,
-            _T.since,
-            _T.last_seen_at,
-            silent,
-        ).order_by(_T.host)
-    ).all()
-    return [Seen(*row[:-1], silent_s=float(row[-1])) for row in rows]
+    silent = sa.extract("epoch", sa.func.now() - _T.last_seen_at).label("silent_s")
+    rows = session.execute(select(_T, silent).order_by(_T.host)).all()
+    return [
+        Seen(
+            host=h.host,
+            ytdlp_version=h.ytdlp_version,
+            ytdlp_installed=h.ytdlp_installed,
+            ejs_version=h.ejs_version,
+            deno_version=h.deno_version,
+            since=h.since,
+            last_seen_at=h.last_seen_at,
+            silent_s=float(s),
+        )
+        for h, s in rows
+    ]

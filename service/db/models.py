@@ -264,7 +264,6 @@ class JobAttempt(SQLModel, table=True):
     step: str = Field(sa_type=sa.String(16))
     worker: str = Field(sa_type=sa.String(200))
     started_at: datetime | None = _now_column(nullable=False)
-    #: Indexed for GET /v1/ytdlp, which counts the attempts that ended in a window.
     finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP, index=True)
     outcome: str | None = Field(default=None, sa_type=sa.String(16))
     error_class: str | None = Field(default=None, sa_type=sa.String(64))
@@ -414,8 +413,7 @@ class IdempotencyKey(SQLModel, table=True):
 
 
 class ClientRate(SQLModel, table=True):
-    """A client's request rate: one GCRA timestamp (``domain/ratelimit.py``), shared by every
-    API process."""
+    """A client's request rate: one GCRA timestamp (domain/ratelimit.py) every API shares."""
 
     __tablename__ = "client_rates"
 
@@ -429,7 +427,7 @@ class ClientRate(SQLModel, table=True):
 # Tables that live beside their queries; importing models registers them too.
 from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
-from service.db.hosts import WorkerHost  # noqa: E402
+from service.db.hosts import WorkerHost as WorkerHost  # noqa: E402  (GET /v1/ytdlp's)
 from service.db.secrets import AppSecret  # noqa: E402
 
 __all__ = [
@@ -449,5 +447,4 @@ __all__ = [
     "SubscriptionEntry",
     "WebhookAttempt",
     "WebhookDelivery",
-    "WorkerHost",
 ]

@@ -89,7 +89,9 @@ class Updated:
     ok: bool
 
 
-def update(settings: Settings, target: Target, out: IO[str], *, reload: bool, wait: float) -> Updated:
+def update(
+    settings: Settings, target: Target, out: IO[str], *, reload: bool, wait: float
+) -> Updated:
     """Install ``target``, then (with ``reload``) reload this host's runs and wait up to
     ``wait`` seconds for them; pip's output and what happens go to ``out``, for a person."""
 
@@ -102,17 +104,23 @@ def update(settings: Settings, target: Target, out: IO[str], *, reload: bool, wa
         say("pip could not install it; nothing was reloaded")
         return Updated(None, ok=False)
     if target.channel is Channel.STABLE and is_nightly(version):
-        say(f"{version} is a nightly newer than the latest release, so pip kept it; name a "
-            "release to go back to it: haul ytdlp update --channel VERSION")
+        say(
+            f"{version} is a nightly newer than the latest release, so pip kept it; name a "
+            "release to go back to it: haul ytdlp update --channel VERSION"
+        )
     found = runs(settings) if reload else []
     if not found:
-        say(f"yt-dlp {version} installed; no run of host {settings.host_name} from this "
-            "environment was reloaded: workers load it when they start")
+        say(
+            f"yt-dlp {version} installed; no run of host {settings.host_name} from this "
+            "environment was reloaded: workers load it when they start"
+        )
         return Updated(version, ok=True)
     asked = time.time()
     signalled = signal_reload(found)
-    say(f"reloading worker runs {', '.join(str(r.pid) for r in signalled)}: running "
-        "downloads are handed back, running probes finish first")
+    say(
+        f"reloading worker runs {', '.join(str(r.pid) for r in signalled)}: running "
+        "downloads are handed back, running probes finish first"
+    )
     behind = wait_rebooted(settings, signalled, version, asked, wait)
     if behind:
         late = ", ".join(str(r.pid) for r in behind)

@@ -10,7 +10,6 @@ what an operator compares during a staged rollout.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from service.db import attempts as attempt_rows
@@ -19,6 +18,8 @@ from service.domain.ytdlp import VersionStats, fold, same_version
 from service.fleet.admin import require_admin
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from service.db.hosts import Seen
     from service.db.models import Client
     from service.runtime import Runtime

@@ -17,7 +17,6 @@ import pytest
 import yt_dlp.version
 
 from service.domain.ytdlp import same_version
-
 from tests.support.paths import REPO
 from tests.support.stack import (
     TERMINAL,
@@ -111,8 +110,7 @@ def test_two_hosts_on_two_versions_and_an_update_that_loses_no_job(
 
         # When host-b's operator updates its yt-dlp to this environment's release
         update = subprocess.run(
-            [str(earlier_python), "-m", "service.cli", "ytdlp", "update"]
-            + ["--channel", CURRENT, "--wait", "120"],
+            [str(earlier_python), "-m", "service.cli", "ytdlp", "update", "--channel", CURRENT],
             env=_host_b(stack),
             cwd=REPO,
             capture_output=True,

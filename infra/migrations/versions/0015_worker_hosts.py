@@ -25,7 +25,9 @@ def upgrade() -> None:
         sa.Column("ytdlp_installed", sa.String(length=32), nullable=True),
         sa.Column("ejs_version", sa.String(length=32), nullable=True),
         sa.Column("deno_version", sa.String(length=32), nullable=True),
-        sa.Column("since", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False),
+        sa.Column(
+            "since", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
+        ),
         sa.Column(
             "last_seen_at", sa.DateTime(timezone=True), server_default=sa.func.now(), nullable=False
         ),

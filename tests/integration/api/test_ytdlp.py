@@ -25,7 +25,9 @@ pytestmark = pytest.mark.integration
 NOW = datetime.now(UTC)
 
 
-def _attempts(runtime: Runtime, job_id: str, *rows: tuple[str | None, str, str | None, int]) -> None:
+def _attempts(
+    runtime: Runtime, job_id: str, *rows: tuple[str | None, str, str | None, int]
+) -> None:
     """Ended attempts of one job: (version, outcome, error class, hours ago)."""
     with runtime.db.session() as session:
         for number, (version, outcome, error_class, hours) in enumerate(rows, 1):
@@ -74,7 +76,7 @@ def test_only_an_admin_sees_the_fleets_yt_dlp(
 def test_a_bad_window_is_a_problem(
     api: TestClient[Litestar], admin: dict[str, str], window: str
 ) -> None:
-    problem(api.get("/v1/ytdlp", params={"window_s": window}, headers=admin), 400)
+    problem(api.get("/v1/ytdlp", params={"window_s": window}, headers=admin), 422)
 
 
 def test_hosts_and_each_versions_attempts_in_the_window(

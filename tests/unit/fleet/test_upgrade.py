@@ -1,4 +1,4 @@
-"""How `haul ytdlp update` finds this host's worker runs and reloads them (service/fleet/upgrade.py).
+"""How `haul ytdlp update` finds this host's worker runs and reloads them (fleet/upgrade.py).
 
 A stand-in for a `dramatiq` main process is a sleeping Python whose command line names
 dramatiq; the real reload (Dramatiq's SIGHUP) is proven in tests/e2e/test_ytdlp_upgrades.py.
