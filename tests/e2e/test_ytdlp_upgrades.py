@@ -11,6 +11,7 @@ would on a real host. Without PyPI the test is skipped locally (failed under CI=
 from __future__ import annotations
 
 import subprocess
+import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -45,6 +46,9 @@ EARLIER = "2026.10.21"
 #: This environment's, as yt-dlp spells it (and attempts record it).
 CURRENT = yt_dlp.version.__version__
 
+#: How long `haul ytdlp update` may wait for the reload.
+WAIT = ("--wait", "90")
+
 STACK_ENV = {
     "HAUL_HOST_NAME": "host-a",
     # Hosts report every second, so a stopped one shows as gone within seconds.
@@ -73,6 +77,7 @@ def _host_b(stack: Stack) -> dict[str, str]:
     return {**stack.env, "HAUL_HOST_NAME": "host-b"}
 
 
+@pytest.mark.timeout(600)  # two pip installs from PyPI on a busy machine
 def test_two_hosts_on_two_versions_and_an_update_that_loses_no_job(
     stack: Stack, media: MediaServer, earlier_python: Path
 ) -> None:
@@ -83,10 +88,14 @@ def test_two_hosts_on_two_versions_and_an_update_that_loses_no_job(
         assert wait_status(http, first, TERMINAL)["status"] == "succeeded"
         # and host-b, on the earlier yt-dlp, has run one while host-a was stopped
         stack.stop("worker")
-        stack.start_worker("host-b", python=earlier_python, env=_host_b(stack))
+        stack.start_worker(
+            "host-b", dramatiq=earlier_python.parent / "dramatiq", env=_host_b(stack)
+        )
         stack.wait_worker_ready("host-b")
+        gets = media.hits("/media/b.mp4", "GET")
         second = submit(http, media.url("/media/b.mp4"))
         assert wait_status(http, second, TERMINAL)["status"] == "succeeded"
+        gets = media.hits("/media/b.mp4", "GET") - gets  # a job's GETs: probe, download
 
         # When an admin looks at the fleet's yt-dlp
         view = _versions(admin)
@@ -104,18 +113,29 @@ def test_two_hosts_on_two_versions_and_an_update_that_loses_no_job(
         assert versions[EARLIER]["hosts"] == ["host-b"]
         assert [v["version"] for v in view["versions"]][:2] == [CURRENT, EARLIER]
 
-        # Given a long download under way on host-b, the only worker
-        job = submit(http, media.url("/slow/long.mp4?bps=40000&key=upgrade&times=2"))
+        # Given a long download under way on host-b, the only worker (the GETs of its first
+        # attempt are slow, those after it are not)
+        slow = f"/slow/long.mp4?bps=40000&key={uuid.uuid4().hex}&times={gets}"
+        job = submit(http, media.url(slow))
         wait_downloading(http, job)
 
         # When host-b's operator updates its yt-dlp to this environment's release
         update = subprocess.run(
-            [str(earlier_python), "-m", "service.cli", "ytdlp", "update", "--channel", CURRENT],
+            [
+                str(earlier_python),
+                "-m",
+                "service.cli",
+                "ytdlp",
+                "update",
+                "--channel",
+                CURRENT,
+                *WAIT,
+            ],
             env=_host_b(stack),
             cwd=REPO,
             capture_output=True,
             text=True,
-            timeout=300,
+            timeout=200,
         )
         assert update.returncode == 0, update.stderr
         (installed,) = update.stdout.split()

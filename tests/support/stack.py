@@ -113,13 +113,13 @@ class Stack:
         processes: int = 1,
         *,
         queues: list[str] | None = None,
-        python: Path | None = None,
+        dramatiq: Path | None = None,
         env: dict[str, str] | None = None,
     ) -> None:
         """`dramatiq actors`, 4 threads per process, serving its metrics on a port of its own;
         on ``queues`` only when given (``-Q``, as `just worker` and `just deliveries` do);
-        run by another environment's ``python`` (``-m dramatiq``) and with ``env`` added
-        when given (another worker host)."""
+        another environment's ``dramatiq`` script and ``env`` added when given (another
+        worker host)."""
         self.boots[name] = self.log(name).count(_READY)
         self.metrics_ports[name] = free_port()
         env = {**self.env, **(env or {}), "HAUL_WORKER_METRICS_PORT": str(self.metrics_ports[name])}
@@ -127,8 +127,7 @@ class Stack:
         if queues is not None:
             assert queues, "`-Q` without names would consume every queue"
             cmd += ["-Q", *queues]
-        dramatiq = [str(BIN / "dramatiq")] if python is None else [str(python), "-m", "dramatiq"]
-        self.start(name, [*dramatiq, *cmd], env)
+        self.start(name, [str(dramatiq or BIN / "dramatiq"), *cmd], env)
 
     def queues(self, *args: str) -> list[str]:
         """`haul queues ARGS` as the Justfile runs it: the names for ``-Q``."""

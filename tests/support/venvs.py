@@ -2,7 +2,8 @@
 
 It is a venv whose only package is yt-dlp (from PyPI, without dependencies); a ``.pth``
 file adds this environment's site-packages after its own, so haul, Dramatiq and the
-rest come from here while ``import yt_dlp`` finds its own version first. ``haul ytdlp
+rest come from here while ``import yt_dlp`` finds its own version first, and its
+``bin/deno`` is this environment's Deno binary. ``haul ytdlp
 update`` run by its Python installs into it, as on a real host.
 """
 
@@ -12,6 +13,8 @@ import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+
+import deno
 
 from tests.support.skips import unavailable
 
@@ -41,6 +44,16 @@ def env_with_ytdlp(path: Path, version: str) -> Path:
     (purelib(python) / "haul-base.pth").write_text(
         f"import site; site.addsitedir({ours!r})\n", encoding="utf-8"
     )
+    # The deno wheel's binary sits in an environment's scripts dir, where its package looks.
+    (path / "bin" / "deno").symlink_to(deno.find_deno_bin())
+    # `dramatiq` as pip installs it: a reload (SIGHUP) execs this script again. Run as
+    # `python -m dramatiq`, Dramatiq would exec a bare "python" and leave the venv.
+    script = path / "bin" / "dramatiq"
+    script.write_text(
+        f"#!{python}\nimport sys\nfrom dramatiq.__main__ import main\nsys.exit(main())\n",
+        encoding="utf-8",
+    )
+    script.chmod(0o755)
     return python
 
 
