@@ -13,7 +13,7 @@ import dramatiq
 from periodiq import PeriodiqMiddleware
 
 from actors.metrics import WorkerMetrics
-from actors.middleware import HostReport, JobRows, LogContext, RequireMediaTools
+from actors.middleware import HostReport, JobRows, LogContext, RequireMediaTools, StopTaking
 from service.dispatch import build_broker
 from service.logging import configure_logging
 from service.runtime import Runtime, build_runtime
@@ -31,6 +31,7 @@ def runtime() -> Runtime:
 
 broker = build_broker(settings)
 broker.add_middleware(RequireMediaTools())
+broker.add_middleware(StopTaking())
 broker.add_middleware(LogContext())
 broker.add_middleware(JobRows(runtime))
 broker.add_middleware(HostReport(runtime))

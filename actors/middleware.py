@@ -7,6 +7,7 @@ only the broker side knows: when the retry is due, and that retries ran out.
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -131,3 +132,23 @@ class HostReport(dramatiq.Middleware):
         """Called when the worker process begins to stop (SIGTERM, or SIGHUP: a reload)."""
         if self._reporter is not None:
             self._reporter.stop()
+
+
+class StopTaking(dramatiq.Middleware):
+    """A worker process that has begun to stop (SIGTERM, or SIGHUP: a reload) runs no new
+    message: one a thread still takes (a download it just handed back, bouncing straight
+    back) is sent back to its queue for another process, or this one after its restart."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        """Called when the worker process begins to stop."""
+        self.stopping.set()
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        """Called before a message is processed."""
+        if self.stopping.is_set():
+            broker.enqueue(message)
+            log.info("message sent back: this worker is stopping", message_id=message.message_id)
+            raise dramatiq.middleware.SkipMessage
