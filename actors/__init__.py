@@ -13,7 +13,7 @@ import dramatiq
 from periodiq import PeriodiqMiddleware
 
 from actors.metrics import WorkerMetrics
-from actors.middleware import JobRows, LogContext, RequireMediaTools
+from actors.middleware import HostReport, JobRows, LogContext, RequireMediaTools, StopTaking
 from service.dispatch import build_broker
 from service.logging import configure_logging
 from service.runtime import Runtime, build_runtime
@@ -31,8 +31,10 @@ def runtime() -> Runtime:
 
 broker = build_broker(settings)
 broker.add_middleware(RequireMediaTools())
+broker.add_middleware(StopTaking())
 broker.add_middleware(LogContext())
 broker.add_middleware(JobRows(runtime))
+broker.add_middleware(HostReport(runtime))
 if settings.worker_metrics_port:
     broker.add_middleware(WorkerMetrics(settings))
 # Periodic messages that waited more than 30 s are dropped; the sweeps are state-based.

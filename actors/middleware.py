@@ -7,6 +7,7 @@ only the broker side knows: when the retry is due, and that retries ran out.
 from __future__ import annotations
 
 import sys
+import threading
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -17,6 +18,7 @@ import structlog
 from service.dispatch import Queue
 from service.errors import ServiceUnavailable
 from service.observe.doctor import media_tools_refusal
+from service.work.host import HostReporter
 from service.work.outcomes import dead_lettered, retry_scheduled
 
 if TYPE_CHECKING:
@@ -111,3 +113,42 @@ class RequireMediaTools(dramatiq.Middleware):
         if refusal is not None:
             log.critical(refusal)
             sys.exit(REFUSED)
+
+
+class HostReport(dramatiq.Middleware):
+    """Each worker process reports its host's yt-dlp (``worker_hosts``) when its threads have
+    started, then on a beat until it shuts down (``service/work/host.py``)."""
+
+    def __init__(self, runtime: Callable[[], Runtime]) -> None:
+        self.runtime = runtime
+        self._reporter: HostReporter | None = None
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        """Called once the worker's threads are running."""
+        self._reporter = HostReporter(self.runtime())
+        self._reporter.start()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        """Called when the worker process begins to stop (SIGTERM, or SIGHUP: a reload)."""
+        if self._reporter is not None:
+            self._reporter.stop()
+
+
+class StopTaking(dramatiq.Middleware):
+    """A worker process that has begun to stop (SIGTERM, or SIGHUP: a reload) runs no new
+    message: one a thread still takes (a download it just handed back, bouncing straight
+    back) is sent back to its queue for another process, or this one after its restart."""
+
+    def __init__(self) -> None:
+        self.stopping = threading.Event()
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        """Called when the worker process begins to stop."""
+        self.stopping.set()
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        """Called before a message is processed."""
+        if self.stopping.is_set():
+            broker.enqueue(message)
+            log.info("message sent back: this worker is stopping", message_id=message.message_id)
+            raise dramatiq.middleware.SkipMessage

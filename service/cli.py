@@ -1,6 +1,6 @@
 """The ``haul`` command: ``haul migrate``, ``haul clients create NAME [--admin]``, list, revoke,
-rotate-secret, limits; ``haul cookies rotate``; ``haul doctor``; ``haul queues`` (what a
-worker consumes); and for ``just run``, ``haul logs`` and ``haul banner``.
+rotate-secret, limits; ``haul cookies rotate``; ``haul ytdlp update``; ``haul doctor``;
+``haul queues`` (what a worker consumes); and for ``just run``, ``haul logs`` and ``haul banner``.
 
 What a script needs goes to stdout, one value per line (or one JSON object with
 ``--json``); what a person should read goes to stderr.
@@ -187,6 +187,21 @@ def _rotate_cookies(_: argparse.Namespace) -> int:
     return 0
 
 
+def _ytdlp_update(args: argparse.Namespace) -> int:
+    from service.domain.ytdlp import BadTarget, Target
+    from service.fleet.upgrade import update
+
+    try:
+        target = Target.parse(args.channel)
+    except BadTarget as exc:
+        print(f"haul ytdlp update: {exc}", file=sys.stderr)
+        return 2
+    done = update(get_settings(), target, sys.stderr, reload=not args.no_reload, wait=args.wait)
+    if done.version is not None:
+        print(done.version)
+    return 0 if done.ok else 1
+
+
 def _doctor(args: argparse.Namespace) -> int:
     from service.observe import doctor
 
@@ -357,6 +372,16 @@ def _operator_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         help="seal every client's cookies again under HAUL_SECRET_KEY (after a key rotation "
         "that kept the old key in HAUL_OLD_SECRET_KEYS)",
     ).set_defaults(run=_rotate_cookies)
+    ytdlp = sub.add_parser("ytdlp", help="this host's yt-dlp").add_subparsers(
+        dest="ytdlp_command", required=True
+    )
+    update = ytdlp.add_parser(
+        "update", help="pip-install a yt-dlp here, then reload this host's workers gracefully"
+    )
+    update.add_argument("--channel", default="stable", metavar="stable|nightly|VERSION")
+    update.add_argument("--no-reload", action="store_true", help="install only")
+    update.add_argument("--wait", type=float, default=600.0, help="seconds to await the reload")
+    update.set_defaults(run=_ytdlp_update)
     logs = sub.add_parser("logs", help="show haul's JSON log lines on stdin readable")
     logs.add_argument("--role", default="-", help="role of lines that do not name one")
     logs.set_defaults(run=_logs)

@@ -278,6 +278,25 @@ class Settings(BaseSettings):
     worker_name: str = Field(
         default_factory=_default_worker_name, description="Lease owner name of this process."
     )
+    # The fleet's yt-dlp (see docs/operations.md, "Upgrading yt-dlp")
+    host_name: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=200,
+        description="This machine's name in GET /v1/ytdlp: its worker processes report their "
+        "yt-dlp under it, and `haul ytdlp update` reloads the worker runs that share it.",
+    )
+    host_report_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often each worker process reports its host's yt-dlp version and "
+        "JavaScript runtime; a host silent for three of these is shown as gone.",
+    )
+    run_dir: Path = Field(
+        Path(tempfile.gettempdir()) / "haul-runs",
+        description="Local directory where each `dramatiq actors` run of this machine notes its "
+        "main process and environment, so `haul ytdlp update` can reload it.",
+    )
     # Worker metrics (see docs/operations.md, "Watching")
     worker_metrics_port: int | None = Field(
         None,
@@ -328,9 +347,10 @@ class Settings(BaseSettings):
     def _empty_is_off(cls, value: object) -> object:
         return None if value in ("", 0, "0") else value
 
-    @field_validator("proxy", mode="before")
+    @field_validator("proxy", "secret_key", "old_secret_keys", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
+        """An empty variable is an unset one (compose passes ``${HAUL_SECRET_KEY:-}`` so)."""
         return None if value == "" else value
 
     @model_validator(mode="after")

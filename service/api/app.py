@@ -23,6 +23,7 @@ from service.api.problems import EXCEPTION_HANDLERS
 from service.api.ratelimits import add_headers
 from service.api.subscriptions import SubscriptionController
 from service.api.webhooks import WebhookController
+from service.api.ytdlp import YtdlpController
 from service.db.models import Client
 from service.dispatch import queue_names, with_connection_defaults
 from service.live.hub import EventHub
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             ControlController,
             CookieController,
             SubscriptionController,
+            YtdlpController,
             live,
             ready,
             MetricsController,

@@ -11,6 +11,7 @@ from service.domain.errors import ErrorClass
 
 if TYPE_CHECKING:
     import uuid
+    from datetime import timedelta
 
     from sqlmodel import Session
 
@@ -76,3 +77,24 @@ def close_abandoned(
 def for_job(session: Session, job_id: uuid.UUID) -> list[JobAttempt]:
     stmt = sa.select(JobAttempt).where(JobAttempt.job_id == job_id).order_by(JobAttempt.id)
     return list(session.execute(stmt).scalars())
+
+
+def by_version(
+    session: Session, window: timedelta
+) -> list[tuple[str | None, str, str | None, int]]:
+    """Attempts that ended within ``window`` (by the database's clock), counted by yt-dlp
+    version, outcome and error class."""
+    stmt = (
+        sa.select(
+            JobAttempt.ytdlp_version,
+            JobAttempt.outcome,
+            JobAttempt.error_class,
+            sa.func.count(),
+        )
+        .where(
+            JobAttempt.finished_at >= sa.func.now() - window,
+            JobAttempt.outcome.is_not(None),
+        )
+        .group_by(JobAttempt.ytdlp_version, JobAttempt.outcome, JobAttempt.error_class)
+    )
+    return [(v, o, e, n) for v, o, e, n in session.execute(stmt)]

@@ -254,7 +254,7 @@ class JobAttempt(SQLModel, table=True):
     step: str = Field(sa_type=sa.String(16))
     worker: str = Field(sa_type=sa.String(200))
     started_at: datetime | None = _now_column(nullable=False)
-    finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP)
+    finished_at: datetime | None = Field(default=None, sa_type=TIMESTAMP, index=True)
     outcome: str | None = Field(default=None, sa_type=sa.String(16))
     error_class: str | None = Field(default=None, sa_type=sa.String(64))
     error_message: str | None = Field(default=None, sa_type=sa.Text)
@@ -335,8 +335,7 @@ class IdempotencyKey(SQLModel, table=True):
 
 
 class ClientRate(SQLModel, table=True):
-    """A client's request rate: one GCRA timestamp (``domain/ratelimit.py``), shared by every
-    API process."""
+    """A client's request rate: one GCRA timestamp (domain/ratelimit.py) every API shares."""
 
     __tablename__ = "client_rates"
 
@@ -351,6 +350,7 @@ class ClientRate(SQLModel, table=True):
 from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
 from service.db.outbox import WebhookAttempt, WebhookDelivery  # noqa: E402
+from service.db.hosts import WorkerHost as WorkerHost  # noqa: E402  (GET /v1/ytdlp's)
 from service.db.secrets import AppSecret  # noqa: E402
 from service.db.sites import SiteBreaker, SiteLimit  # noqa: E402
 

@@ -76,9 +76,9 @@ class SiteView:
     breakers: list[BreakerView] = field(default_factory=list)
 
 
-def require_admin(client: Client) -> None:
+def require_admin(client: Client, what: str = "queue control") -> None:
     if not is_admin(client):
-        raise Forbidden("queue control needs an admin key")
+        raise Forbidden(f"{what} needs an admin key")
 
 
 def _known(name: str) -> Queue:

@@ -21,6 +21,8 @@ from datetime import date
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote, urlsplit
 
+from service.domain.ytdlp import release_date
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -183,14 +185,42 @@ def check_ytdlp(_settings: Settings | None = None, today: date | None = None) ->
         version = importlib.metadata.version("yt-dlp")
     except importlib.metadata.PackageNotFoundError:
         return Finding("yt-dlp", "FAIL", "yt-dlp is not installed", "pip install -e . in .venv")
-    released = _release_date(version)
+    released = release_date(version)
     if released is None:
         return Finding("yt-dlp", "ok", f"{version} (release date unknown)")
     age = ((today or date.today()) - released).days
     if age > YT_DLP_STALE_DAYS:
         detail = f"{version} is {age} days old; sites change, and old extractors stop working"
-        return Finding("yt-dlp", "warn", detail, ".venv/bin/pip install -U yt-dlp")
+        return Finding("yt-dlp", "warn", detail, "haul ytdlp update (docs/operations.md)")
     return Finding("yt-dlp", "ok", f"{version} ({age} days old)")
+
+
+def check_js_runtime(_settings: Settings | None = None) -> Finding:
+    """What yt-dlp solves YouTube's challenges with: Deno, the EJS scripts (and AES for HLS)."""
+    from service.media import toolchain
+
+    tools = toolchain.report()  # yt-dlp's own checks; runs `deno --version` once
+    if tools.problems:
+        fix = "pip install -e . in this environment (it brings yt-dlp[default] and deno)"
+        return Finding("js-runtime", "warn", "; ".join(tools.problems), fix)
+    detail = f"Deno {tools.deno_version} ({tools.deno_path}), yt-dlp-ejs {tools.ejs}, AES"
+    return Finding("js-runtime", "ok", detail)
+
+
+def check_secret_key(settings: Settings) -> Finding:
+    if settings.secret_key is None:
+        detail = (
+            "HAUL_SECRET_KEY is unset: the API refuses cookies (409) and workers run every job "
+            "as a guest; dashboard sessions are signed with a secret kept in PostgreSQL"
+        )
+        fix = (
+            "set HAUL_SECRET_KEY to the same 32+ random characters on every API and worker "
+            "process, e.g. from: python -c 'import secrets; print(secrets.token_urlsafe(32))'"
+        )
+        return Finding("secret-key", "warn", detail, fix)
+    old = len(settings.cookie_secrets) - 1
+    rotation = f"; {old} old key(s) still open cookies (HAUL_OLD_SECRET_KEYS)" if old else ""
+    return Finding("secret-key", "ok", f"HAUL_SECRET_KEY is set{rotation}")
 
 
 def check_egress(settings: Settings) -> Finding:
@@ -243,6 +273,8 @@ CHECKS: dict[str, Callable[[Settings], Finding]] = {
     "storage": check_storage,
     "disk": check_disk,
     "yt-dlp": check_ytdlp,
+    "js-runtime": check_js_runtime,
+    "secret-key": check_secret_key,
     "egress": check_egress,
     "worker-metrics": check_worker_metrics,
 }
@@ -271,15 +303,6 @@ def _allowance(allowance: Allowance) -> str:
     if allowance.network.version == 6:
         network = f"[{network}]"
     return f"{network}:{ports.start}" + (f"-{ports.stop - 1}" if len(ports) > 1 else "")
-
-
-def _release_date(version: str) -> date | None:
-    """yt-dlp versions are release dates: ``2026.10.26`` (``.1``, or a nightly suffix)."""
-    try:
-        year, month, day = (int(part) for part in version.split(".")[:3])
-        return date(year, month, day)
-    except ValueError:
-        return None
 
 
 def _existing(path: Path) -> Path:

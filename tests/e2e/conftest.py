@@ -53,6 +53,8 @@ def stack(
         "HAUL_EGRESS_ALLOW": TEST_EGRESS_ALLOW,
         "HAUL_LOG_JSON": "true",
         "HAUL_WORKER_METRICS_DIR": str(root / "metrics"),
+        # Where worker runs note themselves for `haul ytdlp update`: this stack's only.
+        "HAUL_RUN_DIR": str(root / "runs"),
         "dramatiq_queue_prefetch": "4",
         # Dramatiq's main process relays its workers' logs; tests read them as they come.
         "PYTHONUNBUFFERED": "1",
@@ -97,7 +99,7 @@ def _show_logs_on_failure(request: pytest.FixtureRequest, stack: Stack) -> Itera
     yield
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
-        for name in ("api", "worker", "worker2", "deliveries", "scheduler", "scheduler2"):
+        for name in ("api", "worker", "worker2", "host-b", "deliveries", "scheduler", "scheduler2"):
             tail = [line for line in stack.log(name).splitlines() if "GET /v1/jobs" not in line]
             print(f"--- {name}.log (last lines)", *tail[-40:], sep="\n")
         unfinished = stack.query(

@@ -9,7 +9,8 @@ sample clip and feed the same way, for a person trying haul without internet.
 Routes (GET and HEAD):
 
 - ``/media/<name>``: a file from the media directory, with Range support.
-- ``/slow/<name>?bps=N``: the same, throttled to N bytes per second.
+- ``/slow/<name>?bps=N``: the same, throttled to N bytes per second; with ``key=K`` and
+  ``times=T``, only the first T GETs of ``K`` are (a probe's GET counts), later ones are not.
 - ``/flaky/<key>/<name>?fail=N&after=M``: the file for the first M GETs of ``key``
   (default 0; a probe's GET), 503 for the next N, then the file again.
 - ``/redirect/<name>``: 302 to ``/media/<name>``.
@@ -207,6 +208,7 @@ class _Server(ThreadingHTTPServer):
         self.lock = threading.Lock()
         self.hits: Counter[tuple[str, str]] = Counter()
         self.flaky_gets: Counter[str] = Counter()
+        self.slow_gets: Counter[str] = Counter()
         self.live_feeds: dict[str, list[FeedItem]] = {}
         #: Bytes written by the endless routes, by path, until the client hung up.
         self.sent: Counter[str] = Counter()
@@ -236,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.hits[(self.command, url.path)] += 1
         routes: list[tuple[str, Callable[[re.Match[str]], None]]] = [
             (rf"/media/({_NAME})", lambda m: self._file(m[1])),
-            (rf"/slow/({_NAME})", lambda m: self._file(m[1], _int(query, "bps", DEFAULT_BPS))),
+            (rf"/slow/({_NAME})", lambda m: self._slow(m[1], query)),
             (rf"/flaky/({_NAME})/({_NAME})", lambda m: self._flaky(m[1], m[2], query)),
             (rf"/redirect/({_NAME})", lambda m: self._redirect(f"/media/{m[1]}")),
             (r"/status/(\d{3})", lambda m: self._status(int(m[1]))),
@@ -342,6 +344,19 @@ class _Handler(BaseHTTPRequestHandler):
             f"{self.server.base_url}/endless.m3u8\n"
         )
         self._reply(HTTPStatus.OK, body.encode(), _CONTENT_TYPES[".m3u8"])
+
+    def _slow(self, name: str, query: dict[str, str]) -> None:
+        """Throttled; with a ``key``, only its first ``times`` GETs (a HEAD as the next GET)."""
+        bps: int | None = _int(query, "bps", DEFAULT_BPS)
+        key = query.get("key")
+        if key is not None:
+            with self.server.lock:
+                seen = self.server.slow_gets[key]
+                if self.command == "GET":
+                    self.server.slow_gets[key] += 1
+            if seen >= _int(query, "times", 1):
+                bps = None
+        self._file(name, bps)
 
     def _flaky(self, key: str, name: str, query: dict[str, str]) -> None:
         """Fail GETs `after`..`after+fail-1` of `key`; a HEAD answers as the next GET would."""

@@ -108,18 +108,26 @@ class Stack:
         self.processes[name] = _start(cmd, env or self.env, self.logs / f"{name}.log")
 
     def start_worker(
-        self, name: str = "worker", processes: int = 1, *, queues: list[str] | None = None
+        self,
+        name: str = "worker",
+        processes: int = 1,
+        *,
+        queues: list[str] | None = None,
+        dramatiq: Path | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         """`dramatiq actors`, 4 threads per process, serving its metrics on a port of its own;
-        on ``queues`` only when given (``-Q``, as `just worker` and `just deliveries` do)."""
+        on ``queues`` only when given (``-Q``, as `just worker` and `just deliveries` do);
+        another environment's ``dramatiq`` script and ``env`` added when given (another
+        worker host)."""
         self.boots[name] = self.log(name).count(_READY)
         self.metrics_ports[name] = free_port()
-        env = {**self.env, "HAUL_WORKER_METRICS_PORT": str(self.metrics_ports[name])}
+        env = {**self.env, **(env or {}), "HAUL_WORKER_METRICS_PORT": str(self.metrics_ports[name])}
         cmd = ["actors", "--processes", str(processes), "--threads", "4"]
         if queues is not None:
             assert queues, "`-Q` without names would consume every queue"
             cmd += ["-Q", *queues]
-        self.start(name, [str(BIN / "dramatiq"), *cmd], env)
+        self.start(name, [str(dramatiq or BIN / "dramatiq"), *cmd], env)
 
     def queues(self, *args: str) -> list[str]:
         """`haul queues ARGS` as the Justfile runs it: the names for ``-Q``."""

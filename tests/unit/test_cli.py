@@ -1,5 +1,6 @@
 """The ``haul`` command: the block ``just run`` ends its start-up with (where haul answers,
-a key, a curl line), and ``haul queues`` (which queues each kind of worker consumes)."""
+a key, a curl line), ``haul queues`` (which queues each kind of worker consumes) and what
+``haul ytdlp update`` accepts."""
 
 from __future__ import annotations
 
@@ -99,3 +100,17 @@ def test_queues_refuses_a_queue_haul_does_not_have(capsys: pytest.CaptureFixture
     with pytest.raises(SystemExit):
         main(["queues", "--only", "callback"])
     assert "no queue 'callback'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("channel", "says"),
+    [("latest", "neither a channel"), ("2025.10.22", "older than 2025.11.12")],
+)
+def test_ytdlp_update_refuses_what_it_cannot_install_before_running_pip(
+    channel: str, says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["ytdlp", "update", "--channel", channel])
+
+    assert code == 2
+    out = capsys.readouterr()
+    assert says in out.err and out.out == ""

@@ -125,6 +125,21 @@ def test_no_compose_service_runs_a_worker_on_every_queue(compose: dict[str, Any]
     assert unsplit == []
 
 
+def test_the_secret_key_comes_from_the_environment_to_the_api_and_the_workers_only(
+    compose: dict[str, Any],
+) -> None:
+    # Given each haul service's environment
+    env = {
+        name: compose["services"][name].get("environment") or compose["x-haul"]["environment"]
+        for name in ("migrate", "api", "worker", "deliveries", "scheduler")
+    }
+
+    # Then the api and the workers (who open cookies) read it from the shell or .env, never
+    # a value written here, and the others do not get it
+    given = {name: e["HAUL_SECRET_KEY"] for name, e in env.items() if "HAUL_SECRET_KEY" in e}
+    assert given == {"api": "${HAUL_SECRET_KEY:-}", "worker": "${HAUL_SECRET_KEY:-}"}
+
+
 def test_the_dockerfile_names_both_worker_commands() -> None:
     text = (REPO / "infra" / "Dockerfile").read_text(encoding="utf-8")
     assert "haul queues --except callbacks" in text

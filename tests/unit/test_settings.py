@@ -167,3 +167,13 @@ def test_a_proxy_is_used_only_when_named(
     monkeypatch.setenv("HTTPS_PROXY", "http://from-the-environment:8080")
 
     assert load().proxy == proxy
+
+
+def test_an_empty_secret_key_is_an_unset_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    # compose passes ${HAUL_SECRET_KEY:-}: empty when the operator set none
+    monkeypatch.setenv("HAUL_SECRET_KEY", "")
+    monkeypatch.setenv("HAUL_OLD_SECRET_KEYS", "")
+
+    settings = load()
+
+    assert settings.secret_key is None and settings.cookie_secrets == []

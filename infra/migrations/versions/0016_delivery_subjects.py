@@ -11,7 +11,7 @@ delivery carries its body from the start, so the worker never needs a job to bui
 ``subscriptions.last_due_at`` is when the check now running fell due (the lag metric).
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-01 04:00:00
 """
 
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import shutil
 import socket
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from service.domain.ytdlp import release_date
 from service.observe import doctor
 from service.settings import Settings
 
@@ -64,20 +65,52 @@ def test_with_ffmpeg_the_check_names_both_versions() -> None:
 def test_an_old_yt_dlp_is_flagged_with_the_upgrade_command(age: int, status: str) -> None:
     import importlib.metadata
 
-    released = doctor._release_date(importlib.metadata.version("yt-dlp"))
+    released = release_date(importlib.metadata.version("yt-dlp"))
     assert released is not None
 
     finding = doctor.check_ytdlp(today=released + timedelta(days=age))
 
     assert finding.status == status
     assert f"{age} days old" in finding.detail
-    assert finding.status == "ok" or "pip install -U yt-dlp" in finding.fix
+    assert finding.status == "ok" or "haul ytdlp update" in finding.fix
 
 
-def test_yt_dlp_versions_are_release_dates() -> None:
-    assert doctor._release_date("2026.10.26") == date(2026, 10, 26)
-    assert doctor._release_date("2026.10.26.232809") == date(2026, 10, 26)
-    assert doctor._release_date("1.0") is None
+def test_the_js_runtime_and_the_challenge_scripts_are_reported() -> None:
+    # Given this environment, which installs yt-dlp[default] and the deno wheel
+    finding = doctor.check_js_runtime()
+
+    assert finding.status == "ok", finding.line()
+    assert finding.detail.startswith("Deno 2.") and "yt-dlp-ejs " in finding.detail
+
+
+def test_a_missing_js_runtime_is_a_warning_that_names_what_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a worker environment without the deno package
+    from service.media import toolchain
+
+    monkeypatch.setattr(toolchain, "deno_path", lambda: None)
+
+    finding = doctor.check_js_runtime()
+
+    assert finding.status == "warn"
+    assert "no Deno" in finding.detail and "YouTube" in finding.detail
+    assert "pip install" in finding.fix
+
+
+def test_without_a_secret_key_cookies_are_refused_and_the_doctor_says_so(tmp_path: Path) -> None:
+    unset = doctor.check_secret_key(settings(tmp_path))
+    kept = doctor.check_secret_key(settings(tmp_path, secret_key="k" * 32))
+    rotating = doctor.check_secret_key(
+        settings(tmp_path, secret_key="k" * 32, old_secret_keys="o" * 32)
+    )
+
+    assert unset.status == "warn"
+    assert "refuses cookies" in unset.detail and "dashboard sessions" in unset.detail
+    assert "HAUL_SECRET_KEY" in unset.fix and "secrets.token_urlsafe" in unset.fix
+    assert (kept.status, kept.detail) == ("ok", "HAUL_SECRET_KEY is set")
+    assert rotating.status == "ok" and "1 old key(s)" in rotating.detail
+    assert "k" * 32 not in unset.line() + kept.line() + rotating.line()
 
 
 @pytest.mark.parametrize(
