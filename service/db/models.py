@@ -349,8 +349,8 @@ class ClientRate(SQLModel, table=True):
 # Tables that live beside their queries; importing models registers them too.
 from service.db.cookies import SiteCookies  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
-from service.db.outbox import WebhookAttempt, WebhookDelivery  # noqa: E402
 from service.db.hosts import WorkerHost as WorkerHost  # noqa: E402  (GET /v1/ytdlp's)
+from service.db.outbox import WebhookAttempt, WebhookDelivery  # noqa: E402
 from service.db.secrets import AppSecret  # noqa: E402
 from service.db.sites import SiteBreaker, SiteLimit  # noqa: E402
 
