@@ -104,10 +104,12 @@ class JobController(Controller):
         parent_id: FromQuery[uuid.UUID | None] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> JobPage:
-        """Your jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
+        """Your jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
+        ``q`` keeps the jobs whose address or title contains it (any case)."""
         page = jobs.list_jobs(
-            runtime, client, status=status, parent_id=parent_id, cursor=cursor, limit=limit
+            runtime, client, status=status, parent_id=parent_id, cursor=cursor, limit=limit, text=q
         )
         return JobPage(items=[JobOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 

@@ -55,9 +55,22 @@ def list_for_client(
     parent_id: uuid.UUID | None,
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
+    text: str | None = None,
 ) -> list[Job]:
-    """Newest first; ``after`` is the (created_at, id) of the last row already seen."""
+    """Newest first; ``after`` is the (created_at, id) of the last row already seen.
+
+    ``text`` keeps the jobs whose address or title contains it (any case). It filters
+    the client's rows as the index walks them newest first, so a rare word reads
+    further down the client's jobs before a page fills: bounded by the client's size,
+    not the table's.
+    """
     stmt = sa.select(Job).where(Job.client_id == client_id)
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        title = Job.info["title"].as_string()
+        stmt = stmt.where(
+            sa.or_(Job.url.ilike(pattern, escape="\\"), title.ilike(pattern, escape="\\"))
+        )
     if status is not None:
         stmt = stmt.where(Job.status == status.value)
     if parent_id is not None:

@@ -18,9 +18,10 @@ import structlog
 from service.db import artifacts as artifact_rows
 from service.db import attempts as attempt_rows
 from service.db import deliveries as delivery_rows
+from service.db import events as event_rows
 from service.db import jobs as job_rows
 from service.db import trees as tree_rows
-from service.db.models import Artifact, Job, JobAttempt
+from service.db.models import Artifact, Job, JobAttempt, JobEvent
 from service.dispatch import publish_checked
 from service.domain.control import tier_max_priority
 from service.domain.options import JobOptions, Preset, normalize
@@ -125,13 +126,21 @@ def list_jobs(
     parent_id: uuid.UUID | None = None,
     cursor: str | None = None,
     limit: int = 50,
+    text: str | None = None,
 ) -> Page:
-    """One page, newest first; ``next_cursor`` continues after its last item."""
+    """One page, newest first; ``next_cursor`` continues after its last item; ``text``
+    keeps the jobs whose address or title contains it."""
     limit = max(1, min(limit, rt.settings.page_size_max))
     after = decode_cursor(cursor) if cursor else None
     with rt.db.session() as session:
         rows = job_rows.list_for_client(
-            session, client.id, status=status, parent_id=parent_id, after=after, limit=limit + 1
+            session,
+            client.id,
+            status=status,
+            parent_id=parent_id,
+            after=after,
+            limit=limit + 1,
+            text=text.strip() if text else None,
         )
         page = rows[:limit]
         trees = tree_rows.children(session, [j.id for j in page])
@@ -195,6 +204,19 @@ def attempts(rt: Runtime, client: Client, job_id: uuid.UUID) -> list[JobAttempt]
         if job_rows.get_for_client(session, job_id, client.id) is None:
             raise NotFound("no such job")
         return attempt_rows.for_job(session, job_id)
+
+
+#: State changes a job's page lists; a job that changed more often shows its first ones.
+HISTORY_MAX = 200
+
+
+def history(rt: Runtime, client: Client, job_id: uuid.UUID) -> list[JobEvent]:
+    """The job's changes of status and phase, oldest first: the rows a reconnecting
+    event stream replays, read here for a person looking at one job."""
+    with rt.db.session() as session:
+        if job_rows.get_for_client(session, job_id, client.id) is None:
+            raise NotFound("no such job")
+        return event_rows.since(session, client.id, 0, job_id=job_id, limit=HISTORY_MAX)
 
 
 def file_of(rt: Runtime, client: Client, job_id: uuid.UUID) -> tuple[Artifact, Path]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
@@ -72,15 +73,19 @@ class JobPages(Controller):
         viewer: NamedDependency[Client],
         status: FromQuery[Status | None] = None,
         cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
+        q: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> Template:
         rt = runtime_of(request)
-        found = jobs.list_jobs(rt, viewer, status=status, cursor=cursor, limit=PAGE_SIZE)
+        found = jobs.list_jobs(rt, viewer, status=status, cursor=cursor, limit=PAGE_SIZE, text=q)
         return page(
             request,
             "jobs.html",
             viewer=viewer,
             page=found,
             status=status.value if status else "",
+            q=q or "",
+            # the filters the pager's links carry on
+            keep=urlencode({k: v for k, v in (("status", status and status.value), ("q", q)) if v}),
             statuses=[s.value for s in Status],
             presets=[p.value for p in Preset],
             first_page=cursor is None,
@@ -152,6 +157,7 @@ class JobPages(Controller):
         return {
             "view": view,
             "attempts": jobs.attempts(rt, viewer, job_id),
+            "history": jobs.history(rt, viewer, job_id),
             "children": children,
             "deliveries": deliveries(rt, viewer, job_id),
         }

@@ -73,6 +73,12 @@ def test_submit_watch_progress_and_play_without_reload(
     )
     assert browser.js("return document.getElementById('player').currentTime") >= 19
     assert "download #1 · succeeded" in browser.text()
+    # And its state changes are listed in order, from queued to succeeded
+    changes = browser.find("#history").text.split("\n")
+    statuses = [line.split()[0] for line in changes if line.strip()]
+    assert statuses[0] == "queued", changes
+    assert statuses[-1] == "succeeded", changes
+    assert "running" in statuses, changes
     browser.shoot("job")
 
 
@@ -118,6 +124,33 @@ def test_retry_a_failed_group(browser: Browser, stack: Stack, media: MediaServer
             "SELECT count(*) FROM job_attempts WHERE job_id::text = ANY(%s)", failed
         )
         assert outcomes[0][0] >= 4  # one probe attempt per run, two runs each
+
+
+def test_find_a_job_by_a_word_of_its_address(
+    browser: Browser, stack: Stack, media: MediaServer
+) -> None:
+    # Given a person with two jobs whose addresses differ
+    key = stack.create_key("finder")
+    with stack.http(key) as http:
+        wanted = submit(http, media.url("/status/404?n=needle"))
+        other = submit(http, media.url("/status/404?n=hay"))
+    browser.sign_in(key)
+
+    # When they type a word of one address into Find and press Filter
+    browser.find("#q").send_keys("NEEDLE")
+    browser.click("Filter")
+
+    # Then only that job is listed, and the field keeps the word
+    browser.until("the filtered list", lambda: _listed(browser) == [wanted])
+    assert other not in _listed(browser)
+    assert browser.find("#q").get_attribute("value") == "NEEDLE"
+
+
+def _listed(browser: Browser) -> list[str]:
+    ids: list[str] = browser.js(
+        "return [...document.querySelectorAll('#jobs > li.job')].map(li => li.id.slice(4))"
+    )
+    return ids
 
 
 def test_a_playlist_tree_fills_in(browser: Browser, stack: Stack, media: MediaServer) -> None:

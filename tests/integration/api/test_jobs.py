@@ -182,6 +182,35 @@ def test_list_filters_by_status(
     assert response.json()["items"][0]["error"]["error_class"] == "http_404"
 
 
+def test_list_finds_text_in_the_address_or_title_literally(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
+) -> None:
+    # Given jobs whose addresses and titles differ, one with a title holding "100%_Cats"
+    owner = client_of(runtime, auth)
+    by_url, by_title, literal, _ = insert(
+        runtime,
+        Job(client_id=owner.id, url="https://media.example/Concert-2026.mp4"),
+        Job(client_id=owner.id, url=SOURCE, info={"title": "The concert, live"}),
+        Job(client_id=owner.id, url=SOURCE, info={"title": "100%_Cats"}),
+        Job(client_id=owner.id, url=SOURCE, info={"title": "100 xCats"}),
+    )
+    other, _ = create_client(runtime, "someone-else")
+    insert(runtime, Job(client_id=other.id, url="https://media.example/concert.mp4"))
+
+    def found(q: str) -> set[str]:
+        response = api.get("/v1/jobs", params={"q": q}, headers=auth)
+        assert response.status_code == 200
+        return {item["id"] for item in response.json()["items"]}
+
+    # Then a word finds it in the address or the title, in any case, among the caller's jobs only
+    assert found("CONCERT") == {str(by_url), str(by_title)}
+    # And % and _ are the characters themselves, not wildcards
+    assert found("0%_c") == {str(literal)}
+    # And a word found nowhere gives an empty page, and an overlong one is a 422 problem
+    assert found("nowhere") == set()
+    assert "q" in problem(api.get("/v1/jobs", params={"q": "x" * 201}, headers=auth), 422)["detail"]
+
+
 def test_list_filters_by_parent_and_a_parent_counts_its_children(
     api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
 ) -> None:
