@@ -74,11 +74,12 @@ def test_submit_watch_progress_and_play_without_reload(
     assert browser.js("return document.getElementById('player').currentTime") >= 19
     assert "download #1 · succeeded" in browser.text()
     # And its state changes are listed in order, from queued to succeeded
-    changes = browser.find("#history").text.split("\n")
-    statuses = [line.split()[0] for line in changes if line.strip()]
-    assert statuses[0] == "queued", changes
-    assert statuses[-1] == "succeeded", changes
-    assert "running" in statuses, changes
+    statuses = browser.js(
+        "return [...document.querySelectorAll('#history .badge')].map(b => b.textContent)"
+    )
+    assert statuses[0] == "queued", statuses
+    assert statuses[-1] == "succeeded", statuses
+    assert "running" in statuses, statuses
     browser.shoot("job")
 
 
