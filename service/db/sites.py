@@ -185,7 +185,9 @@ def _write(
     stmt = insert.on_conflict_do_update(
         index_elements=[SiteBreaker.site, SiteBreaker.identity], set_=values
     ).returning(SiteBreaker)
-    return session.execute(stmt.execution_options(synchronize_session=False)).scalars().one()
+    # populate_existing: the row locked above is in the session; it must show what was written.
+    options = {"synchronize_session": False, "populate_existing": True}
+    return session.execute(stmt.execution_options(**options)).scalars().one()
 
 
 @dataclass(frozen=True)

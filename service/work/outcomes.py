@@ -25,8 +25,8 @@ from service.errors import JobFailure, Transient
 from service.fleet.breaker_events import BreakerEvent, BreakerMove, breaker_moved
 from service.fleet.gate import site_defaults
 from service.observe import worker_metrics
-from service.work import storage
 from service.webhooks.outbox import announce_deliveries
+from service.work import storage
 from service.work.ending import ending
 
 if TYPE_CHECKING:
