@@ -6,6 +6,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from service.db.models import Client
 from service.domain.quotas import ClientLimits
@@ -53,6 +54,22 @@ def revoke(session: Session, client_id: uuid.UUID) -> bool:
 
 def list_all(session: Session) -> list[Client]:
     return list(session.execute(sa.select(Client).order_by(Client.created_at)).scalars())
+
+
+def with_default_endpoint(session: Session, scope: str) -> list[Client]:
+    """Unrevoked clients holding ``scope`` whose default webhook endpoint is set and enabled
+    (who hears of a site's breaker: the admins)."""
+    stmt = (
+        sa.select(Client)
+        .where(
+            Client.revoked_at.is_(None),
+            Client.default_callback_url.is_not(None),
+            Client.default_callback_disabled_at.is_(None),
+            sa.cast(Client.scopes, postgresql.JSONB).contains([scope]),
+        )
+        .order_by(Client.created_at, Client.id)
+    )
+    return list(session.execute(stmt).scalars())
 
 
 def get(session: Session, client_id: uuid.UUID) -> Client | None:

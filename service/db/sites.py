@@ -18,7 +18,7 @@ from __future__ import annotations
 import uuid  # noqa: TC003 (a column type)
 from dataclasses import dataclass
 from datetime import datetime  # noqa: TC003 (a column type)
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -185,7 +185,9 @@ def _write(
     stmt = insert.on_conflict_do_update(
         index_elements=[SiteBreaker.site, SiteBreaker.identity], set_=values
     ).returning(SiteBreaker)
-    return session.execute(stmt.execution_options(synchronize_session=False)).scalars().one()
+    # populate_existing: the row locked above is in the session; it must show what was written.
+    options = {"synchronize_session": False, "populate_existing": True}
+    return session.execute(stmt.execution_options(**options)).scalars().one()
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,8 @@ class Throttle:
     state: BreakerState
     opened: bool
     retry_at: datetime | None
+    #: The breaker's row as written (what an ``opened`` event reports).
+    row: SiteBreaker
 
 
 def throttled(session: Session, site: str, identity: str, policy: Policy, reason: str) -> Throttle:
@@ -203,8 +207,8 @@ def throttled(session: Session, site: str, identity: str, policy: Policy, reason
     before = _breaker_of(row)
     after = before.throttled(policy, _db_now(session), reason[:500])
     opened = after.state is BreakerState.OPEN and before.state is not BreakerState.OPEN
-    _write(session, site, identity, after, trial_job_id=None, opened=opened)
-    return Throttle(after.state, opened, after.retry_at)
+    row = _write(session, site, identity, after, trial_job_id=None, opened=opened)
+    return Throttle(after.state, opened, after.retry_at, row)
 
 
 _SUCCEEDED = sa.text(
@@ -216,22 +220,30 @@ _SUCCEEDED = sa.text(
           JOIN site_breakers s ON s.site = j.site AND s.identity = {identity_sql("j")}
           WHERE j.id = :job_id FOR UPDATE OF s) o
     WHERE b.site = o.site AND b.identity = o.identity AND (o.state <> 'closed' OR b.failures > 0)
-    RETURNING b.site, b.identity, o.state
+    RETURNING b.site, b.identity, o.state, b.reason
     """  # noqa: S608 (no input is formatted in)
 )
 
 
-def succeeded(session: Session, job_id: uuid.UUID, keyed: bool) -> tuple[str, str] | None:
+class Closed(NamedTuple):
+    """A breaker a success closed, and the last throttle's error it had."""
+
+    site: str
+    identity: str
+    reason: str | None
+
+
+def succeeded(session: Session, job_id: uuid.UUID, keyed: bool) -> Closed | None:
     """An attempt of the job succeeded: close its site's breaker for its identity.
 
     Matches nothing (and writes nothing) while that breaker is closed and clean: the
-    common success costs one lookup. Returns (site, identity) when it closed a breaker
-    that was open or half-open.
+    common success costs one lookup. Returns the breaker when it closed one that was
+    open or half-open.
     """
     row = session.execute(_SUCCEEDED, {"job_id": job_id, "keyed": keyed}).first()
     if row is None or row[2] == BreakerState.CLOSED.value:
         return None
-    return row[0], row[1]
+    return Closed(row[0], row[1], row[3])
 
 
 def _trial_running(session: Session, trial_job_id: uuid.UUID | None) -> bool:
@@ -260,8 +272,15 @@ def admit(session: Session, site: str, identity: str, job_id: uuid.UUID) -> Admi
     return verdict
 
 
-def reset(session: Session, site: str) -> list[SiteBreaker]:
-    """Close every breaker of the site (an admin's ``POST /v1/sites/{site}/reset``)."""
+def reset(session: Session, site: str) -> list[tuple[SiteBreaker, BreakerState]]:
+    """Close every breaker of the site (an admin's ``POST /v1/sites/{site}/reset``); each
+    with the state it had (a reset of a closed one closes nothing)."""
+    before = (
+        sa.select(SiteBreaker.identity, SiteBreaker.state)
+        .where(SiteBreaker.site == site)
+        .with_for_update()
+    )
+    was = {identity: BreakerState(state) for identity, state in session.execute(before)}
     stmt = (
         sa.update(SiteBreaker)
         .where(SiteBreaker.site == site)
@@ -277,7 +296,8 @@ def reset(session: Session, site: str) -> list[SiteBreaker]:
         .returning(SiteBreaker)
         .execution_options(synchronize_session=False)
     )
-    return list(session.execute(stmt).scalars())
+    rows = session.execute(stmt).scalars()
+    return [(row, was.get(row.identity, BreakerState.CLOSED)) for row in rows]
 
 
 def breakers(session: Session) -> list[SiteBreaker]:

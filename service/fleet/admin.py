@@ -17,13 +17,15 @@ import structlog
 
 from service.db import control as control_rows
 from service.db import sites as site_rows
+from service.domain.breaker import BreakerState
 from service.domain.control import LIMITED_QUEUES, PAUSABLE_QUEUES, Queue
 from service.domain.pacing import pacing_of
 from service.domain.sites import NotASite, family_of_host
 from service.errors import Forbidden, InvalidInput, NotFound
+from service.fleet.breaker_events import BreakerEvent, BreakerMove, breaker_moved
 from service.fleet.gate import release_held, site_defaults
 from service.intake.clients import is_admin
-from service.webhooks.outbox import publish_unsent
+from service.webhooks.outbox import announce_deliveries, publish_unsent
 
 if TYPE_CHECKING:
     import uuid
@@ -237,8 +239,13 @@ def reset_site(rt: Runtime, client: Client, name: str) -> SiteView:
     """Close every breaker of the site now; its cooling jobs are released."""
     require_admin(client)
     clean = _site_name(name)
+    told: list[uuid.UUID] = []
     with rt.db.session() as session:
         closed = site_rows.reset(session, clean)
+        for row, was in closed:
+            if was is not BreakerState.CLOSED:
+                told += breaker_moved(session, BreakerEvent.CLOSED, BreakerMove.of(row))
+    announce_deliveries(rt, told)
     log.info("site breakers reset", site=clean, breakers=len(closed), by=str(client.id))
     release_held(rt)
     return site(rt, client, clean)

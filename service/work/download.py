@@ -201,5 +201,5 @@ def _finish(
                 ),
             )
             close_attempt(ends.session, job.id, owner, AttemptOutcome.SUCCEEDED)
-            site_answered(rt, ends.session, job.id)
+            ends.deliveries.extend(site_answered(rt, ends.session, job.id))
     return done

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from service.db import transitions, trees
-from service.webhooks.outbox import announce
+from service.webhooks.outbox import announce, announce_deliveries
 
 if TYPE_CHECKING:
     import uuid
@@ -42,6 +42,9 @@ class Ending:
     def __init__(self, session: Any) -> None:  # a db session; only service/db names its type
         self.session = session
         self.ended: list[Job] = []
+        #: Other webhook deliveries written in this transaction (a site's breaker closed):
+        #: announced after the commit with the jobs'.
+        self.deliveries: list[uuid.UUID] = []
         self._parents: set[uuid.UUID] = set()
 
     def job(
@@ -102,6 +105,7 @@ def ending(rt: Runtime) -> Iterator[Ending]:
         ends = Ending(session)
         yield ends
         ends.close_parents()
+    announce_deliveries(rt, ends.deliveries)
     if not ends.ended:
         return
     # Only top-level jobs have webhook deliveries; a playlist's entries report through it.

@@ -22,8 +22,10 @@ from service.dispatch import publish_or_record
 from service.domain.errors import ErrorClass
 from service.domain.states import AttemptOutcome, Status
 from service.errors import JobFailure, Transient
+from service.fleet.breaker_events import BreakerEvent, BreakerMove, breaker_moved
 from service.fleet.gate import site_defaults
 from service.observe import worker_metrics
+from service.webhooks.outbox import announce_deliveries
 from service.work import storage
 from service.work.ending import ending
 
@@ -124,10 +126,11 @@ def release_for_retry(
     error_class = exc.error_class if isinstance(exc, JobFailure) else ErrorClass.unexpected(exc)
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
 
-    def release() -> Job | None:
+    def release() -> tuple[Job | None, list[uuid.UUID]]:
+        told: list[uuid.UUID] = []
         with rt.db.session() as session:
             if error_class == ErrorClass.RATE_LIMITED and isinstance(exc, Transient):
-                _throttled(rt, session, job, exc, f"{error_class}: {message}", bound)
+                told = _throttled(rt, session, job, exc, f"{error_class}: {message}", bound)
             moved = transitions.move(
                 session,
                 job.id,
@@ -146,13 +149,14 @@ def release_for_retry(
                 error_class=error_class,
                 error_message=message[:2000],
             )
-            return moved
+            return moved, told
 
     try:
-        released = wait_out_outage(release, patience=rt.settings.database_wait_s)
+        released, told = wait_out_outage(release, patience=rt.settings.database_wait_s)
     except Exception:
         bound.exception("could not record the failed attempt; the lease sweep will")
     else:
+        announce_deliveries(rt, told)
         if released is not None:
             storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
     bound.warning("attempt failed, will retry", error_class=error_class, error=message)
@@ -160,24 +164,35 @@ def release_for_retry(
 
 def _throttled(
     rt: Runtime, session: Session, job: Job, exc: Transient, reason: str, bound: BoundLogger
-) -> None:
+) -> list[uuid.UUID]:
     """Count the throttle against the site's breaker for the job's identity; when the breaker
-    is open, the job's retry waits until it lets a job through."""
+    is open, the job's retry waits until it lets a job through. When this throttle opened
+    it, admins' webhooks are written: their ids, to announce after the commit."""
     site, identity = site_rows.identity_of(session, job.id, site_defaults(rt).keyed)
     if site is None:
-        return
+        return []
     after = site_rows.throttled(session, site, identity, rt.settings.breaker_policy, reason)
+    told: list[uuid.UUID] = []
     if after.opened:
         bound.warning("site breaker opened", site=site, identity=identity, retry_at=after.retry_at)
+        told = breaker_moved(session, BreakerEvent.OPENED, BreakerMove.of(after.row))
     if after.retry_at is not None:
         exc.retry_after_s = max(0.0, (after.retry_at - datetime.now(UTC)).total_seconds())
+    return told
 
 
-def site_answered(rt: Runtime, session: Session, job_id: uuid.UUID) -> None:
-    """An attempt succeeded: its site answers the job's identity, so its breaker closes."""
+def site_answered(rt: Runtime, session: Session, job_id: uuid.UUID) -> list[uuid.UUID]:
+    """An attempt succeeded: its site answers the job's identity, so its breaker closes.
+
+    Nothing more than one lookup unless the breaker was open or half-open; then admins'
+    webhooks are written: their ids, for the caller to announce after its commit.
+    """
     closed = site_rows.succeeded(session, job_id, site_defaults(rt).keyed)
-    if closed is not None:
-        log.info("site breaker closed", site=closed[0], identity=closed[1], job_id=str(job_id))
+    if closed is None:
+        return []
+    log.info("site breaker closed", site=closed.site, identity=closed.identity, job_id=str(job_id))
+    move = BreakerMove.closed(closed.site, closed.identity, closed.reason)
+    return breaker_moved(session, BreakerEvent.CLOSED, move)
 
 
 def retry_scheduled(rt: Runtime, job_id: uuid.UUID, delay: timedelta) -> None:

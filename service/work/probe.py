@@ -18,6 +18,7 @@ from service.domain.urls import UrlRejected, normalize_url
 from service.errors import Permanent
 from service.fleet.gate import release_quietly
 from service.media.probe import probe
+from service.webhooks.outbox import announce_deliveries
 from service.work import cookies, storage
 from service.work.claim import claim
 from service.work.limits import limits_for
@@ -69,6 +70,7 @@ def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
         release_for_retry(rt, job, owner, exc, bound)
         raise
     if not found.is_playlist:
+        told: list[uuid.UUID] = []
         with rt.db.session() as session:
             moved = transitions.requeue(
                 session,
@@ -82,10 +84,11 @@ def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
             )
             close_attempt(session, job.id, owner, outcome_of(moved))
             if moved is not None:
-                site_answered(rt, session, job.id)
+                told = site_answered(rt, session, job.id)
             # The download queue's pause is checked in this transaction, not another.
             if moved is not None:
                 moved = control_rows.hold_if_paused(session, moved)
+        announce_deliveries(rt, told)
         if moved is not None:
             if moved.held is None:
                 publish_checked(rt, moved)
@@ -144,7 +147,8 @@ def _expand(
         hold_past_room(children, room_rows.lock_room(session, parent.client_id, most))
         job_rows.insert_many(session, children)
         close_attempt(session, parent.id, owner, AttemptOutcome.SUCCEEDED)
-        site_answered(rt, session, parent.id)
+        told = site_answered(rt, session, parent.id)
+    announce_deliveries(rt, told)
     for child in children:
         if child.held is None:
             publish_or_record(rt, child)

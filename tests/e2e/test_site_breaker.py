@@ -2,11 +2,13 @@
 after a few requests opens its site's breaker; that site's other jobs wait
 (``site_cooling``) without failing or spending attempts while another site's jobs keep
 flowing; once the server recovers, a trial goes through, the breaker closes and every
-job succeeds.
+job succeeds. An admin with a default webhook endpoint hears each opening and the
+closing as signed ``site.breaker_opened`` / ``site.breaker_closed`` webhooks.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,7 @@ import pytest
 from tests.support.media_server import MediaServer
 from tests.support.network import TEST_EGRESS_ALLOW
 from tests.support.prom import samples
+from tests.support.receiver import Receiver
 from tests.support.stack import submit, wait_status
 from tests.support.waiting import wait_for
 
@@ -45,6 +48,12 @@ def other_site(media_dir: Path) -> Iterator[MediaServer]:
         yield server
 
 
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    with Receiver() as receiver:
+        yield receiver
+
+
 def guest_breaker(admin: httpx.Client, site: str) -> dict[str, Any] | None:
     answer = admin.get(f"/v1/sites/{site}")
     answer.raise_for_status()
@@ -64,9 +73,16 @@ def jobs_of(stack: Stack, ids: list[str]) -> dict[str, tuple[str, str | None, in
 
 
 def test_a_throttling_site_cools_alone_and_every_job_succeeds_after_it_recovers(
-    stack: Stack, media: MediaServer, other_site: MediaServer, admin: httpx.Client
+    stack: Stack,
+    media: MediaServer,
+    other_site: MediaServer,
+    admin: httpx.Client,
+    hooks: Receiver,
 ) -> None:
-    # Given a site that serves 3 more GETs, then answers 429 to everyone
+    # Given an admin whose default webhook endpoint is a receiver that trusts its secret
+    _, secret = stack.create_client("watch", "--admin", "--callback-url", hooks.url("/breaker"))
+    hooks.trust(secret)
+    # and a site that serves 3 more GETs, then answers 429 to everyone
     media.throttle_after(3)
     try:
         with stack.http() as http:
@@ -126,6 +142,21 @@ def test_a_throttling_site_cools_alone_and_every_job_succeeds_after_it_recovers(
                 assert job["status"] == "succeeded", job
         closed = guest_breaker(admin, BUSY)
         assert closed is None or closed["state"] == "closed"
+        # and the admin's endpoint heard every opening, then the closing, each signed
+        wait_for(
+            lambda: any(b"site.breaker_closed" in r.body for r in hooks.at("/breaker")),
+            timeout=30,
+            what="the breaker_closed webhook",
+        )
+        got = hooks.at("/breaker")
+        assert all(r.verified_by == secret for r in got)
+        events = sorted((json.loads(r.body) for r in got), key=lambda e: e["timestamp"])
+        types = [e["type"] for e in events]
+        assert types[-1] == "site.breaker_closed", types
+        assert set(types[:-1]) == {"site.breaker_opened"} and len(types) >= 3, types
+        assert {(e["data"]["site"], e["data"]["identity"]) for e in events} == {(BUSY, "guest")}
+        assert [e["data"]["opens"] for e in events[:-1]] == list(range(1, len(events)))
+        assert events[-1]["data"]["state"] == "closed"
         # Jobs the breaker held waited instead of trying: fewer throttled attempts than jobs
         # (only those in flight when it opened, and the trials, met the 429).
         throttled = stack.query(

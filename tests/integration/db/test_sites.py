@@ -115,7 +115,7 @@ def test_a_success_costs_no_write_while_closed_and_closes_an_open_breaker(runtim
         for _ in range(POLICY.threshold):
             site_rows.throttled(session, "youtube.com", "guest", POLICY, "429")
     with runtime.db.session() as session:
-        assert site_rows.succeeded(session, job.id, True) == ("youtube.com", "guest")
+        assert site_rows.succeeded(session, job.id, True) == ("youtube.com", "guest", "429")
     row = breaker_row(runtime, "youtube.com")
     assert row is not None
     assert (row.state, row.failures, row.opens, row.retry_at) == ("closed", 0, 0, None)
