@@ -22,6 +22,7 @@ from tests.support.media_server import MediaServer, make_media
 from tests.support.network import TEST_EGRESS_ALLOW
 from tests.support.postgres import ADMIN_DATABASE_URL, RUN_ID, admin_execute, db_url
 from tests.support.rabbitmq import BROKER_URL, delete_queues
+from tests.support.receiver import Receiver
 from tests.support.skips import unavailable
 
 if TYPE_CHECKING:
@@ -111,6 +112,13 @@ def media_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def media(media_dir: Path) -> Iterator[MediaServer]:
     with MediaServer(media_dir) as server:
         yield server
+
+
+@pytest.fixture
+def hooks() -> Iterator[Receiver]:
+    """A local webhook receiver: ``hooks.url("/a")`` to send to, then read what came."""
+    with Receiver() as receiver:
+        yield receiver
 
 
 @pytest.hookimpl(wrapper=True)

@@ -52,6 +52,8 @@ class WebhookDelivery(SQLModel, table=True):
             name="webhook_deliveries_subject_valid",
         ),
         sa.Index("ix_webhook_deliveries_job", "job_id", sa.text("created_at DESC")),
+        # A client's newest deliveries (the dashboard's webhooks page).
+        sa.Index("ix_webhook_deliveries_client", "client_id", sa.text("created_at DESC"), "id"),
         sa.Index(
             "ix_webhook_deliveries_subject",
             "subject_kind",

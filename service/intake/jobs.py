@@ -6,11 +6,7 @@ not exist as far as the caller can tell.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -23,6 +19,7 @@ from service.db import jobs as job_rows
 from service.db import trees as tree_rows
 from service.db.models import Artifact, Job, JobAttempt, JobEvent
 from service.dispatch import publish_checked
+from service.domain import cursors
 from service.domain.control import tier_max_priority
 from service.domain.options import JobOptions, Preset, normalize
 from service.domain.states import Status, Step, is_terminal
@@ -35,6 +32,8 @@ from service.work.ending import ending
 from service.work.room import give_room
 
 if TYPE_CHECKING:
+    import uuid
+    from datetime import datetime
     from pathlib import Path
 
     from service.db.models import Client
@@ -231,19 +230,12 @@ def file_of(rt: Runtime, client: Client, job_id: uuid.UUID) -> tuple[Artifact, P
 
 
 def encode_cursor(job: Job) -> str:
-    assert job.created_at is not None
-    raw = f"{job.created_at.isoformat()}|{job.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    return cursors.encode(job.created_at, job.id)
 
 
 def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     """Parse a cursor from ``next_cursor``; anything else is a :class:`BadRequest`."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, ident = raw.partition("|")
-        when = datetime.fromisoformat(created)
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("cursor is not valid; use next_cursor from a previous page") from exc
+        return cursors.decode(cursor)
+    except cursors.CursorRejected as exc:
+        raise BadRequest(str(exc)) from exc

@@ -3,9 +3,6 @@ and check now. Every read and write filters by the calling client (admins may li
 
 from __future__ import annotations
 
-import base64
-import binascii
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -15,6 +12,7 @@ import structlog
 from service.db import clients as client_rows
 from service.db import subscriptions as rows
 from service.db.feeds import Subscription
+from service.domain import cursors
 from service.domain.options import JobOptions, Preset, normalize
 from service.domain.states import DeliverySubject
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
@@ -26,6 +24,8 @@ from service.subscriptions.schedule import ring
 from service.webhooks.endpoints import check_url, subject_deliveries
 
 if TYPE_CHECKING:
+    import uuid
+
     from service.db.feeds import SubscriptionEntry
     from service.db.models import Client
     from service.runtime import Runtime
@@ -118,7 +118,7 @@ def list_subscriptions(
 ) -> Page:
     """One page, newest first; ``every_client`` (admins) lists all clients' subscriptions."""
     limit = max(1, min(limit, rt.settings.page_size_max))
-    after = _decode(cursor) if cursor else None
+    after = _after(cursor) if cursor else None
     if every_client and not is_admin(client):
         raise Forbidden("listing every client's subscriptions needs an admin key")
     owner = None if every_client else client.id
@@ -129,7 +129,7 @@ def list_subscriptions(
     last = shown[-1] if len(found) > limit else None
     return Page(
         items=[SubscriptionView(sub=s, **sums[s.id]) for s in shown],
-        next_cursor=_encode(last) if last is not None else None,
+        next_cursor=cursors.encode(last.created_at, last.id) if last is not None else None,
     )
 
 
@@ -228,19 +228,8 @@ def _check_interval(rt: Runtime, interval_s: int | None) -> None:
         raise InvalidInput(f"interval_s must be at least {least} seconds")
 
 
-def _encode(sub: Subscription) -> str:
-    assert sub.created_at is not None
-    raw = f"{sub.created_at.isoformat()}|{sub.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _decode(cursor: str) -> tuple[datetime, uuid.UUID]:
+def _after(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, _, ident = raw.partition("|")
-        when = datetime.fromisoformat(created)
-        if when.tzinfo is None:
-            raise ValueError("naive timestamp")
-        return when, uuid.UUID(ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
-        raise BadRequest("cursor is not valid; use next_cursor from a previous page") from exc
+        return cursors.decode(cursor)
+    except cursors.CursorRejected as exc:
+        raise BadRequest(str(exc)) from exc

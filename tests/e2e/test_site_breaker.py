@@ -48,12 +48,6 @@ def other_site(media_dir: Path) -> Iterator[MediaServer]:
         yield server
 
 
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
 def guest_breaker(admin: httpx.Client, site: str) -> dict[str, Any] | None:
     answer = admin.get(f"/v1/sites/{site}")
     answer.raise_for_status()

@@ -16,8 +16,6 @@ from tests.support.stack import TERMINAL, Stack, submit, wait_status
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import httpx
 
     from tests.support.media_server import MediaServer
@@ -32,12 +30,6 @@ STACK_ENV = {
     "HAUL_WEBHOOK_MAX_BACKOFF_MS": "1000",
     "HAUL_WEBHOOK_TIMEOUT_S": "3",
 }
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
 
 
 def wait_callback(http: httpx.Client, job_id: str, status: str) -> dict[str, Any]:

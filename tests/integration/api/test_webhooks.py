@@ -22,8 +22,6 @@ from tests.support.rabbitmq import take_messages
 from tests.support.receiver import Receiver
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from litestar import Litestar
     from litestar.testing import TestClient
 
@@ -31,12 +29,6 @@ if TYPE_CHECKING:
     from service.settings import Settings
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
 
 
 def end(runtime: Runtime, job_id: str, to: Status = Status.SUCCEEDED) -> None:

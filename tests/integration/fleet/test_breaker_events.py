@@ -34,20 +34,12 @@ from tests.support.rabbitmq import take_messages
 from tests.support.receiver import Receiver
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from service.db.models import Client
     from service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
 
 SITE = "youtube.com"
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

@@ -27,8 +27,6 @@ from tests.support.rabbitmq import take_messages
 from tests.support.receiver import Receiver
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     from litestar import Litestar
     from litestar.testing import TestClient
 
@@ -37,12 +35,6 @@ if TYPE_CHECKING:
     from tests.support.media_server import MediaServer
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
 
 
 @pytest.fixture

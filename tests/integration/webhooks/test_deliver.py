@@ -50,12 +50,6 @@ SOURCE = "https://media.example/watch/clip.mp4"
 
 
 @pytest.fixture
-def hooks() -> Iterator[Receiver]:
-    with Receiver() as receiver:
-        yield receiver
-
-
-@pytest.fixture
 def rt(settings: Settings) -> Iterator[Runtime]:
     """The runtime with short webhook backoffs (retries are due at once in these tests)."""
     fast = settings.model_copy(
