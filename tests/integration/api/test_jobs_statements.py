@@ -52,9 +52,7 @@ def test_a_plain_submit_is_two_statements_and_one_commit_and_a_share_of_one_mark
     # Then one statement and one commit put that time in the row
     after_mark = _counted(runtime)
     assert (after_mark[0] - before_mark[0], after_mark[1] - before_mark[1]) == (1, 1)
-    assert must(runtime, body["id"]).published_at == datetime.fromisoformat(
-        body["published_at"]
-    )
+    assert must(runtime, body["id"]).published_at == datetime.fromisoformat(body["published_at"])
 
 
 def test_many_submits_share_one_mark(

@@ -15,7 +15,7 @@ from service.db import sites as site_rows
 from service.dispatch import queue_names
 from service.domain.states import Step
 from tests.support.api import submit
-from tests.support.prom import samples
+from tests.support.prom import delta, samples
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
