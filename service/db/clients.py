@@ -39,7 +39,7 @@ def insert_first(session: Session, client: Client) -> bool:
     return True
 
 
-_CLIENTS = Client.__table__  # type: ignore[attr-defined]
+_CLIENTS = Client.__table__
 _BY_KEY_PREFIX = sa.select(*_CLIENTS.c).where(_CLIENTS.c.key_prefix == sa.bindparam("prefix"))
 
 

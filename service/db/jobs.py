@@ -13,9 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from service.db.models import Client, Job, QueueControl
-from service.db.sql import NOW, detached, returning_all, returning_one
+from service.db.models import TIMESTAMP, Client, Job, QueueControl
+from service.db.sql import NOW, UUIDS, detached, returning_all, returning_one
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
 from service.domain.sites import family_of_url
@@ -43,9 +44,9 @@ def insert_many(session: Session, jobs: list[Job]) -> None:
     session.flush()
 
 
-_JOBS = Job.__table__  # type: ignore[attr-defined]
-_QUEUES = QueueControl.__table__  # type: ignore[attr-defined]
-_CLIENTS = Client.__table__  # type: ignore[attr-defined]
+_JOBS = Job.__table__
+_QUEUES = QueueControl.__table__
+_CLIENTS = Client.__table__
 
 
 def _paused_at(table: sa.Table, key: sa.Column[Any], param: str) -> Any:
@@ -96,14 +97,20 @@ _INSERTED = {
 }
 
 
-_MARK_CONFIRMED = sa.text(
-    f"""
-    UPDATE jobs SET published_at = confirmed.at, updated_at = now()
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:ats AS timestamptz[])) AS confirmed(id, at)
-    WHERE jobs.id = confirmed.id
-      AND jobs.status = '{Status.QUEUED.value}'
-      AND jobs.published_at IS NULL
-    """  # noqa: S608 (no input is formatted in)
+#: The jobs confirmed, and when: ``unnest`` of two arrays bound as two parameters.
+_CONFIRMED = (
+    sa.func.unnest(sa.bindparam("ids", type_=UUIDS), sa.bindparam("ats", type_=ARRAY(TIMESTAMP)))
+    .table_valued("id", "at")
+    .render_derived(name="confirmed")
+)
+_MARK_CONFIRMED = (
+    sa.update(_JOBS)
+    .where(
+        _JOBS.c.id == _CONFIRMED.c.id,
+        _JOBS.c.status == Status.QUEUED.value,
+        _JOBS.c.published_at.is_(None),
+    )
+    .values(published_at=_CONFIRMED.c.at, updated_at=NOW())
 )
 
 

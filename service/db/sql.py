@@ -46,9 +46,14 @@ def attribute_names(model: type[SQLModel]) -> dict[str, str]:
 
 
 def detached(model: type[M], row: sa.Row[Any]) -> M:
-    """A model object from a Core row of all its columns, as if loaded by a session that
-    has since closed: what the ORM cold paths hand out, without their hydration cost."""
+    """A model object from a Core row of all its columns, made as the ORM loads one (no
+    ``__init__``: the values go straight into the instance) and handed out detached, as
+    if by a session that has since closed; without a session's identity map and
+    hydration, and without the validation a constructor runs."""
     names = attribute_names(model)
-    obj = model(**{names[key]: value for key, value in row._mapping.items()})
+    obj: M = sa.inspect(model).class_manager.new_instance()
+    values = obj.__dict__
+    for key, value in row._mapping.items():
+        values[names[key]] = value
     make_transient_to_detached(obj)
     return obj
