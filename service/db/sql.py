@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
 from service.db.models import Job
 
@@ -40,7 +40,12 @@ def returning_one(session: Session, stmt: Any) -> Job | None:
 
 @cache
 def attribute_names(model: type[SQLModel]) -> dict[str, str]:
-    """Column name to attribute name (``metadata`` is ``Job.user_metadata``)."""
+    """Column name to attribute name (``metadata`` is ``Job.user_metadata``).
+
+    Configures the mappers first: a process whose first rows come through
+    :func:`detached` has not had the ORM do it (a constructor or a query would).
+    """
+    configure_mappers()
     mapper = sa.inspect(model)
     return {column.name: mapper.get_property_by_column(column).key for column in mapper.columns}
 
