@@ -4,11 +4,19 @@ The API publishes through here without importing the actors: a message names an
 actor and carries a job id, nothing a worker must trust. :func:`publish_or_record`
 is the one way a committed queued job rings the doorbell; when the broker does not
 confirm, the row says so and the republish sweep tries again.
+
+A new submission (:func:`publish_new`) is marked published later, in batches written
+by :class:`PublishMarks` off the request path; a mark never written leaves
+``published_at`` empty, and the republish sweep sends that job's message again (a
+second message is harmless: the claim is guarded).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -25,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from uuid import UUID
 
+    from service.db.engine import Database
     from service.db.models import Job
     from service.runtime import Runtime
     from service.settings import Settings
@@ -144,10 +153,103 @@ def publish_checked(rt: Runtime, job: Job) -> tuple[bool, Job]:
     try:
         rt.publish(Step(job.step), job.id, priority=job.priority)
     except Exception as exc:
-        log.warning("publish failed", job_id=str(job.id), error=repr(exc))
-        reason = f"{type(exc).__name__}: {exc}"[:500]
-        with rt.db.session() as session:
-            return False, job_rows.mark_publish_failed(session, job.id, reason) or job
+        return False, _publish_failed(rt, job, exc)
     with rt.db.session() as session:
         published = job_rows.mark_published(session, [job.id])
     return True, published[0] if published else job
+
+
+def publish_new(rt: Runtime, job: Job) -> Job:
+    """Publish a job just inserted (its insert made the pause check) and return it as it
+    now stands: with the time the broker confirmed, which ``rt.marks`` writes to its row
+    shortly after; or, when not confirmed, with the reason, written at once."""
+    try:
+        rt.publish(Step(job.step), job.id, priority=job.priority)
+    except Exception as exc:
+        return _publish_failed(rt, job, exc)
+    job.published_at = datetime.now(UTC)
+    rt.marks.add(job.id, job.published_at)
+    return job
+
+
+def _publish_failed(rt: Runtime, job: Job, exc: Exception) -> Job:
+    log.warning("publish failed", job_id=str(job.id), error=repr(exc))
+    reason = f"{type(exc).__name__}: {exc}"[:500]
+    with rt.db.session() as session:
+        return job_rows.mark_publish_failed(session, job.id, reason) or job
+
+
+class PublishMarks:
+    """New jobs whose message the broker confirmed, written as ``published_at`` by a
+    thread of this process, many jobs to one UPDATE (``db/jobs.py: mark_confirmed``).
+
+    The request that published never waits for it. What is not written (the process
+    died first, the database refused) leaves ``published_at`` empty, which is what the
+    republish sweep looks for. The thread starts with the first mark; :meth:`close`
+    writes what is pending and stops it (a later mark starts it again).
+    """
+
+    #: The most jobs one UPDATE marks.
+    MOST = 1000
+
+    def __init__(self, db: Database, *, linger_s: float = 0.05) -> None:
+        self._db = db
+        #: How long the thread lets marks gather after the first one of a batch.
+        self._linger_s = linger_s
+        self._pending: queue.SimpleQueue[tuple[UUID, datetime] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+
+    def add(self, job_id: UUID, confirmed_at: datetime) -> None:
+        """Queue a mark; never blocks, never raises for the database."""
+        self._pending.put((job_id, confirmed_at))
+        if self._thread is None:
+            with self._lock:
+                if self._thread is None:
+                    self._thread = threading.Thread(
+                        target=self._run, name="publish-marks", daemon=True
+                    )
+                    self._thread.start()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write the pending marks and stop the thread."""
+        with self._lock:
+            thread, self._thread = self._thread, None
+            if thread is None:
+                return
+            self._pending.put(None)
+            self._closing.set()
+            thread.join(timeout)
+            self._closing.clear()
+
+    def _run(self) -> None:
+        while True:
+            first = self._pending.get()
+            if first is None:
+                return
+            self._closing.wait(self._linger_s)
+            batch, stop = [first], False
+            while len(batch) < self.MOST and not stop:
+                try:
+                    item = self._pending.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                else:
+                    batch.append(item)
+            self._write(batch)
+            if stop:
+                return
+
+    def _write(self, batch: list[tuple[UUID, datetime]]) -> None:
+        try:
+            with self._db.transaction() as conn:
+                job_rows.mark_confirmed(conn, batch)
+        except Exception:
+            log.warning(
+                "could not mark published jobs; the republish sweep sends them again",
+                jobs=len(batch),
+                exc_info=True,
+            )

@@ -28,6 +28,8 @@ class Runtime:
         self.settings = settings
         self.db = db
         self.broker = broker
+        #: New jobs' confirmed publishes, written to their rows in batches.
+        self.marks = dispatch.PublishMarks(db)
 
     def publish(self, step: Step, job_id: uuid.UUID, *, priority: int = 0) -> None:
         """Ring the doorbell for ``step(job_id)``; raises when RabbitMQ does not confirm."""

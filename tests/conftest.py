@@ -94,6 +94,7 @@ def settings(database_url: str, queue_prefix: str, tmp_path: Path) -> Settings:
 def runtime(settings: Settings) -> Iterator[Runtime]:
     rt = build_runtime(settings)
     yield rt
+    rt.marks.close()
     rt.broker.close()
     rt.db.dispose()
 

@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     def close() -> None:
         queues.close()
+        runtime.marks.close()
         runtime.db.dispose()
 
     metrics = PrometheusConfig(

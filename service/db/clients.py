@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from service.db.models import Client
+from service.db.sql import detached
 from service.domain.quotas import ClientLimits
 
 if TYPE_CHECKING:
@@ -38,9 +39,15 @@ def insert_first(session: Session, client: Client) -> bool:
     return True
 
 
-def by_key_prefix(session: Session, prefix: str) -> Client | None:
-    """The client owning a key prefix, revoked or not (the caller decides)."""
-    return session.execute(sa.select(Client).where(Client.key_prefix == prefix)).scalars().first()
+_CLIENTS = Client.__table__
+_BY_KEY_PREFIX = sa.select(*_CLIENTS.c).where(_CLIENTS.c.key_prefix == sa.bindparam("prefix"))
+
+
+def by_key_prefix(conn: sa.Connection, prefix: str) -> Client | None:
+    """The client owning a key prefix, revoked or not (the caller decides): one read on
+    the unique index, a plain row (every authenticated request asks it)."""
+    row = conn.execute(_BY_KEY_PREFIX, {"prefix": prefix}).first()
+    return None if row is None else detached(Client, row)
 
 
 def revoke(session: Session, client_id: uuid.UUID) -> bool:

@@ -1,10 +1,16 @@
-"""Engine and session factory; nothing connects until a session is used."""
+"""Engine and session factory; nothing connects until a session is used.
+
+The engine counts the SQL statements it sends and the transactions it commits
+(:class:`Counts`): what a request or a job costs the database, read by the API's
+``/metrics`` and by the bench.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
@@ -17,10 +23,33 @@ from service.errors import Conflict, ServiceUnavailable
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from typing import Any
 
 log = structlog.get_logger(__name__)
 
 T = TypeVar("T")
+
+
+@dataclass
+class Counts:
+    """SQL statements sent and transactions committed by one engine since it was built.
+
+    Only ever growing (Prometheus counters); a caller measures a span by the difference.
+    """
+
+    statements: int = 0
+    commits: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def statement(self, *_: Any) -> None:
+        """Called by SQLAlchemy before each statement goes to the driver."""
+        with self._lock:
+            self.statements += 1
+
+    def commit(self, *_: Any) -> None:
+        """Called by SQLAlchemy when a transaction commits."""
+        with self._lock:
+            self.commits += 1
 
 
 @dataclass
@@ -29,6 +58,7 @@ class Database:
 
     engine: sa.Engine
     sessions: sessionmaker[Session]
+    counts: Counts = field(default_factory=Counts)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -39,17 +69,25 @@ class Database:
         A transaction PostgreSQL rolled back for a concurrent one (a deadlock, a
         serialization failure) is a :class:`Conflict`: the caller may try again now.
         """
-        try:
-            with self.sessions() as session, session.begin():
-                yield session
-        except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
-            if _lost_to_concurrent_work(exc):
-                raise Conflict(
-                    "a concurrent change to the same rows went first; try again"
-                ) from exc
-            if not _is_disconnect(exc):
-                raise
-            raise ServiceUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
+        with _translated(), self.sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[sa.Connection]:
+        """A Core unit of work for the hot paths: plain rows, no ORM session; committed on
+        success, rolled back on error, errors as :meth:`session` says."""
+        with _translated(), self.engine.begin() as conn:
+            yield conn
+
+    @contextmanager
+    def reading(self) -> Iterator[sa.Connection]:
+        """A connection for one read that needs no transaction: each statement stands
+        alone (autocommit), so there is no BEGIN, COMMIT or ROLLBACK to wait for."""
+        with (
+            _translated(),
+            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
+        ):
+            yield conn
 
     def ping(self) -> None:
         """Raise :class:`ServiceUnavailable` unless the database answers."""
@@ -83,6 +121,20 @@ def wait_out_outage(work: Callable[[], T], *, patience: float) -> T:
             pause = min(pause * 2, 5.0)
 
 
+@contextmanager
+def _translated() -> Iterator[None]:
+    """Driver errors as the callers above understand them: :class:`Conflict` when a
+    concurrent transaction went first, :class:`ServiceUnavailable` when unreachable."""
+    try:
+        yield
+    except (sa.exc.OperationalError, sa.exc.InterfaceError) as exc:
+        if _lost_to_concurrent_work(exc):
+            raise Conflict("a concurrent change to the same rows went first; try again") from exc
+        if not _is_disconnect(exc):
+            raise
+        raise ServiceUnavailable(f"database unavailable: {type(exc.orig).__name__}") from exc
+
+
 def _lost_to_concurrent_work(exc: sa.exc.DBAPIError) -> bool:
     """PostgreSQL's class 40, transaction rollback: deadlock detected, serialization failure."""
     return str(getattr(exc.orig, "sqlstate", None) or "").startswith("40")
@@ -98,8 +150,13 @@ def connect(url: str, *, pool_size: int = 5) -> Database:
     engine = sa.create_engine(
         url, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
     )
+    counts = Counts()
+    sa.event.listen(engine, "before_cursor_execute", counts.statement)
+    sa.event.listen(engine, "commit", counts.commit)
     return Database(
-        engine=engine, sessions=sessionmaker(engine, class_=Session, expire_on_commit=False)
+        engine=engine,
+        sessions=sessionmaker(engine, class_=Session, expire_on_commit=False),
+        counts=counts,
     )
 
 

@@ -1,5 +1,9 @@
 """Rows of ``jobs`` in and out: insert, read a client's jobs, mark a message published.
 
+A plain submission is one statement, :func:`insert_unless_paused` (the pause check
+folded into the insert), and its publish is marked later in batches
+(:func:`mark_confirmed`).
+
 State changes live in ``transitions``, playlist trees in ``trees``, replay in
 ``replay`` and the sweeps' queries in ``finders``.
 """
@@ -9,9 +13,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
 
-from service.db.models import Job
-from service.db.sql import NOW, returning_all, returning_one
+from service.db.models import TIMESTAMP, Client, Job, QueueControl
+from service.db.sql import NOW, UUIDS, detached, returning_all, returning_one
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
 from service.domain.sites import family_of_url
@@ -19,6 +24,7 @@ from service.domain.states import ACTIVE, Phase, Status
 
 if TYPE_CHECKING:
     import uuid
+    from collections.abc import Sequence
     from datetime import datetime
 
     from sqlmodel import Session
@@ -36,6 +42,88 @@ def insert_many(session: Session, jobs: list[Job]) -> None:
         job.site = job.site or family_of_url(job.url)
     session.add_all(jobs)
     session.flush()
+
+
+_JOBS = Job.__table__
+_QUEUES = QueueControl.__table__
+_CLIENTS = Client.__table__
+
+
+def _paused_at(table: sa.Table, key: sa.Column[Any], param: str) -> Any:
+    """The row's ``paused_at``, read ``FOR SHARE``: a pause (an UPDATE of that row) waits
+    until the transaction that read it ends, and every later one sees it."""
+    read = sa.select(table.c.paused_at).where(key == sa.bindparam(param))
+    return read.with_for_update(read=True).scalar_subquery()
+
+
+#: Why a new job waits from the start, as ``control.pause_reason`` says: its queue is
+#: paused, else its client is (the client's row is read only when the queue's is not).
+_HELD_IF_PAUSED = sa.case(
+    (
+        _paused_at(_QUEUES, _QUEUES.c.queue, "held_queue").is_not(None),
+        Hold.QUEUE_PAUSED.value,
+    ),
+    (
+        _paused_at(_CLIENTS, _CLIENTS.c.id, "held_client").is_not(None),
+        Hold.CLIENT_PAUSED.value,
+    ),
+    else_=sa.null(),
+)
+_INSERT_UNLESS_PAUSED = sa.insert(_JOBS).values(held=_HELD_IF_PAUSED).returning(*_JOBS.c)
+
+
+def insert_unless_paused(conn: sa.Connection, job: Job) -> Job:
+    """Insert a new job, held from the start when its queue or client is paused (no
+    message is to be sent then), in one statement; returns the row as stored.
+
+    The same decision as ``control.pause_reason`` followed by :func:`insert`, with the
+    same share locks, for the plain submission's one-statement path.
+    """
+    job.site = job.site or family_of_url(job.url)
+    values: dict[str, Any] = {"held_queue": job.step, "held_client": job.client_id}
+    for column, name in _INSERTED.items():
+        value = getattr(job, name)
+        if value is not None or column.server_default is None:
+            values[column.name] = value
+    row = conn.execute(_INSERT_UNLESS_PAUSED, values).one()
+    return detached(Job, row)
+
+
+#: The columns a submission sets (every one but ``held``), with their attribute names.
+_INSERTED = {
+    column: sa.inspect(Job).get_property_by_column(column).key
+    for column in _JOBS.c
+    if column.name != "held"
+}
+
+
+#: The jobs confirmed, and when: ``unnest`` of two arrays bound as two parameters.
+_CONFIRMED = (
+    sa.func.unnest(sa.bindparam("ids", type_=UUIDS), sa.bindparam("ats", type_=ARRAY(TIMESTAMP)))
+    .table_valued("id", "at")
+    .render_derived(name="confirmed")
+)
+_MARK_CONFIRMED = (
+    sa.update(_JOBS)
+    .where(
+        _JOBS.c.id == _CONFIRMED.c.id,
+        _JOBS.c.status == Status.QUEUED.value,
+        _JOBS.c.published_at.is_(None),
+    )
+    .values(published_at=_CONFIRMED.c.at, updated_at=NOW())
+)
+
+
+def mark_confirmed(conn: sa.Connection, confirmed: Sequence[tuple[uuid.UUID, datetime]]) -> int:
+    """Record when the broker confirmed each new job's message, many jobs in one UPDATE.
+
+    Only rows still queued and never marked: a job a worker took meanwhile, or one
+    published again since, keeps what it says. Returns how many rows were marked.
+    """
+    if not confirmed:
+        return 0
+    ids, ats = zip(*confirmed, strict=True)
+    return conn.execute(_MARK_CONFIRMED, {"ids": list(ids), "ats": list(ats)}).rowcount
 
 
 def get(session: Session, job_id: uuid.UUID) -> Job | None:

@@ -1,17 +1,22 @@
 """What every query on `jobs` shares: the database clock, ids bound as one array, and
-the rows as an UPDATE … RETURNING left them."""
+the rows as an UPDATE … RETURNING left them; and for the hot paths' Core statements,
+a plain row made into a model object without an ORM session."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from functools import cache
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 
 from service.db.models import Job
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
+    from sqlmodel import Session, SQLModel
+
+M = TypeVar("M", bound="SQLModel")
 
 
 #: The database's clock: the one clock the whole fleet shares.
@@ -31,3 +36,29 @@ def returning_all(session: Session, stmt: Any) -> list[Job]:
 def returning_one(session: Session, stmt: Any) -> Job | None:
     found = returning_all(session, stmt)
     return found[0] if found else None
+
+
+@cache
+def attribute_names(model: type[SQLModel]) -> dict[str, str]:
+    """Column name to attribute name (``metadata`` is ``Job.user_metadata``).
+
+    Configures the mappers first: a process whose first rows come through
+    :func:`detached` has not had the ORM do it (a constructor or a query would).
+    """
+    configure_mappers()
+    mapper = sa.inspect(model)
+    return {column.name: mapper.get_property_by_column(column).key for column in mapper.columns}
+
+
+def detached(model: type[M], row: sa.Row[Any]) -> M:
+    """A model object from a Core row of all its columns, made as the ORM loads one (no
+    ``__init__``: the values go straight into the instance) and handed out detached, as
+    if by a session that has since closed; without a session's identity map and
+    hydration, and without the validation a constructor runs."""
+    names = attribute_names(model)
+    obj: M = sa.inspect(model).class_manager.new_instance()
+    values = obj.__dict__
+    for key, value in row._mapping.items():
+        values[names[key]] = value
+    make_transient_to_detached(obj)
+    return obj

@@ -49,9 +49,13 @@ def insert(
     idempotency_key: str | None,
     dedupe: bool,
     then: Callable[[Any], None] | None = None,
-) -> None:
+) -> Job:
     """Insert ``job`` and commit, or raise :class:`AlreadyAccepted` with the earlier job
-    this request names. A job inserted while its queue or client is paused is held.
+    this request names; returns the job as stored. A job inserted while its queue or
+    client is paused is held.
+
+    A plain submission (no key, no ``dedupe``, no quota set, no ``then``) is one
+    statement and one commit: the insert with the pause check folded in.
 
     ``then(session)`` runs after the insert, in the same transaction: what it writes
     commits with the job, and whatever it raises rolls the job back (a subscription
@@ -63,6 +67,9 @@ def insert(
     """
     key = _parse(idempotency_key)
     limits = limits_of(rt.settings, client)
+    if key is None and not dedupe and then is None and not _has_quota(limits):
+        with rt.db.transaction() as conn:
+            return job_rows.insert_unless_paused(conn, job)
     with rt.db.session() as session:
         if limits.max_active_jobs is not None:
             client_rows.lock(session, client.id)
@@ -87,6 +94,7 @@ def insert(
                 then(session)
     if earlier is not None:
         raise AlreadyAccepted(earlier)
+    return job
 
 
 def _parse(raw: str | None) -> str | None:
@@ -169,6 +177,12 @@ def lock_clients(session: Session, client_ids: list[uuid.UUID]) -> None:
     """Lock clients' rows in id order, as a submission locks its own: before any job."""
     for client_id in sorted(client_ids):
         client_rows.lock(session, client_id)
+
+
+def _has_quota(limits: ClientLimits) -> bool:
+    """Whether a quota checked at submit applies (then the client's row is locked and its
+    use counted before the insert)."""
+    return any(getattr(limits, name) is not None for name, _, _ in _QUOTAS)
 
 
 def _check_quotas(

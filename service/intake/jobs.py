@@ -18,7 +18,7 @@ from service.db import events as event_rows
 from service.db import jobs as job_rows
 from service.db import trees as tree_rows
 from service.db.models import Artifact, Job, JobAttempt, JobEvent
-from service.dispatch import publish_checked
+from service.dispatch import publish_new
 from service.domain import cursors
 from service.domain.control import tier_max_priority
 from service.domain.options import JobOptions, Preset, normalize
@@ -76,6 +76,9 @@ def submit(
 ) -> Job:
     """Insert the job, commit, then publish; a failed publish leaves the row queued, saying so.
 
+    The broker's confirm is written to the row's ``published_at`` shortly after, in a
+    batch off the request path (``dispatch.publish_new``).
+
     Raises :class:`admission.AlreadyAccepted` instead when the Idempotency-Key or
     ``dedupe`` names an earlier job (see ``service/intake/admission.py``).
     """
@@ -100,10 +103,10 @@ def submit(
         max_attempts=rt.settings.max_retries + 1,
         callback_url=clean_callback,
     )
-    admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
-    if job.held is not None:
-        return job
-    return publish_checked(rt, job)[1]
+    stored = admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
+    if stored.held is not None:
+        return stored
+    return publish_new(rt, stored)
 
 
 def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:

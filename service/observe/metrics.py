@@ -35,6 +35,30 @@ log = structlog.get_logger(__name__)
 SUBMITTED = Counter("haul_jobs_submitted", "Jobs accepted by this API process (202).")
 
 
+class DatabaseWork(Collector):
+    """What this process asked of PostgreSQL: statements sent and transactions committed
+    (the engine counts them; see ``service/db/engine.py``), read before the rows below."""
+
+    def __init__(self) -> None:
+        self.db: Database | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        if self.db is None:
+            return
+        statements = CounterMetricFamily(
+            "haul_db_statements",
+            "SQL statements this process sent to PostgreSQL.",
+            labels=["process"],
+        )
+        commits = CounterMetricFamily(
+            "haul_db_commits", "Transactions this process committed.", labels=["process"]
+        )
+        statements.add_metric(["api"], self.db.counts.statements)
+        commits.add_metric(["api"], self.db.counts.commits)
+        yield statements
+        yield commits
+
+
 class RowStats(Collector):
     """Reads the job tables on each scrape; reports nothing when the database is down."""
 
@@ -199,6 +223,8 @@ class QueueStats(Collector):
         yield consumers
 
 
+DATABASE_WORK = DatabaseWork()
+REGISTRY.register(DATABASE_WORK)
 ROW_STATS = RowStats()
 REGISTRY.register(ROW_STATS)
 QUEUE_STATS = QueueStats()
@@ -208,6 +234,7 @@ REGISTRY.register(QUEUE_STATS)
 def watch(db: Database, queues: QueueDepths | None = None, *, keyed: bool = False) -> None:
     """Report the rows of this database and these queues (the API app calls it once built);
     ``keyed``: cookies can be opened (``HAUL_SECRET_KEY``), which names jobs' identities."""
+    DATABASE_WORK.db = db
     ROW_STATS.db = db
     ROW_STATS.keyed = keyed
     QUEUE_STATS.queues = queues

@@ -38,6 +38,7 @@ def api_without_broker(settings: Settings) -> Iterator[TestClient[Litestar]]:
     rt = build_runtime(broken)
     with TestClient(create_app(broken, rt)) as client:
         yield client
+    rt.marks.close()
     rt.broker.close()
     rt.db.dispose()
 

@@ -15,7 +15,7 @@ from service.db import sites as site_rows
 from service.dispatch import queue_names
 from service.domain.states import Step
 from tests.support.api import submit
-from tests.support.prom import samples
+from tests.support.prom import delta, samples
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -87,3 +87,24 @@ def test_metrics_show_a_site_breaker_with_its_state_counts_and_retry_at(
     assert metrics[("haul_site_breaker_opens", key)] == 1
     assert metrics[("haul_site_breaker_retry_at_seconds", key)] > 0
     assert metrics[("haul_site_breaker_cooling_jobs", key)] == 0
+
+
+def test_metrics_count_the_statements_and_commits_this_process_sent(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime
+) -> None:
+    # Given an API that has answered a request
+    submit(api, auth)
+    runtime.marks.close()
+    before = samples(api.get("/metrics").text)
+    # When a client submits one more job
+    submit(api, auth)
+    runtime.marks.close()
+    # Then the next scrape counts its statements and commits (read before the scrape reads
+    # the job tables, so the earlier scrape's own reads are in the difference too)
+    after = samples(api.get("/metrics").text)
+    label = {"process": "api"}
+    assert delta(before, after, "haul_db_statements_total", **label) >= 3
+    assert delta(before, after, "haul_db_commits_total", **label) >= 2
+    assert after[("haul_db_statements_total", (("process", "api"),))] <= (
+        runtime.db.counts.statements
+    )
