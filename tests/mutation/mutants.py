@@ -62,6 +62,7 @@ SAMPLE_TESTS: dict[str, list[str]] = {
         "tests/unit/domain/test_admission_rules.py",
     ],
     "service/webhooks/signing.py": ["tests/unit/webhooks/test_signing.py"],
+    "service/api/files.py": ["tests/unit/api/test_files.py"],
 }
 
 
