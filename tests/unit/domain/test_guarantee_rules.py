@@ -79,6 +79,21 @@ def test_a_scoped_address_from_the_resolver_is_judged_and_named_without_its_zone
 
 
 @pytest.mark.parametrize(
+    ("address", "why"),
+    [
+        # Teredo carries its client's IPv4 address, bit-inverted, in the last 32 bits
+        ("2001:0:4136:e378:8000:63bf:f5ff:fffe", "egress denied: 10.0.0.1 is private"),
+        ("192.0.2.1", "egress denied: 192.0.2.1 is not globally routable"),
+        ("2001:db8::1", "egress denied: 2001:db8::1 is not globally routable"),
+    ],
+)
+def test_an_address_outside_the_named_ranges_is_refused_for_what_it_is(
+    address: str, why: str
+) -> None:
+    assert EgressPolicy().denial(address, 443) == why
+
+
+@pytest.mark.parametrize(
     ("host", "address"),
     [
         ("[::1]", "::1"),
