@@ -49,13 +49,13 @@ GUARDED: dict[str, list[str]] = {
 
 #: Variants that change nothing a user can see, by "module:line:condition", with why.
 EQUIVALENT: dict[str, str] = {
-    "service/db/control.py:183:j.status IN ('queued', 'retrying')": (
+    "service/db/control.py:257:j.status IN ({_WAITING_SQL})": (
         "every move clears `held` and only waiting rows are held, so a held row is waiting"
     ),
-    "service/db/control.py:189:r.status = 'running'": (
+    "service/db/control.py:270:r.status = {_RUNNING_SQL}": (
         "only a running row has a lease: every move out of running clears lease_expires_at"
     ),
-    "service/db/control.py:191:site IS NOT NULL": (
+    "service/db/control.py:272:site IS NOT NULL": (
         "a NULL site never joins `room` (NULL = NULL is not true): the row is dropped anyway"
     ),
 }
@@ -63,6 +63,7 @@ EQUIVALENT: dict[str, str] = {
 _WHERE = re.compile(r"\bWHERE\b")
 _END = re.compile(r"\b(ORDER\s+BY|GROUP\s+BY|LIMIT|FOR\s+(SHARE|UPDATE)|RETURNING|UNION)\b", re.I)
 _AND = re.compile(r"\bAND\b", re.IGNORECASE)
+_COMMENT = re.compile(r"--[^\n]*")
 
 
 @dataclass(frozen=True)
@@ -163,8 +164,8 @@ def _is_text_call(node: ast.AST) -> bool:
 def _text_variants(module: str, text: str, tree: ast.AST, starts: list[int]) -> list[Variant]:
     found = []
     for call in ast.walk(tree):
-        if not (_is_text_call(call) and isinstance(call.args[0], ast.Constant)):
-            continue
+        if not (_is_text_call(call) and isinstance(call.args[0], ast.Constant | ast.JoinedStr)):
+            continue  # an f-string too: its {…} names only enum values and SQL helpers
         node = call.args[0]
         begin, end = _span(node, starts)
         raw = text[begin:end]
@@ -181,7 +182,8 @@ def _text_variants(module: str, text: str, tree: ast.AST, starts: list[int]) -> 
                 mutated_raw = raw[: where.end() + lo] + new + raw[where.end() + hi :]
                 line = node.lineno + raw[: where.end() + a].count("\n")
                 mutated = text[:begin] + mutated_raw + text[begin + len(raw) :]
-                found.append(Variant(module, line, " ".join(term.split()), mutated))
+                shown = " ".join(_COMMENT.sub("", term).split())
+                found.append(Variant(module, line, shown, mutated))
     return found
 
 

@@ -2,6 +2,8 @@
 harness and the sampled CI step (docs/testing.md says what each proves).
 
     python -m tests.mutation.mutants [MODULE …]       mutmut on these modules (default: all)
+    python -m tests.mutation.mutants MODULE --function F --tests FILE …
+                                                      some functions, against chosen tests
     python -m tests.mutation.mutants --scores         the score table of the last run
     python -m tests.mutation.mutants --guards [MODULE …]   drop each WHERE condition
     python -m tests.mutation.mutants --sample [--count N] [--seed S] [--budget SECONDS]
@@ -62,6 +64,7 @@ SAMPLE_TESTS: dict[str, list[str]] = {
         "tests/unit/domain/test_admission_rules.py",
     ],
     "service/webhooks/signing.py": ["tests/unit/webhooks/test_signing.py"],
+    "service/api/files.py": ["tests/unit/api/test_files.py"],
 }
 
 
@@ -96,7 +99,9 @@ def workdir(tier: str) -> Path:
     return ROOT / ".mutants" / (tier + os.environ.get("MUTANTS_LABEL", ""))
 
 
-def prepare(tier: str, ignore: list[str]) -> Path:
+def prepare(tier: str, ignore: list[str], tests: list[str] | None = None) -> Path:
+    """A fresh copy for ``tier``; ``tests`` (files) replace the tier's own selection, for a
+    database module whose full fast tier is hours of runs (docs/testing.md says the scope)."""
     work = workdir(tier)
     if work.exists():
         shutil.rmtree(work)
@@ -104,7 +109,7 @@ def prepare(tier: str, ignore: list[str]) -> Path:
     config = (work / "pyproject.toml").read_text()
     chosen = re.sub(
         r"^pytest_add_cli_args_test_selection = .*$",
-        f"pytest_add_cli_args_test_selection = {json.dumps(TIERS[tier])}",
+        f"pytest_add_cli_args_test_selection = {json.dumps(tests or TIERS[tier])}",
         config,
         flags=re.M,
     )
@@ -166,9 +171,20 @@ def print_scores(modules: list[str], tier: str) -> None:
             print(f"    survived: {name}")
 
 
-def mutmut(modules: list[str], tier: str, ignore: list[str]) -> int:
-    work = prepare(tier, ignore)
-    patterns = [f"{as_dotted(p)}.*" for p in modules]
+def mutmut(
+    modules: list[str],
+    tier: str,
+    ignore: list[str],
+    tests: list[str] | None = None,
+    functions: list[str] | None = None,
+) -> int:
+    """Run mutmut on ``modules`` (only the module-level ``functions``, if named)."""
+    work = prepare(tier, ignore, tests)
+    if functions:
+        # matches the function (mutmut picks its tests by this) and its mutants
+        patterns = [f"{as_dotted(p)}.x_{f}*" for p in modules for f in functions]
+    else:
+        patterns = [f"{as_dotted(p)}.*" for p in modules]
     jobs = os.environ.get("MUTANTS_JOBS", "2")
     began = time.monotonic()
     code = subprocess.run(
@@ -267,6 +283,8 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="--guards: list the variants only")
     parser.add_argument("--tier", choices=sorted(TIERS), default="fast", help="tests to run")
     parser.add_argument("--ignore", action="append", default=[], help="a test file to leave out")
+    parser.add_argument("--tests", action="append", help="run these test files, not the tier's")
+    parser.add_argument("--function", action="append", help="mutate only this function")
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--seed", type=int, default=int(os.environ.get("MUTANTS_SEED", "19")))
     parser.add_argument("--budget", type=float, default=540.0, help="seconds, --sample only")
@@ -285,7 +303,7 @@ def main() -> None:
     if args.scores:
         print_scores(modules, args.tier)
         return
-    sys.exit(mutmut(modules, args.tier, args.ignore))
+    sys.exit(mutmut(modules, args.tier, args.ignore, args.tests, args.function))
 
 
 if __name__ == "__main__":

@@ -20,9 +20,11 @@ from service.domain.states import Phase, Status, Step
 from service.fleet.gate import release_held
 from service.intake.clients import create_client
 from service.work.claim import claim
+from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
     from service.runtime import Runtime
+    from service.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -117,3 +119,31 @@ def test_a_site_gets_back_exactly_the_room_it_has(runtime: Runtime) -> None:
     # take no room there), the one that waited longest
     assert released == 1
     assert (held(runtime, first), held(runtime, second)) == (None, "site_full")
+
+
+def test_a_paused_clients_job_does_not_take_the_slot_of_another_clients(
+    runtime: Runtime, settings: Settings
+) -> None:
+    # Given a download queue limited to one running job, that job running; a paused
+    # client's job held behind it with the better priority, and another client's held
+    with runtime.db.session() as session:
+        control_rows.set_max_running(session, "download", 1)
+    running = queued(runtime, "https://a.example/1.mp4")
+    assert claimed(runtime, running)
+    paused = queued(runtime, "https://a.example/2.mp4", priority=9)
+    with runtime.db.session() as session:
+        job = job_rows.get(session, paused)
+        assert job is not None
+        assert control_rows.set_client_paused(session, job.client_id, True) is not None
+    assert not claimed(runtime, paused)
+    active = queued(runtime, "https://a.example/3.mp4")
+    assert not claimed(runtime, active)
+    # When the running job ends and held jobs are released, the queue having room for one
+    end(runtime, running)
+    released = release_held(runtime)
+    # Then the slot goes to the active client's job: it alone is published, and the
+    # paused client's job stays in its row, held for its pause
+    assert released == 1
+    assert (held(runtime, active), held(runtime, paused)) == (None, "client_paused")
+    messages = take_messages(f"{settings.queue_prefix}.download")
+    assert [m["args"][0] for m, _ in messages] == [str(active)]

@@ -49,9 +49,21 @@ def test_start_at_or_beyond_the_end_is_not_satisfiable(header: str) -> None:
     assert caught.value.size == SIZE
 
 
-def test_empty_suffix_is_not_satisfiable() -> None:
-    with pytest.raises(RangeNotSatisfiable):
+def test_empty_suffix_is_not_satisfiable_and_says_the_files_size() -> None:
+    # The 416 answer carries Content-Range: bytes */SIZE, read from the error
+    with pytest.raises(RangeNotSatisfiable) as caught:
         parse_range("bytes=-0", SIZE)
+
+    assert caught.value.size == SIZE
+    assert str(caught.value) == f"the requested range is outside the file ({SIZE} bytes)"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [("bytes=0-0", (0, 0)), ("bytes=0-", (0, 0)), ("bytes=-1", (0, 0)), ("bytes=-9", (0, 0))],
+)
+def test_a_one_byte_file_has_its_one_byte_to_give(header: str, expected: tuple[int, int]) -> None:
+    assert parse_range(header, 1) == expected
 
 
 @pytest.mark.parametrize(
