@@ -215,7 +215,7 @@ class Job(SQLModel, table=True):
     kind: str = Field(
         default=Kind.DOWNLOAD.value,
         sa_type=sa.String(16),
-        sa_column_kwargs={"server_default": Kind.DOWNLOAD.value, "nullable": False},
+        sa_column_kwargs={"server_default": Kind.DOWNLOAD.value},
     )
     #: The subscription a check lists (None for downloads); deleted with it.
     subscription_id: uuid.UUID | None = Field(
