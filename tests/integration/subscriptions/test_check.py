@@ -96,7 +96,9 @@ def check_job(runtime: Runtime, sub_id: str) -> uuid.UUID:
     """The subscription's check job still waiting (made at creation or by "check now"), or
     a new one as the scheduler's tick makes it."""
     with runtime.db.session() as session:
-        sub = subscription_rows.get(session, uuid.UUID(sub_id), None)
+        # the subscription's row held, as the tick and "check now" hold it
+        lock = sa.select(Subscription).where(Subscription.id == uuid.UUID(sub_id))
+        sub = session.execute(lock.with_for_update()).scalars().first()
         assert sub is not None
         made = subscription_rows.add_checks(session, [sub], runtime.settings.max_retries + 1)
         job = made[0] if made else subscription_rows.active_check(session, sub.id)

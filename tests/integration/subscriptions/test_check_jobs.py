@@ -7,6 +7,7 @@ in-process (``run_check``, what the ``check_subscription`` actor calls).
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import TYPE_CHECKING, Any
 
@@ -124,6 +125,37 @@ def test_checks_are_left_out_of_the_job_list_unless_asked_for(
     assert api.get("/v1/jobs?kind=bogus", headers=auth).status_code == 400
 
 
+def test_the_dashboards_job_list_shows_checks_only_when_asked_for(
+    api: TestClient[Litestar], runtime: Runtime, media: MediaServer
+) -> None:
+    # Given a person signed in to the dashboard, whose subscription was checked once
+    _, key = create_client(runtime, "person")
+    auth = {"Authorization": f"Bearer {key}"}
+    sub = subscribe(api, auth, url=feed(media, item(1)), backfill="all")
+    check(runtime, sub["id"])
+    (entry,) = entries(api, auth, sub["id"])
+    sign_in = _token(api.get("/signin").text)
+    signed = api.post("/signin", data={"key": key, "_csrf": sign_in}, follow_redirects=False)
+    assert signed.status_code == 303, signed.text
+
+    # When the jobs page is opened, and then with the checks filter
+    downloads = api.get("/jobs")
+    checks = api.get("/jobs?kind=check")
+
+    # Then the first lists the entry's download and not the check; the second the check only
+    assert (downloads.status_code, checks.status_code) == (200, 200)
+    assert entry["job_id"] in downloads.text
+    assert sub["check"]["id"] not in downloads.text
+    assert sub["check"]["id"] in checks.text
+    assert entry["job_id"] not in checks.text
+
+
+def _token(html: str) -> str:
+    found = re.search(r'name="_csrf" value="([^"]+)"', html)
+    assert found, "the page has no form token"
+    return found.group(1)
+
+
 def test_a_client_at_max_active_jobs_still_has_its_checks_run(
     api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime, media: MediaServer
 ) -> None:
@@ -200,6 +232,26 @@ def test_check_now_answers_with_the_check_still_waiting_and_makes_no_second_one(
     third = api.post(f"/v1/subscriptions/{sub['id']}/check", headers=auth)
     assert third.json()["check"]["id"] not in ids
     assert third.json()["check"]["status"] == "queued"
+
+
+def test_a_failed_check_is_not_replayed_by_a_retry_of_jobs(
+    api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime, media: MediaServer
+) -> None:
+    # Given a subscription whose check failed for good (not a feed)
+    sub = subscribe(api, auth, url=media.url("/media/a.mp4"))
+    check(runtime, sub["id"])
+    check_id = sub["check"]["id"]
+    assert job(api, auth, check_id)["status"] == "failed"
+
+    # When the client retries it, and then all its failed jobs
+    one = api.post(f"/v1/jobs/{check_id}/retry", headers=auth)
+    many = api.post("/v1/jobs/retry", json={"status": "failed"}, headers=auth)
+
+    # Then the check stays failed: checking again is its subscription's to do
+    assert one.status_code == 409, one.text
+    assert "subscription" in one.json()["detail"]
+    assert many.status_code == 200, many.text
+    assert job(api, auth, check_id)["status"] == "failed"
 
 
 def test_deleting_a_subscription_deletes_its_checks(
