@@ -181,16 +181,22 @@ def _active_check() -> Any:
 
 
 def latest_checks(session: Session, sub_ids: list[uuid.UUID]) -> dict[uuid.UUID, Job]:
-    """Each subscription's newest check job, for a whole page in one statement."""
+    """Each subscription's newest check job, for a whole page in one statement (one index
+    probe per subscription, however many checks it has had)."""
     if not sub_ids:
         return {}
-    stmt = (
-        sa.select(Job)
-        .where(Job.subscription_id.in_(sub_ids))
-        .order_by(Job.subscription_id, Job.created_at.desc(), Job.id.desc())
-        .distinct(Job.subscription_id)
+    given = sa.func.unnest(sa.cast(sa.bindparam("ids"), ARRAY(sa.Uuid))).table_valued("sid")
+    check = sa.orm.aliased(Job)
+    newest = (
+        sa.select(check.id)
+        .where(check.subscription_id == given.c.sid)
+        .order_by(check.created_at.desc(), check.id.desc())
+        .limit(1)
+        .scalar_subquery()
     )
-    return {job.subscription_id: job for job in session.execute(stmt).scalars()}
+    stmt = sa.select(Job).where(Job.id.in_(sa.select(newest).select_from(given)))
+    found = session.execute(stmt, {"ids": sub_ids}).scalars()
+    return {job.subscription_id: job for job in found if job.subscription_id is not None}
 
 
 def record_check(
