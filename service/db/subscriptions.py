@@ -185,17 +185,17 @@ def latest_checks(session: Session, sub_ids: list[uuid.UUID]) -> dict[uuid.UUID,
     probe per subscription, however many checks it has had)."""
     if not sub_ids:
         return {}
-    given = sa.func.unnest(sa.cast(sa.bindparam("ids"), ARRAY(sa.Uuid))).table_valued("sid")
     check = sa.orm.aliased(Job)
     newest = (
         sa.select(check.id)
-        .where(check.subscription_id == given.c.sid)
+        .where(check.subscription_id == Subscription.id)
         .order_by(check.created_at.desc(), check.id.desc())
         .limit(1)
         .scalar_subquery()
     )
-    stmt = sa.select(Job).where(Job.id.in_(sa.select(newest).select_from(given)))
-    found = session.execute(stmt, {"ids": sub_ids}).scalars()
+    of_page = sa.select(newest).where(Subscription.id.in_(sub_ids))
+    stmt = sa.select(Job).where(Job.id.in_(of_page))
+    found = session.execute(stmt).scalars()
     return {job.subscription_id: job for job in found if job.subscription_id is not None}
 
 
