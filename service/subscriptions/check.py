@@ -113,8 +113,7 @@ def run_check(
             listing = list_entries(
                 sub.url, max_entries=rt.settings.subscription_list_entries, limits=_limits(rt)
             )
-            keeper.beat()  # a fresh lease covers the recording
-            if keeper.lost.is_set():
+            if keeper.lost.is_set():  # cancelled, deleted or taken over meanwhile
                 raise LeaseLost()
         outcome = _record(rt, sub, job, owner, listing)
     except LeaseLost:
