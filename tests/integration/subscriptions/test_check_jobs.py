@@ -122,7 +122,7 @@ def test_checks_are_left_out_of_the_job_list_unless_asked_for(
     # Then the list shows the download only, and the filter the check only
     assert [(j["id"], j["kind"]) for j in listed] == [(entry["job_id"], "download")]
     assert [(j["id"], j["kind"]) for j in checks] == [(sub["check"]["id"], "check")]
-    assert api.get("/v1/jobs?kind=bogus", headers=auth).status_code == 400
+    assert api.get("/v1/jobs?kind=bogus", headers=auth).status_code == 422
 
 
 def test_the_dashboards_job_list_shows_checks_only_when_asked_for(
