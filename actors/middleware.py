@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 import structlog
 
-from service.dispatch import Queue
+from service.dispatch import SUBSCRIPTIONS_ACTOR, Queue
 from service.errors import ServiceUnavailable
 from service.observe.doctor import media_tools_refusal
 from service.work.host import HostReporter
@@ -28,8 +28,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-#: The job queues' actors, named after their queues.
-_JOB_ACTORS = frozenset({Queue.PROBE.value, Queue.DOWNLOAD.value})
+#: The actors whose message carries a job id: the job queues' (named after their queues)
+#: and the subscription check's (a check is a job of kind ``check``).
+_JOB_ACTORS = frozenset({Queue.PROBE.value, Queue.DOWNLOAD.value, SUBSCRIPTIONS_ACTOR})
 
 
 def _job_id(message: Any) -> uuid.UUID | None:

@@ -1,10 +1,9 @@
-"""``subscriptions_due`` (every minute) rings for the checks of due subscriptions;
-``check_subscription(id)`` runs one check.
+"""``subscriptions_due`` (every minute) makes the check jobs of due subscriptions;
+``check_subscription(job_id)`` runs one check job.
 
 Both run on the ``<prefix>.subscriptions`` queue, so checks never wait behind downloads
-and never delay the sweeps. A check whose listing fails writes that on the subscription
-and is not retried: the next interval is its retry. Only an error outside the listing
-(the database unreachable) is retried, a few times.
+and never delay the sweeps. A check is a job: its actor has the job actors' retries,
+backoff and time limit, and a permanent failure (not a feed, refused) is not retried.
 """
 
 from __future__ import annotations
@@ -14,10 +13,10 @@ import structlog
 from periodiq import cron
 
 from actors import runtime, settings
-from actors.options import parse_job_id
+from actors.options import job_actor_options, parse_job_id, throttled_waits_longer
 from service.dispatch import Queue, route
 from service.observe import worker_metrics
-from service.subscriptions.check import run_check
+from service.subscriptions.check import Outcome, run_check
 from service.subscriptions.schedule import tick
 
 log = structlog.get_logger(__name__)
@@ -38,19 +37,15 @@ def subscriptions_due() -> None:
     tick(runtime())
 
 
-@dramatiq.actor(
-    actor_name=route(Queue.SUBSCRIPTIONS, settings).actor_name,
-    queue_name=_QUEUE,
-    max_retries=3,
-    min_backoff=settings.min_backoff_ms,
-    max_backoff=settings.max_backoff_ms,
-    time_limit=settings.probe_time_limit_s * 1000,
-)
-def check_subscription(subscription_id: str) -> None:
-    parsed = parse_job_id(subscription_id)
+def _observe(outcome: Outcome) -> None:
+    worker_metrics.subscription_checked(ok=outcome.ok, new=outcome.new, lag_s=outcome.lag_s)
+
+
+@dramatiq.actor(**job_actor_options(settings, Queue.SUBSCRIPTIONS, settings.probe_time_limit_s))
+def check_subscription(job_id: str) -> None:
+    parsed = parse_job_id(job_id)
     if parsed is None:
-        log.error("malformed message dropped", subscription_id=subscription_id)
+        log.error("malformed message dropped", job_id=job_id)
         return
-    outcome = run_check(runtime(), parsed)
-    if outcome is not None:
-        worker_metrics.subscription_checked(ok=outcome.ok, new=outcome.new, lag_s=outcome.lag_s)
+    with throttled_waits_longer(settings):
+        run_check(runtime(), parsed, _observe)

@@ -46,8 +46,9 @@ MAX_PRIORITY = 9
 #: Webhook deliveries: ``deliver_callback(delivery_id)`` on ``<prefix>.callbacks``; every
 #: other queue's actor is named after it.
 CALLBACKS_ACTOR = "deliver_callback"
-#: Subscription checks: ``check_subscription(subscription_id)`` on ``<prefix>.subscriptions``;
-#: the scheduler's tick that finds due ones (``subscriptions_due``) runs there too.
+#: Subscription checks: ``check_subscription(job_id)`` on ``<prefix>.subscriptions`` (a check
+#: is a job of kind ``check`` whose step is this queue); the scheduler's tick that makes the
+#: checks of due subscriptions (``subscriptions_due``) runs there too.
 SUBSCRIPTIONS_ACTOR = "check_subscription"
 
 #: pika waits 15 s for a silent broker and forever for a blocked one by default;

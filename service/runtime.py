@@ -39,10 +39,6 @@ class Runtime:
         """Ring the doorbell for ``deliver_callback(delivery_id)``; raises when not confirmed."""
         dispatch.publish(self.broker, self.settings, Queue.CALLBACKS, delivery_id)
 
-    def publish_check(self, subscription_id: uuid.UUID) -> None:
-        """Ring the doorbell for ``check_subscription(id)``; raises when not confirmed."""
-        dispatch.publish(self.broker, self.settings, Queue.SUBSCRIPTIONS, subscription_id)
-
 
 def build_runtime(settings: Settings, broker: dramatiq.Broker | None = None) -> Runtime:
     """Build lazily: neither the engine nor the broker connects until first used."""

@@ -22,7 +22,7 @@ from service.api.schemas import (
     RetryResult,
     SubmitJob,
 )
-from service.domain.states import Status
+from service.domain.states import Kind, Status
 from service.intake import jobs, replay
 from service.intake.admission import AlreadyAccepted
 from service.observe.metrics import SUBMITTED
@@ -105,11 +105,20 @@ class JobController(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 50,
         q: Annotated[str | None, QueryParameter(max_length=200)] = None,
+        kind: FromQuery[Kind] = Kind.DOWNLOAD,
     ) -> JobPage:
         """Your jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page.
-        ``q`` keeps the jobs whose address or title contains it (any case)."""
+        ``q`` keeps the jobs whose address or title contains it (any case). Downloads only,
+        unless ``kind=check`` asks for your subscriptions' checks instead."""
         page = jobs.list_jobs(
-            runtime, client, status=status, parent_id=parent_id, cursor=cursor, limit=limit, text=q
+            runtime,
+            client,
+            status=status,
+            parent_id=parent_id,
+            cursor=cursor,
+            limit=limit,
+            text=q,
+            kind=kind,
         )
         return JobPage(items=[JobOut.of(v) for v in page.items], next_cursor=page.next_cursor)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from service.domain.control import PAUSABLE_QUEUES, Hold
 from service.domain.options import JobOptions, Preset
-from service.domain.states import DeliveryStatus, Phase, Status
+from service.domain.states import DeliveryStatus, Kind, Phase, Status
 
 if TYPE_CHECKING:
     from service.db.models import Artifact, Client, JobAttempt, WebhookAttempt
@@ -138,6 +138,10 @@ class JobOut(BaseModel):
     status: Status
     phase: Phase | None
     step: str
+    kind: Kind = Field(
+        Kind.DOWNLOAD, description="download, or check: a subscription's check of its feed."
+    )
+    subscription_id: uuid.UUID | None = Field(None, description="A check's subscription.")
     priority: int
     parent_id: uuid.UUID | None
     options: dict[str, Any]
@@ -179,6 +183,8 @@ class JobOut(BaseModel):
             status=Status(job.status),
             phase=Phase(job.phase) if job.phase else None,
             step=job.step,
+            kind=Kind(job.kind),
+            subscription_id=job.subscription_id,
             priority=job.priority,
             parent_id=job.parent_id,
             options=job.options,

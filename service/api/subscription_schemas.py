@@ -87,6 +87,16 @@ class LastCheck(BaseModel):
     error: str | None
 
 
+class CheckJob(BaseModel):
+    """A subscription's newest check: a job of kind ``check`` (``GET /v1/jobs/{id}`` shows
+    its attempts and errors)."""
+
+    id: uuid.UUID
+    status: str
+    attempts: int
+    last_error: str | None
+
+
 class SubscriptionOut(BaseModel):
     """A subscription and what its checks found."""
 
@@ -103,6 +113,7 @@ class SubscriptionOut(BaseModel):
     paused: bool
     paused_reason: str | None
     last_check: LastCheck
+    check: CheckJob | None = Field(description="Its newest check job; null before the first.")
     next_check_at: datetime | None = Field(description="Null while paused.")
     consecutive_failures: int
     entries_seen: int
@@ -133,6 +144,14 @@ class SubscriptionOut(BaseModel):
                 at=sub.last_checked_at,
                 outcome=sub.last_outcome,
                 error=sub.last_error,
+            ),
+            check=None
+            if view.check is None
+            else CheckJob(
+                id=view.check.id,
+                status=view.check.status,
+                attempts=view.check.attempts,
+                last_error=view.check.last_error,
             ),
             next_check_at=None if paused else sub.next_check_at,
             consecutive_failures=sub.consecutive_failures,

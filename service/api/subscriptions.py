@@ -132,10 +132,16 @@ class SubscriptionController(Controller):
         sub_id: FromPath[uuid.UUID],
         runtime: NamedDependency[Runtime],
         client: NamedDependency[Client],
-    ) -> SubscriptionOut:
-        """Check now (also a paused one); the next scheduled check moves one interval on."""
-        manage.check_now(runtime, client, sub_id)
-        return SubscriptionOut.of(manage.get(runtime, client, sub_id))
+    ) -> Response[SubscriptionOut]:
+        """Check now (also a paused one): a check job is made, or the one still queued,
+        running or retrying stands (``check``, and ``Location``); the next scheduled
+        check moves one interval on."""
+        job = manage.check_now(runtime, client, sub_id)
+        return Response(
+            SubscriptionOut.of(manage.get(runtime, client, sub_id)),
+            status_code=HTTP_202_ACCEPTED,
+            headers={"Location": f"/v1/jobs/{job.id}"},
+        )
 
     @get("/{sub_id:uuid}/entries", sync_to_thread=True, responses=documented(400, 404, 422))
     def entries(

@@ -28,7 +28,7 @@ from service.domain import BATCH
 from service.domain.breaker import Admission, BreakerState
 from service.domain.control import Hold, free_slots
 from service.domain.pacing import pacing_of
-from service.domain.states import ACTIVE, WAITING, Phase, Status
+from service.domain.states import ACTIVE, WAITING, Kind, Phase, Status
 
 if TYPE_CHECKING:
     import uuid
@@ -221,7 +221,11 @@ def hold(session: Session, job_id: uuid.UUID, reason: Hold) -> Job | None:
 
 def hold_if_paused(session: Session, job: Job) -> Job:
     """The job held in its row when its queue or client is paused (its message is not to be
-    sent); otherwise the job as given."""
+    sent); otherwise the job as given. A subscription's check is never held: its queue has
+    no switches (pausing the subscription is what stops its checks), and no release
+    would ever let a held check go."""
+    if job.kind == Kind.CHECK.value:
+        return job
     reason = pause_reason(session, job.step, job.client_id)
     if reason is None:
         return job

@@ -20,7 +20,7 @@ from service.db.sql import NOW, UUIDS, detached, returning_all, returning_one
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
 from service.domain.sites import family_of_url
-from service.domain.states import ACTIVE, Phase, Status
+from service.domain.states import ACTIVE, Kind, Phase, Status
 
 if TYPE_CHECKING:
     import uuid
@@ -144,15 +144,17 @@ def list_for_client(
     after: tuple[datetime, uuid.UUID] | None,
     limit: int,
     text: str | None = None,
+    kind: Kind = Kind.DOWNLOAD,
 ) -> list[Job]:
     """Newest first; ``after`` is the (created_at, id) of the last row already seen.
+    Jobs of one ``kind``: downloads unless checks are asked for.
 
     ``text`` keeps the jobs whose address or title contains it (any case). It filters
     the client's rows as the index walks them newest first, so a rare word reads
     further down the client's jobs before a page fills: bounded by the client's size,
     not the table's.
     """
-    stmt = sa.select(Job).where(Job.client_id == client_id)
+    stmt = sa.select(Job).where(Job.client_id == client_id, Job.kind == kind.value)
     if text:
         pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         title = Job.info["title"].as_string()
@@ -204,10 +206,12 @@ def count_active(session: Session, client_id: uuid.UUID) -> int:
 
     Playlist entries count; a playlist waiting for its entries counts through them (else a
     limit of 1 would let its entries never start), and an entry held ``client_full``
-    counts once it is given room.
+    counts once it is given room. A subscription's checks do not count: a client at its
+    limit still has its feeds checked (the entries found then wait for room).
     """
     stmt = sa.select(sa.func.count()).where(
         Job.client_id == client_id,
+        Job.kind == Kind.DOWNLOAD.value,
         Job.status.in_([s.value for s in ACTIVE]),
         Job.held.is_distinct_from(Hold.CLIENT_FULL.value),
         Job.phase.is_distinct_from(Phase.AWAITING_CHILDREN.value),

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from service.domain.control import Hold
-from service.domain.states import Phase, Status, Step
+from service.domain.states import Kind, Phase, Status, Step
 
 JSON = sa.JSON().with_variant(JSONB(), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
@@ -23,7 +23,7 @@ TIMESTAMP = sa.DateTime(timezone=True)
 
 def _in(
     column: str,
-    values: type[Status] | type[Phase] | type[Step] | type[Hold],
+    values: type[Status] | type[Phase] | type[Step] | type[Hold] | type[Kind],
 ) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
@@ -102,9 +102,39 @@ class Job(SQLModel, table=True):
         sa.CheckConstraint(f"phase IS NULL OR {_in('phase', Phase)}", name="jobs_phase_valid"),
         sa.CheckConstraint(_in("step", Step), name="jobs_step_valid"),
         sa.CheckConstraint(f"held IS NULL OR {_in('held', Hold)}", name="jobs_held_valid"),
+        sa.CheckConstraint(_in("kind", Kind), name="jobs_kind_valid"),
+        # A check belongs to a subscription; a download never names one (its entry does).
+        sa.CheckConstraint(
+            "(kind = 'check') = (subscription_id IS NOT NULL)", name="jobs_check_subscription"
+        ),
         # Newest-first keyset pages per client, with and without a status filter.
         sa.Index(
             "ix_jobs_client_created", "client_id", sa.text("created_at DESC"), sa.text("id DESC")
+        ),
+        # The default list (downloads only) and ``?kind=check``.
+        sa.Index(
+            "ix_jobs_client_kind_created",
+            "client_id",
+            "kind",
+            sa.text("created_at DESC"),
+            sa.text("id DESC"),
+        ),
+        # A subscription's checks, newest first (and its cascading delete).
+        sa.Index(
+            "ix_jobs_subscription_created",
+            "subscription_id",
+            sa.text("created_at DESC"),
+            postgresql_where=sa.text("subscription_id IS NOT NULL"),
+        ),
+        # At most one active check per subscription (the tick and "check now" lock the
+        # subscription's row first; this is the schema's word on it).
+        sa.Index(
+            "ux_jobs_active_check",
+            "subscription_id",
+            unique=True,
+            postgresql_where=sa.text(
+                "kind = 'check' AND status IN ('queued', 'running', 'retrying')"
+            ),
         ),
         sa.Index(
             "ix_jobs_client_status_created",
@@ -180,6 +210,16 @@ class Job(SQLModel, table=True):
     options: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
     user_metadata: dict[str, Any] = Field(
         default_factory=dict, sa_type=JSON, sa_column_kwargs={"name": "metadata"}
+    )
+    #: ``download`` (every submitted URL and its entries) or ``check`` (a subscription's).
+    kind: str = Field(
+        default=Kind.DOWNLOAD.value,
+        sa_type=sa.String(16),
+        sa_column_kwargs={"server_default": Kind.DOWNLOAD.value},
+    )
+    #: The subscription a check lists (None for downloads); deleted with it.
+    subscription_id: uuid.UUID | None = Field(
+        default=None, sa_column_args=[sa.ForeignKey("subscriptions.id", ondelete="CASCADE")]
     )
     status: str = Field(default=Status.QUEUED.value, sa_type=sa.String(16))
     phase: str | None = Field(default=None, sa_type=sa.String(24))

@@ -11,7 +11,7 @@ from service.db.models import Job
 from service.db.sql import NOW, UUIDS, returning_all
 from service.db.transitions import from_states
 from service.domain.playlists import ENTRIES_RETRIED
-from service.domain.states import TERMINAL, TRANSITIONS, Status, sources
+from service.domain.states import TERMINAL, TRANSITIONS, Kind, Status, sources
 
 if TYPE_CHECKING:
     import uuid
@@ -105,12 +105,14 @@ def clients_of(session: Session, ended: EndedJobs) -> list[uuid.UUID]:
 
 
 def _replayable(ended: EndedJobs) -> Any:
-    """Matching ended jobs that are neither a parent nor an entry of a succeeded playlist."""
+    """Matching ended downloads that are neither a parent nor an entry of a succeeded
+    playlist. A subscription's check is not replayed: checking again makes a new one."""
     allowed = [s.value for s in ended.statuses if Status.QUEUED in TRANSITIONS[s]]
     child = sa.orm.aliased(Job)
     parent = sa.orm.aliased(Job)
     return sa.and_(
         Job.status.in_(allowed),
+        Job.kind == Kind.DOWNLOAD.value,
         ~sa.exists().where(child.parent_id == Job.id),
         ~sa.exists().where(parent.id == Job.parent_id, parent.status == Status.SUCCEEDED.value),
         *ended.terms(Job),

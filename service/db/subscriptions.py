@@ -10,6 +10,9 @@ The two guarantees live here, as single statements:
   (subscription, key) unique constraint, returning only the rows it inserted: of two
   checks racing, exactly one decides about each entry. :func:`attach_job` then moves an
   entry from ``pending`` with a guard, in the transaction that inserts its job.
+- :func:`add_checks` makes the check jobs of subscriptions whose rows the caller holds
+  (the tick's claim, "check now"), at most one active check each (also a partial
+  unique index, ``ux_jobs_active_check``).
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
+from service.db import jobs as job_rows
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry
 from service.db.models import Artifact, Job
 from service.db.sql import NOW
+from service.domain.states import ACTIVE, Kind, Step
 
 if TYPE_CHECKING:
     import uuid
@@ -134,13 +139,64 @@ def claim_now(session: Session, sub_id: uuid.UUID, client_id: uuid.UUID) -> Subs
     return found[0] if found else None
 
 
-def due_now(session: Session, sub_id: uuid.UUID) -> None:
-    """Make a subscription due at once (its check could not be rung), keeping the time it
-    first fell due so the lag metric counts the wait."""
-    due = sa.func.coalesce(Subscription.last_due_at, NOW())
-    session.execute(
-        sa.update(Subscription).where(Subscription.id == sub_id).values(next_check_at=due)
+def add_checks(session: Session, subs: list[Subscription], max_attempts: int) -> list[Job]:
+    """A queued check job for each subscription that has no active one; the jobs made.
+
+    The caller holds the subscriptions' rows (``claim_due``, ``claim_now``), so two
+    callers cannot both find a subscription without a check.
+    """
+    if not subs:
+        return []
+    busy = set(
+        session.execute(
+            sa.select(Job.subscription_id).where(
+                Job.subscription_id.in_([s.id for s in subs]), _active_check()
+            )
+        ).scalars()
     )
+    made = [
+        Job(
+            client_id=sub.client_id,
+            kind=Kind.CHECK.value,
+            subscription_id=sub.id,
+            url=sub.url,
+            step=Step.CHECK.value,
+            max_attempts=max_attempts,
+        )
+        for sub in subs
+        if sub.id not in busy
+    ]
+    job_rows.insert_many(session, made)
+    return made
+
+
+def active_check(session: Session, sub_id: uuid.UUID) -> Job | None:
+    """The subscription's check that is queued, running or retrying, if any."""
+    stmt = sa.select(Job).where(Job.subscription_id == sub_id, _active_check())
+    return session.execute(stmt).scalars().first()
+
+
+def _active_check() -> Any:
+    return sa.and_(Job.kind == Kind.CHECK.value, Job.status.in_([s.value for s in ACTIVE]))
+
+
+def latest_checks(session: Session, sub_ids: list[uuid.UUID]) -> dict[uuid.UUID, Job]:
+    """Each subscription's newest check job, for a whole page in one statement (one index
+    probe per subscription, however many checks it has had)."""
+    if not sub_ids:
+        return {}
+    check = sa.orm.aliased(Job)
+    newest = (
+        sa.select(check.id)
+        .where(check.subscription_id == Subscription.id)
+        .order_by(check.created_at.desc(), check.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    of_page = sa.select(newest).where(Subscription.id.in_(sub_ids))
+    stmt = sa.select(Job).where(Job.id.in_(of_page))
+    found = session.execute(stmt).scalars()
+    return {job.subscription_id: job for job in found if job.subscription_id is not None}
 
 
 def record_check(
@@ -262,13 +318,15 @@ def entries(
 
 
 def summaries(session: Session, sub_ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
-    """Per subscription: entries seen, its jobs by status and the bytes their files take,
-    in two grouped queries for a whole page."""
+    """Per subscription: entries seen, its jobs by status, the bytes their files take and
+    its newest check job, in three queries for a whole page."""
     out: dict[uuid.UUID, dict[str, Any]] = {
-        s: {"entries_seen": 0, "jobs": {}, "bytes_stored": 0} for s in sub_ids
+        s: {"entries_seen": 0, "jobs": {}, "bytes_stored": 0, "check": None} for s in sub_ids
     }
     if not sub_ids:
         return out
+    for sub_id, check in latest_checks(session, sub_ids).items():
+        out[sub_id]["check"] = check
     E = SubscriptionEntry
     seen = (
         sa.select(E.subscription_id, Job.status, sa.func.count(E.id))

@@ -38,6 +38,20 @@ class Step(StrEnum):
 
     PROBE = Queue.PROBE.value
     DOWNLOAD = Queue.DOWNLOAD.value
+    #: A subscription's check, taken by ``check_subscription`` on the subscriptions queue.
+    CHECK = Queue.SUBSCRIPTIONS.value
+
+
+class Kind(StrEnum):
+    """What a job is for: ``jobs.kind``, fixed at insert (its ``step`` moves, its kind never).
+
+    A ``check`` lists a subscription's feed: a job like any other for attempts, retries,
+    leases and sweeps, but it fires no job-ended webhook, does not count toward
+    ``max_active_jobs`` and is left out of the job lists unless asked for.
+    """
+
+    DOWNLOAD = "download"
+    CHECK = "check"
 
 
 class AttemptOutcome(StrEnum):

@@ -22,7 +22,7 @@ from service.dispatch import publish_new
 from service.domain import cursors
 from service.domain.control import tier_max_priority
 from service.domain.options import JobOptions, Preset, normalize
-from service.domain.states import Status, Step, is_terminal
+from service.domain.states import Kind, Status, Step, is_terminal
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
 from service.errors import BadRequest, Conflict, InvalidInput, NotFound
 from service.intake import admission
@@ -129,9 +129,11 @@ def list_jobs(
     cursor: str | None = None,
     limit: int = 50,
     text: str | None = None,
+    kind: Kind = Kind.DOWNLOAD,
 ) -> Page:
     """One page, newest first; ``next_cursor`` continues after its last item; ``text``
-    keeps the jobs whose address or title contains it."""
+    keeps the jobs whose address or title contains it; ``kind``: downloads, or a
+    subscription's checks."""
     limit = max(1, min(limit, rt.settings.page_size_max))
     after = decode_cursor(cursor) if cursor else None
     with rt.db.session() as session:
@@ -143,6 +145,7 @@ def list_jobs(
             after=after,
             limit=limit + 1,
             text=text.strip() if text else None,
+            kind=kind,
         )
         page = rows[:limit]
         trees = tree_rows.children(session, [j.id for j in page])

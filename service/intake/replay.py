@@ -21,7 +21,7 @@ from service.db import replay as replay_rows
 from service.db import trees as tree_rows
 from service.db.replay import EndedJobs
 from service.dispatch import publish_or_record
-from service.domain.states import Status
+from service.domain.states import Kind, Status
 from service.errors import Conflict, Forbidden, InvalidInput, NotFound
 from service.intake.admission import check_replayed, lock_clients
 from service.intake.clients import is_admin
@@ -61,6 +61,8 @@ def retry_one(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:
 
 def _why_not(session: Session, job: Job) -> str:
     """Why a retry of an ended job queued nothing."""
+    if job.kind == Kind.CHECK.value:
+        return "a subscription's check is not retried; ask its subscription for a new check"
     parent = job_rows.get(session, job.parent_id) if job.parent_id is not None else None
     if parent is not None and parent.status == Status.SUCCEEDED.value:
         return "its playlist already succeeded; submit this entry's URL as a new job"

@@ -20,14 +20,14 @@ from service.errors import BadRequest, Forbidden, InvalidInput, NotFound, QuotaE
 from service.intake.clients import is_admin, limits_of
 from service.subscriptions.filters import Backfill, Filters
 from service.subscriptions.keep import remove_files
-from service.subscriptions.schedule import ring
+from service.subscriptions.schedule import max_attempts, ring
 from service.webhooks.endpoints import check_url, subject_deliveries
 
 if TYPE_CHECKING:
     import uuid
 
     from service.db.feeds import SubscriptionEntry
-    from service.db.models import Client
+    from service.db.models import Client, Job
     from service.runtime import Runtime
     from service.webhooks.endpoints import DeliveryView
 
@@ -42,6 +42,8 @@ class SubscriptionView:
     entries_seen: int = 0
     jobs: dict[str, int] = field(default_factory=dict)
     bytes_stored: int = 0
+    #: Its newest check (a job of kind ``check``), None before the first.
+    check: Job | None = None
 
 
 @dataclass(frozen=True)
@@ -184,14 +186,20 @@ def delete(rt: Runtime, client: Client, sub_id: uuid.UUID, *, delete_files: bool
         remove_files(rt, client.id, made, reason="its subscription was deleted")
 
 
-def check_now(rt: Runtime, client: Client, sub_id: uuid.UUID) -> None:
-    """Ring for a check now (also of a paused subscription); the next scheduled check
-    moves one interval past now."""
+def check_now(rt: Runtime, client: Client, sub_id: uuid.UUID) -> Job:
+    """Make a check job now (also of a paused subscription), or answer with the one still
+    queued, running or retrying; the next scheduled check moves one interval past now."""
     with rt.db.session() as session:
         claimed = rows.claim_now(session, sub_id, client.id)
-    if claimed is None:
-        raise NotFound("no such subscription")
-    ring(rt, [claimed.id])
+        if claimed is None:
+            raise NotFound("no such subscription")
+        made = rows.add_checks(session, [claimed], max_attempts(rt))
+        job = made[0] if made else rows.active_check(session, sub_id)
+        if job is None:  # the active check ended in between: this one is the next
+            made = rows.add_checks(session, [claimed], max_attempts(rt))
+            job = made[0]
+    ring(rt, made)
+    return job
 
 
 def deliveries(rt: Runtime, client: Client, sub_id: uuid.UUID) -> list[DeliveryView]:

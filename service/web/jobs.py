@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from service.db.models import Client
 from service.domain.options import JobOptions, Preset
-from service.domain.states import Status
+from service.domain.states import Kind, Status
 from service.errors import InvalidInput, NotFound
 from service.intake import jobs, replay
 from service.intake.admission import AlreadyAccepted
@@ -74,11 +74,17 @@ class JobPages(Controller):
         cursor: Annotated[str | None, QueryParameter(max_length=512)] = None,
         q: Annotated[str | None, QueryParameter(max_length=200)] = None,
         status_filter: Annotated[str | None, QueryParameter(name="status", max_length=32)] = None,
+        kind_filter: Annotated[str | None, QueryParameter(name="kind", max_length=32)] = None,
     ) -> Template:
         rt = runtime_of(request)
         # The form sends ``status=`` for "all", which the JSON API would refuse.
         status = _status(status_filter)
-        found = jobs.list_jobs(rt, viewer, status=status, cursor=cursor, limit=PAGE_SIZE, text=q)
+        kind = _kind(kind_filter)
+        found = jobs.list_jobs(
+            rt, viewer, status=status, cursor=cursor, limit=PAGE_SIZE, text=q, kind=kind
+        )
+        shown = kind.value if kind is Kind.CHECK else ""
+        filters = (("status", status and status.value), ("q", q), ("kind", shown))
         return page(
             request,
             "jobs.html",
@@ -86,8 +92,9 @@ class JobPages(Controller):
             page=found,
             status=status.value if status else "",
             q=q or "",
+            kind=shown,
             # the filters the pager's links carry on
-            keep=urlencode({k: v for k, v in (("status", status and status.value), ("q", q)) if v}),
+            keep=urlencode({k: v for k, v in filters if v}),
             statuses=[s.value for s in Status],
             presets=[p.value for p in Preset],
             first_page=cursor is None,
@@ -234,6 +241,16 @@ class JobPages(Controller):
             client_id=viewer.id,  # an admin's page shows its own jobs: retry only those
         )
         return back(request, f"Queued {count} job{'s' if count != 1 else ''} again.")
+
+
+def _kind(value: str | None) -> Kind:
+    """The list's kind filter: empty is downloads; ``check`` is the subscriptions' checks."""
+    if not value:
+        return Kind.DOWNLOAD
+    try:
+        return Kind(value)
+    except ValueError:
+        raise InvalidInput(f"kind: no such kind {value!r}") from None
 
 
 def _status(value: str | None) -> Status | None:

@@ -25,7 +25,8 @@ Routes (GET and HEAD):
   (``/slow/…``, ``/flaky/…``, a 404): a playlist whose entries behave differently.
 - ``/feed-live/<key>.rss``: a feed whose items a test sets and grows between requests
   (``MediaServer.set_feed``), each with a guid, title, duration and date; a key never
-  set answers 404.
+  set answers 404. ``MediaServer.fail_feed`` makes its next GETs answer 503,
+  ``stall_feed`` holds its next GET before answering.
 - ``/gone.mp4``: 410; anything else: 404.
 - ``/away?to=URL``: 302 to any URL (an allowed server sending the client elsewhere).
 - ``/hls.m3u8?base=URL``: an HLS media playlist whose segments are ``URL/media/a.mp4``…
@@ -210,6 +211,9 @@ class _Server(ThreadingHTTPServer):
         self.flaky_gets: Counter[str] = Counter()
         self.slow_gets: Counter[str] = Counter()
         self.live_feeds: dict[str, list[FeedItem]] = {}
+        #: ``/feed-live/<key>.rss``: GETs still to answer 503, and the next GET's stall (s).
+        self.feed_failures: Counter[str] = Counter()
+        self.feed_stalls: dict[str, float] = {}
         #: Bytes written by the endless routes, by path, until the client hung up.
         self.sent: Counter[str] = Counter()
         self.stopping = threading.Event()
@@ -443,6 +447,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _live_feed(self, key: str) -> None:
         with self.server.lock:
             items = list(self.server.live_feeds.get(key, []))
+            failing = self.command == "GET" and self.server.feed_failures[key] > 0
+            if failing:
+                self.server.feed_failures[key] -= 1
+            stall = self.server.feed_stalls.pop(key, None) if self.command == "GET" else None
+        if failing:
+            self._status(HTTPStatus.SERVICE_UNAVAILABLE)
+            return
+        if stall is not None:
+            self.server.stopping.wait(stall)
         if key not in self.server.live_feeds:
             self._status(HTTPStatus.NOT_FOUND)
             return
@@ -552,6 +565,20 @@ class MediaServer:
         with self._server.lock:
             self._server.live_feeds[key] = list(items)
         return self.url(f"/feed-live/{key}.rss")
+
+    def fail_feed(self, key: str, times: int) -> None:
+        """The next ``times`` GETs of ``/feed-live/<key>.rss`` answer 503 (then it serves)."""
+        if self._server is None:
+            raise RuntimeError("MediaServer is not started")
+        with self._server.lock:
+            self._server.feed_failures[key] = times
+
+    def stall_feed(self, key: str, seconds: float) -> None:
+        """The next GET of ``/feed-live/<key>.rss`` waits ``seconds`` before answering."""
+        if self._server is None:
+            raise RuntimeError("MediaServer is not started")
+        with self._server.lock:
+            self._server.feed_stalls[key] = seconds
 
     def total_hits(self) -> int:
         """Every request that arrived, whatever its path: a canary must see none."""

@@ -227,13 +227,14 @@ def download_outcomes(http: httpx.Client, job_id: str) -> list[str]:
 def assert_invariants(stack: Stack) -> None:
     """What must hold over the whole table, whatever died on the way.
 
-    Every succeeded job has exactly one artifact whose file exists with the
-    recorded sha256; no job has two attempts open at once; no file in storage
-    belongs to no artifact.
+    Every succeeded download has exactly one artifact whose file exists with the
+    recorded sha256 (a subscription's check stores no file); no job has two attempts
+    open at once; no file in storage belongs to no artifact.
     """
     artifacts = stack.query(
         "SELECT j.id, count(a.id), min(a.path), min(a.sha256) FROM jobs j "
-        "LEFT JOIN artifacts a ON a.job_id = j.id WHERE j.status = 'succeeded' "
+        "LEFT JOIN artifacts a ON a.job_id = j.id "
+        "WHERE j.status = 'succeeded' AND j.kind = 'download' "
         "AND NOT EXISTS (SELECT 1 FROM jobs c WHERE c.parent_id = j.id) GROUP BY j.id"
     )
     for job_id, count, path, sha256 in artifacts:

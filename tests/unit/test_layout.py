@@ -287,14 +287,13 @@ FORBIDDEN = [
             "service.intake.jobs",
             "service.intake.replay",
             "service.intake.rates",
-            "service.work.claim",
             "service.work.probe",
             "service.work.download",
-            "service.work.outcomes",
             "service.webhooks.deliver",
         ),
-        "a subscription makes jobs through admission as a client's submission does; "
-        "it does no worker's, admin's or controller's work",
+        "a subscription makes jobs through admission as a client's submission does, and "
+        "runs its check as a job (claim, lease, outcomes, ending); it does no other "
+        "worker's step, nor an admin's or controller's work",
     ),
     (
         "service/web",
