@@ -103,6 +103,7 @@ def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> Job
         sa.update(Job)
         .where(Job.id == job_id, Job.status == Status.QUEUED.value)
         .values(
+            published_at=None,  # a hand-over may have written it before the publish
             last_error=f"publish failed: {reason}",
             last_error_class=ErrorClass.PUBLISH_FAILED.value,
             updated_at=NOW(),

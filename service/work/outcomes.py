@@ -181,12 +181,17 @@ def _throttled(
     return told
 
 
-def site_answered(rt: Runtime, session: Session, job_id: uuid.UUID) -> list[uuid.UUID]:
+def site_answered(
+    rt: Runtime, session: Session, job_id: uuid.UUID, *, seen: bool = True
+) -> list[uuid.UUID]:
     """An attempt succeeded: its site answers the job's identity, so its breaker closes.
 
     Nothing more than one lookup unless the breaker was open or half-open; then admins'
     webhooks are written: their ids, for the caller to announce after its commit.
+    ``seen=False``: the claim saw no breaker for the job's identity, so not even the lookup.
     """
+    if not seen:
+        return []
     closed = site_rows.succeeded(session, job_id, site_defaults(rt).keyed)
     if closed is None:
         return []
