@@ -1,25 +1,23 @@
 """``job_extractions``: what a probe learned about a single item, for its download step.
 
 The probe extracts the URL once; when it finds one item it keeps yt-dlp's sanitized
-info dict here, written in the transaction that queues the download. The download's
-claim takes it (``DELETE … RETURNING``, in the claim's transaction), so it is read
-at most once: a retried attempt extracts afresh. A table of its own, not a column of
-``jobs``: the info can be large, and the job row is what triggers snapshot into
-webhook bodies and ``NOTIFY`` to watchers.
+info dict here, written by the statement that closes its attempt (:func:`kept`). The
+download's claim takes it in its own statement (:func:`taken_by`: ``DELETE …
+RETURNING``), so it is read at most once: a retried attempt extracts afresh.
+
+A table of its own, not a column of ``jobs``: the info can be large, and the job row
+is what triggers snapshot into webhook bodies and ``NOTIFY`` to watchers.
 """
 
 from __future__ import annotations
 
 import uuid  # noqa: TC003  (SQLModel reads annotations at run time)
 from datetime import datetime  # noqa: TC003  (a column type)
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB, insert
 from sqlmodel import Field, SQLModel
-
-if TYPE_CHECKING:
-    from sqlmodel import Session
 
 
 class JobExtraction(SQLModel, table=True):
@@ -40,17 +38,6 @@ class JobExtraction(SQLModel, table=True):
 
 _TABLE = JobExtraction.__table__  # type: ignore[attr-defined]
 
-_KEEP = (
-    insert(_TABLE)
-    .values(job_id=sa.bindparam("job_id"), info=sa.bindparam("info", type_=JSONB))
-    .on_conflict_do_update(
-        index_elements=[_TABLE.c.job_id],
-        set_={"info": sa.bindparam("info", type_=JSONB), "created_at": sa.func.now()},
-    )
-)
-
-_TAKE = sa.delete(_TABLE).where(_TABLE.c.job_id == sa.bindparam("job_id")).returning(_TABLE.c.info)
-
 
 def taken_by(claimed: Any) -> Any:
     """A CTE that takes the info of the job a claim took (``claimed``: a CTE with ``id``
@@ -66,12 +53,15 @@ def taken_by(claimed: Any) -> Any:
     )
 
 
-def keep(session: Session, job_id: uuid.UUID, info: dict[str, Any]) -> None:
-    """Keep the probe's info for the job's download step (replacing an older one)."""
-    session.execute(_KEEP, {"job_id": job_id, "info": info})
-
-
-def take(session: Session, job_id: uuid.UUID) -> dict[str, Any] | None:
-    """The probe's info for this attempt, removed as it is read; None when there is none."""
-    found = session.execute(_TAKE, {"job_id": job_id}).scalar()
-    return found if isinstance(found, dict) else None
+def kept(job_id: uuid.UUID, info: dict[str, Any]) -> Any:
+    """Keep the probe's info for the job's download step (replacing an older one), as a
+    CTE for the statement that closes the probe's attempt (``attempts.finish``)."""
+    return (
+        insert(_TABLE)
+        .values(job_id=job_id, info=info)
+        .on_conflict_do_update(
+            index_elements=[_TABLE.c.job_id],
+            set_={"info": insert(_TABLE).excluded.info, "created_at": sa.func.now()},
+        )
+        .cte("kept")
+    )

@@ -204,20 +204,23 @@ def _finish(
             last_error_class=None,
         )
         if done is not None:
-            artifact_rows.insert(
-                ends.session,
-                Artifact(
-                    job_id=job.id,
-                    client_id=job.client_id,
-                    path=stored.path,
-                    filename=stored.filename,
-                    size=stored.size,
-                    sha256=stored.sha256,
-                    mime=stored.mime,
-                    duration=result.duration,
-                    title=result.title,
-                ),
+            artifact = Artifact(
+                job_id=job.id,
+                client_id=job.client_id,
+                path=stored.path,
+                filename=stored.filename,
+                size=stored.size,
+                sha256=stored.sha256,
+                mime=stored.mime,
+                duration=result.duration,
+                title=result.title,
             )
-            close_attempt(ends.session, job.id, owner, AttemptOutcome.SUCCEEDED)
+            close_attempt(
+                ends.session,
+                job.id,
+                owner,
+                AttemptOutcome.SUCCEEDED,
+                along=artifact_rows.inserted(artifact),
+            )
             ends.deliveries.extend(site_answered(rt, ends.session, job.id, seen=seen))
     return done

@@ -102,10 +102,11 @@ def _hand_over(rt: Runtime, claimed: Claimed, found: ProbeResult) -> None:
             held=held.value if held is not None else None,
             published_at=NOW() if held is None else None,
         )
-        close_attempt(session, job.id, owner, outcome_of(moved))
+        keep = None
+        if moved is not None and found.info is not None:
+            keep = extraction_rows.kept(job.id, found.info)
+        close_attempt(session, job.id, owner, outcome_of(moved), along=keep)
         if moved is not None:
-            if found.info is not None:
-                extraction_rows.keep(session, job.id, found.info)
             told = site_answered(rt, session, job.id, seen=claimed.breaker_seen)
     announce_deliveries(rt, told)
     if moved is not None:
