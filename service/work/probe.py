@@ -11,7 +11,6 @@ from service.db import jobs as job_rows
 from service.db import room as room_rows
 from service.db import transitions
 from service.db.models import Job
-from service.db.sql import NOW
 from service.dispatch import publish_or_record, publish_stamped
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
@@ -89,7 +88,6 @@ def _hand_over(rt: Runtime, claimed: Claimed, found: ProbeResult) -> None:
     job, owner, bound = claimed.job, claimed.owner, claimed.log
     told: list[uuid.UUID] = []
     with rt.db.session() as session:
-        held = control_rows.paused(session, Step.DOWNLOAD.value, job.client_id)
         moved = transitions.requeue(
             session,
             job.id,
@@ -99,8 +97,7 @@ def _hand_over(rt: Runtime, claimed: Claimed, found: ProbeResult) -> None:
             info=found.summary(),
             last_error=None,
             last_error_class=None,
-            held=held.value if held is not None else None,
-            published_at=NOW() if held is None else None,
+            **control_rows.sent_unless_paused(Step.DOWNLOAD.value),
         )
         keep = None
         if moved is not None and found.info is not None:
@@ -110,7 +107,7 @@ def _hand_over(rt: Runtime, claimed: Claimed, found: ProbeResult) -> None:
             told = site_answered(rt, session, job.id, seen=claimed.breaker_seen)
     announce_deliveries(rt, told)
     if moved is not None:
-        if held is None:
+        if moved.held is None:
             publish_stamped(rt, moved)
         bound.info("probed", kind="single", title=found.title)
 
