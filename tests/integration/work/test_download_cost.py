@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 #: Statements and commits of one plain job from the probe's claim to the download's end.
-PLAIN_JOB_STATEMENTS = 11
+PLAIN_JOB_STATEMENTS = 8
 PLAIN_JOB_COMMITS = 4
 
 
