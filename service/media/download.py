@@ -215,7 +215,8 @@ def _fetch(
             return ydl.process_ie_result(dict(probed), download=True)
         except DownloadCancelled:
             raise
-        except yt_dlp.utils.YoutubeDLError as exc:
+        except (yt_dlp.utils.YoutubeDLError, KeyError, TypeError, ValueError) as exc:
+            # (info that yt-dlp cannot process any more is extracted afresh as well)
             if guard.denied is not None:
                 raise
             log.info("probed info failed; extracting again", error=str(exc)[:300])

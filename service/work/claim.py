@@ -68,9 +68,7 @@ class Claimed:
         """Whether the job's end writes no webhook delivery (no ``callback_url``, no default
         endpoint): then there is nothing to announce. An endpoint set meanwhile gets
         its delivery from the database's trigger all the same, sent by the sweep."""
-        return (
-            self.job.callback_url is None and self.job.parent_id is None and not self.has_endpoint
-        )
+        return self.job.callback_url is None and not self.has_endpoint
 
 
 @dataclass(frozen=True)
