@@ -238,37 +238,6 @@ def hold(session: Session, job_id: uuid.UUID, reason: Hold) -> Job | None:
     return session.execute(stmt).scalars().first()
 
 
-def hold_when_paused(queue: str) -> Any:
-    """``held`` for a job written into ``queue``: why it may not be sent now (its queue or
-    its client is paused) or NULL, as an expression of the row's UPDATE. Both rows are
-    read ``FOR SHARE``, as :func:`pause_reason` reads them, in the same statement."""
-    queue_paused = (
-        sa.select(QueueControl.paused_at)
-        .where(QueueControl.queue == queue)
-        .with_for_update(read=True)
-        .scalar_subquery()
-    )
-    client_paused = (
-        sa.select(Client.paused_at)
-        .where(Client.id == Job.client_id)
-        .with_for_update(read=True)
-        .scalar_subquery()
-    )
-    return sa.case(
-        (queue_paused.is_not(None), Hold.QUEUE_PAUSED.value),
-        (client_paused.is_not(None), Hold.CLIENT_PAUSED.value),
-        else_=sa.null(),
-    )
-
-
-def sent_unless_paused(queue: str) -> dict[str, Any]:
-    """Values for a job's UPDATE into ``queue`` that hold it when its queue or client is
-    paused (:func:`hold_when_paused`) and otherwise stamp it published, for a caller
-    that publishes it right after the commit (``dispatch.publish_stamped``)."""
-    held = hold_when_paused(queue)
-    return {"held": held, "published_at": sa.case((held.is_(None), _NOW()), else_=sa.null())}
-
-
 def hold_if_paused(session: Session, job: Job) -> Job:
     """The job held in its row when its queue or client is paused (its message is not to be
     sent); otherwise the job as given."""

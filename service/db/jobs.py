@@ -1,4 +1,5 @@
-"""Rows of ``jobs`` in and out: insert, read a client's jobs, mark a message published.
+"""Rows of ``jobs`` in and out: insert, read a client's jobs, mark a message published
+(or stamp it so in the UPDATE that queues it, unless its queue or client is paused).
 
 State changes live in ``transitions``, playlist trees in ``trees``, replay in
 ``replay`` and the sweeps' queries in ``finders``.
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from service.db.models import Job
+from service.db.models import Client, Job, QueueControl
 from service.db.sql import NOW, returning_all, returning_one
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
@@ -145,3 +146,34 @@ def succeeded_twin(
         .limit(1)
     )
     return session.execute(stmt).scalars().first()
+
+
+def hold_when_paused(queue: str) -> Any:
+    """``held`` for a job written into ``queue``: why it may not be sent now (its queue or
+    its client is paused) or NULL, as an expression of the row's UPDATE. Both rows are
+    read ``FOR SHARE``, as :func:`control.pause_reason` reads them, in the same statement."""
+    queue_paused = (
+        sa.select(QueueControl.paused_at)
+        .where(QueueControl.queue == queue)
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
+    client_paused = (
+        sa.select(Client.paused_at)
+        .where(Client.id == Job.client_id)
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
+    return sa.case(
+        (queue_paused.is_not(None), Hold.QUEUE_PAUSED.value),
+        (client_paused.is_not(None), Hold.CLIENT_PAUSED.value),
+        else_=sa.null(),
+    )
+
+
+def sent_unless_paused(queue: str) -> dict[str, Any]:
+    """Values for a job's UPDATE into ``queue`` that hold it when its queue or client is
+    paused (:func:`hold_when_paused`) and otherwise stamp it published, for a caller
+    that publishes it right after the commit (``dispatch.publish_stamped``)."""
+    held = hold_when_paused(queue)
+    return {"held": held, "published_at": sa.case((held.is_(None), NOW()), else_=sa.null())}

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from service.db import control as control_rows
 from service.db import extractions as extraction_rows
 from service.db import jobs as job_rows
 from service.db import room as room_rows
@@ -97,7 +96,7 @@ def _hand_over(rt: Runtime, claimed: Claimed, found: ProbeResult) -> None:
             info=found.summary(),
             last_error=None,
             last_error_class=None,
-            **control_rows.sent_unless_paused(Step.DOWNLOAD.value),
+            **job_rows.sent_unless_paused(Step.DOWNLOAD.value),
         )
         keep = None
         if moved is not None and found.info is not None:
