@@ -36,7 +36,7 @@ class JobExtraction(SQLModel, table=True):
     )
 
 
-_TABLE = JobExtraction.__table__  # type: ignore[attr-defined]
+_TABLE = JobExtraction.__table__
 
 
 def taken_by(claimed: Any) -> Any:

@@ -23,7 +23,7 @@ UUIDS = ARRAY(sa.Uuid)
 
 
 #: Every column of ``jobs``, for statements that return whole rows as plain rows.
-JOB_COLUMNS = tuple(Job.__table__.c)  # type: ignore[attr-defined]
+JOB_COLUMNS = tuple(Job.__table__.c)
 
 #: Column name -> attribute name (``metadata`` is ``Job.user_metadata``).
 _ATTRIBUTES = {
