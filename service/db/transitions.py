@@ -143,17 +143,17 @@ def _claiming() -> Any:
     return (
         sa.update(Job)
         .where(
-            Job.id == sa.bindparam("job_id"),
-            Job.step == sa.bindparam("step"),
+            Job.id == sa.bindparam("b_job_id"),
+            Job.step == sa.bindparam("b_step"),
             _claimable(),
             Job.attempts < Job.max_attempts,
         )
         .values(
             status=Status.RUNNING.value,
-            phase=sa.bindparam("phase", type_=sa.String),
+            phase=sa.bindparam("b_phase", type_=sa.String),
             held=None,
-            lease_owner=sa.bindparam("owner", type_=sa.String),
-            lease_expires_at=NOW() + sa.bindparam("lease", type_=sa.Interval),
+            lease_owner=sa.bindparam("b_owner", type_=sa.String),
+            lease_expires_at=NOW() + sa.bindparam("b_lease", type_=sa.Interval),
             attempts=Job.attempts + 1,
             started_at=sa.func.coalesce(Job.started_at, NOW()),
             next_attempt_at=None,
@@ -173,8 +173,8 @@ def _attempt_statement() -> Any:
             claimed.c.id,
             claimed.c.attempts,
             claimed.c.step,
-            sa.bindparam("owner", type_=sa.String),
-            sa.bindparam("ytdlp_version", type_=sa.String),
+            sa.bindparam("b_owner", type_=sa.String),
+            sa.bindparam("b_ytdlp_version", type_=sa.String),
         ),
     )
     taken = extractions.taken_by(claimed)
@@ -191,11 +191,11 @@ def _claim_params(
     job_id: uuid.UUID, step: Step, owner: str, lease: timedelta, phase: Phase
 ) -> dict[str, Any]:
     return {
-        "job_id": job_id,
-        "step": step.value,
-        "phase": phase.value,
-        "owner": owner,
-        "lease": lease,
+        "b_job_id": job_id,
+        "b_step": step.value,
+        "b_phase": phase.value,
+        "b_owner": owner,
+        "b_lease": lease,
     }
 
 
@@ -229,7 +229,7 @@ def claim_attempt(
 ) -> Attempt | None:
     """:func:`claim`, and in the same statement the attempt's row (``job_attempts``) and,
     for a download, the probe's info taken from ``job_extractions`` (read once)."""
-    params = _claim_params(job_id, step, owner, lease, phase) | {"ytdlp_version": ytdlp_version}
+    params = _claim_params(job_id, step, owner, lease, phase) | {"b_ytdlp_version": ytdlp_version}
     row = session.execute(_CLAIM_ATTEMPT, params).first()
     if row is None:
         return None
