@@ -148,6 +148,26 @@ def publish_or_record(rt: Runtime, job: Job) -> bool:
     return publish_checked(rt, job)[0]
 
 
+def publish_stamped(rt: Runtime, job: Job) -> bool:
+    """Publish a job whose row was stamped ``published_at`` in the transaction that queued
+    it (after its pause check there), saving the write after the publish.
+
+    When the broker refuses, the row loses the stamp and says why, as after any failed
+    publish. A worker that dies between that commit and the publish leaves a stamped row
+    with no message: the sweep publishes queued rows left unclaimed for
+    ``HAUL_REPUBLISH_AFTER_S`` again, so the job is late, not lost.
+    """
+    try:
+        rt.publish(Step(job.step), job.id, priority=job.priority)
+    except Exception as exc:
+        log.warning("publish failed", job_id=str(job.id), error=repr(exc))
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        with rt.db.session() as session:
+            job_rows.mark_publish_failed(session, job.id, reason)
+        return False
+    return True
+
+
 def publish_checked(rt: Runtime, job: Job) -> tuple[bool, Job]:
     """Publish a job whose pause check was made in the transaction that queued it, and
     record it on the row: whether the doorbell rang, and the row as it is now."""

@@ -108,6 +108,12 @@ class Settings(BaseSettings):
     playlist_max_entries: int = Field(
         200, ge=1, description="Most child jobs one playlist or feed expands into."
     )
+    probed_info_max_age_s: int = Field(
+        300,
+        ge=0,
+        description="Longest a probe's info is reused by the download instead of extracting "
+        "the URL again (many sites sign their format URLs for minutes); 0: never reused.",
+    )
     subscription_min_interval_s: int = Field(
         300, ge=1, description="Shortest interval between a subscription's checks."
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -18,6 +18,13 @@ def insert(session: Session, artifact: Artifact) -> Artifact:
     session.add(artifact)
     session.flush()
     return artifact
+
+
+def inserted(artifact: Artifact) -> Any:
+    """The INSERT of ``artifact`` as a CTE, for a statement that writes it along (the
+    success's close of its attempt: ``attempts.finish``)."""
+    fields = artifact.model_dump(exclude={"created_at"})
+    return sa.insert(Artifact).values(**fields).cte("stored")
 
 
 def for_job(session: Session, job_id: uuid.UUID) -> Artifact | None:

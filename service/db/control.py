@@ -122,6 +122,17 @@ class Verdict:
     wait_s: float = 0.0
     #: The job's site when it is paced: its start releases the next job held ``site_paced``.
     paced_site: str | None = None
+    #: The client's own storage quota (None: the default applies), read with the switches
+    #: so the attempt needs no other read of the client.
+    storage_quota_bytes: int | None = None
+    #: Whether the client keeps cookies for any site: without, the attempt never looks.
+    has_cookies: bool = True
+    #: Whether the job's site has a breaker row for its identity (else a success has none
+    #: to close).
+    breaker_seen: bool = True
+    #: Whether the client has a default webhook endpoint (a job of its without its own
+    #: ``callback_url`` then has a delivery when it ends).
+    has_endpoint: bool = True
 
 
 _SWITCHES = sa.text(
@@ -131,7 +142,9 @@ _SWITCHES = sa.text(
            EXISTS (SELECT 1 FROM jobs h
                    WHERE h.client_id = j.client_id AND h.held = '{Hold.CLIENT_FULL.value}'
                      AND h.status IN ({_WAITING_SQL})),
-           s.min_interval_s, s.jitter, i.identity, b.state
+           s.min_interval_s, s.jitter, i.identity, b.state, c.storage_quota_bytes,
+           EXISTS (SELECT 1 FROM site_cookies k WHERE k.client_id = j.client_id),
+           c.default_callback_url IS NOT NULL
     FROM jobs j
     JOIN clients c ON c.id = j.client_id
     JOIN queue_controls q ON q.queue = :queue
@@ -168,7 +181,13 @@ def gate(
         return Verdict(None, limited=False)  # the job is gone (the claim finds nothing)
     queue_paused, max_running, client_paused_at, site, own_site_limit = row[:5]
     client_id, own_client_limit, entries_wait = row[5:8]
-    own_interval, own_jitter, identity, breaker = row[8:]
+    own_interval, own_jitter, identity, breaker, quota, has_cookies, has_endpoint = row[8:]
+    client = {
+        "breaker_seen": breaker is not None,
+        "storage_quota_bytes": quota,
+        "has_cookies": bool(has_cookies),
+        "has_endpoint": bool(has_endpoint),
+    }
     site_max = own_site_limit if own_site_limit is not None else default_site_limit
     client_max = own_client_limit if own_client_limit is not None else default_client_limit
     limited = (
@@ -178,33 +197,33 @@ def gate(
         or bool(entries_wait)
     )
     if queue_paused is not None:
-        return Verdict(Hold.QUEUE_PAUSED, limited)
+        return Verdict(Hold.QUEUE_PAUSED, limited, **client)
     if client_paused_at is not None:
-        return Verdict(Hold.CLIENT_PAUSED, limited)
+        return Verdict(Hold.CLIENT_PAUSED, limited, **client)
     if site is not None and breaker is not None and breaker != BreakerState.CLOSED.value:
         admission = site_rows.admit(session, site, identity, job_id)
         if admission is Admission.COOL:
-            return Verdict(Hold.SITE_COOLING, limited)
+            return Verdict(Hold.SITE_COOLING, limited, **client)
         limited = limited or admission is Admission.TRIAL
     if max_running is not None:
         _lock(session, f"haul.queue:{queue}")
         if running_in_queue(session, queue) >= max_running:
-            return Verdict(Hold.QUEUE_FULL, limited)
+            return Verdict(Hold.QUEUE_FULL, limited, **client)
     if client_max is not None:
         _lock(session, f"haul.client:{client_id}")
         if running_of_client(session, client_id) >= client_max:
-            return Verdict(Hold.CLIENT_BUSY, limited)
+            return Verdict(Hold.CLIENT_BUSY, limited, **client)
     if site is not None and site_max is not None:
         _lock(session, f"haul.site:{site}")
         if running_on_site(session, site) >= site_max:
-            return Verdict(Hold.SITE_FULL, limited)
+            return Verdict(Hold.SITE_FULL, limited, **client)
     pacing = pacing_of(site, own_interval, own_jitter, sites.min_interval_s, sites.jitter)
     if site is None or not pacing.paced:
-        return Verdict(None, limited)
+        return Verdict(None, limited, **client)
     wait = site_rows.reserve_start(session, site, pacing.gap(), pacing.longest_gap)
     if wait is None:
-        return Verdict(Hold.SITE_PACED, limited)
-    return Verdict(None, limited, wait_s=wait, paced_site=site)
+        return Verdict(Hold.SITE_PACED, limited, **client)
+    return Verdict(None, limited, wait_s=wait, paced_site=site, **client)
 
 
 def hold(session: Session, job_id: uuid.UUID, reason: Hold) -> Job | None:

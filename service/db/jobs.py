@@ -1,4 +1,5 @@
-"""Rows of ``jobs`` in and out: insert, read a client's jobs, mark a message published.
+"""Rows of ``jobs`` in and out: insert, read a client's jobs, mark a message published
+(or stamp it so in the UPDATE that queues it, unless its queue or client is paused).
 
 A plain submission is one statement, :func:`insert_unless_paused` (the pause check
 folded into the insert), and its publish is marked later in batches
@@ -193,6 +194,7 @@ def mark_publish_failed(session: Session, job_id: uuid.UUID, reason: str) -> Job
         sa.update(Job)
         .where(Job.id == job_id, Job.status == Status.QUEUED.value)
         .values(
+            published_at=None,  # a hand-over may have written it before the publish
             last_error=f"publish failed: {reason}",
             last_error_class=ErrorClass.PUBLISH_FAILED.value,
             updated_at=NOW(),
@@ -236,3 +238,34 @@ def succeeded_twin(
         .limit(1)
     )
     return session.execute(stmt).scalars().first()
+
+
+def hold_when_paused(queue: str) -> Any:
+    """``held`` for a job written into ``queue``: why it may not be sent now (its queue or
+    its client is paused) or NULL, as an expression of the row's UPDATE. Both rows are
+    read ``FOR SHARE``, as :func:`control.pause_reason` reads them, in the same statement."""
+    queue_paused = (
+        sa.select(QueueControl.paused_at)
+        .where(QueueControl.queue == queue)
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
+    client_paused = (
+        sa.select(Client.paused_at)
+        .where(Client.id == Job.client_id)
+        .with_for_update(read=True)
+        .scalar_subquery()
+    )
+    return sa.case(
+        (queue_paused.is_not(None), Hold.QUEUE_PAUSED.value),
+        (client_paused.is_not(None), Hold.CLIENT_PAUSED.value),
+        else_=sa.null(),
+    )
+
+
+def sent_unless_paused(queue: str) -> dict[str, Any]:
+    """Values for a job's UPDATE into ``queue`` that hold it when its queue or client is
+    paused (:func:`hold_when_paused`) and otherwise stamp it published, for a caller
+    that publishes it right after the commit (``dispatch.publish_stamped``)."""
+    held = hold_when_paused(queue)
+    return {"held": held, "published_at": sa.case((held.is_(None), NOW()), else_=sa.null())}

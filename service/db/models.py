@@ -388,6 +388,7 @@ class ClientRate(SQLModel, table=True):
 
 # Tables that live beside their queries; importing models registers them too.
 from service.db.cookies import SiteCookies  # noqa: E402
+from service.db.extractions import JobExtraction  # noqa: E402
 from service.db.feeds import EntryState, Subscription, SubscriptionEntry  # noqa: E402
 from service.db.hosts import WorkerHost as WorkerHost  # noqa: E402  (GET /v1/ytdlp's)
 from service.db.outbox import WebhookAttempt, WebhookDelivery  # noqa: E402
@@ -404,6 +405,7 @@ __all__ = [
     "Job",
     "JobAttempt",
     "JobEvent",
+    "JobExtraction",
     "QueueControl",
     "SiteBreaker",
     "SiteCookies",

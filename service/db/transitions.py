@@ -13,12 +13,14 @@ functions here and in ``trees`` built on it (tests/unit/test_ending.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from service.db.models import Job
-from service.db.sql import NOW, returning_all, returning_one
+from service.db import extractions
+from service.db.models import Job, JobAttempt
+from service.db.sql import JOB_COLUMNS, NOW, job_of, returning_all, returning_one
 from service.domain.errors import ErrorClass
 from service.domain.states import TERMINAL, WAITING, Phase, Status, Step, sources
 
@@ -131,17 +133,70 @@ def requeue(
     The one way back from ``running`` to ``queued``: the probe handing over to the
     download, a worker shutting down, the sweep taking an expired lease.
     """
-    return move(
-        session,
-        job_id,
-        Status.QUEUED,
-        owner=owner,
-        only_from=(Status.RUNNING,),
-        phase=None,
-        queued_at=NOW(),
-        published_at=None,
-        **values,
+    changes = {"phase": None, "queued_at": NOW(), "published_at": None, **values}
+    return move(session, job_id, Status.QUEUED, owner=owner, only_from=(Status.RUNNING,), **changes)
+
+
+def _claiming() -> Any:
+    """The guarded UPDATE of a claim, with its values as bound parameters: takes the
+    lease and counts the attempt."""
+    return (
+        sa.update(Job)
+        .where(
+            Job.id == sa.bindparam("b_job_id"),
+            Job.step == sa.bindparam("b_step"),
+            _claimable(),
+            Job.attempts < Job.max_attempts,
+        )
+        .values(
+            status=Status.RUNNING.value,
+            phase=sa.bindparam("b_phase", type_=sa.String),
+            held=None,
+            lease_owner=sa.bindparam("b_owner", type_=sa.String),
+            lease_expires_at=NOW() + sa.bindparam("b_lease", type_=sa.Interval),
+            attempts=Job.attempts + 1,
+            started_at=sa.func.coalesce(Job.started_at, NOW()),
+            next_attempt_at=None,
+            updated_at=NOW(),
+        )
+        .returning(*JOB_COLUMNS)
     )
+
+
+def _attempt_statement() -> Any:
+    """The claim, the attempt's row and (for a download) the probe's info taken, as one
+    statement returning a plain row."""
+    claimed = _claiming().cte("claimed")
+    attempt = sa.insert(JobAttempt).from_select(
+        ["job_id", "number", "step", "worker", "ytdlp_version"],
+        sa.select(
+            claimed.c.id,
+            claimed.c.attempts,
+            claimed.c.step,
+            sa.bindparam("b_owner", type_=sa.String),
+            sa.bindparam("b_ytdlp_version", type_=sa.String),
+        ),
+    )
+    taken = extractions.taken_by(claimed)
+    probed = sa.select(taken.c.info).scalar_subquery().label("probed")
+    return sa.select(claimed, probed).add_cte(attempt.cte("attempt"))
+
+
+#: Built once; SQLAlchemy compiles each once per engine and caches it.
+_CLAIM = _claiming()
+_CLAIM_ATTEMPT = _attempt_statement()
+
+
+def _claim_params(
+    job_id: uuid.UUID, step: Step, owner: str, lease: timedelta, phase: Phase
+) -> dict[str, Any]:
+    return {
+        "b_job_id": job_id,
+        "b_step": step.value,
+        "b_phase": phase.value,
+        "b_owner": owner,
+        "b_lease": lease,
+    }
 
 
 def claim(
@@ -151,23 +206,35 @@ def claim(
 
     Counts the attempt in the row, so a job that kills its worker cannot loop forever.
     """
-    claimable = _claimable()
-    stmt = (
-        sa.update(Job)
-        .where(Job.id == job_id, Job.step == step.value, claimable, Job.attempts < Job.max_attempts)
-        .values(
-            status=Status.RUNNING.value,
-            phase=phase.value,
-            held=None,
-            lease_owner=owner,
-            lease_expires_at=NOW() + lease,
-            attempts=Job.attempts + 1,
-            started_at=sa.func.coalesce(Job.started_at, NOW()),
-            next_attempt_at=None,
-            updated_at=NOW(),
-        )
-    )
-    return returning_one(session, stmt)
+    row = session.execute(_CLAIM, _claim_params(job_id, step, owner, lease, phase)).first()
+    return job_of(row) if row is not None else None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A claimed job, and the probe's info for its download when one was kept."""
+
+    job: Job
+    probed: dict[str, Any] | None
+
+
+def claim_attempt(
+    session: Session,
+    job_id: uuid.UUID,
+    step: Step,
+    owner: str,
+    lease: timedelta,
+    phase: Phase,
+    ytdlp_version: str,
+) -> Attempt | None:
+    """:func:`claim`, and in the same statement the attempt's row (``job_attempts``) and,
+    for a download, the probe's info taken from ``job_extractions`` (read once)."""
+    params = _claim_params(job_id, step, owner, lease, phase) | {"b_ytdlp_version": ytdlp_version}
+    row = session.execute(_CLAIM_ATTEMPT, params).first()
+    if row is None:
+        return None
+    probed = row.probed
+    return Attempt(job_of(row), probed if isinstance(probed, dict) else None)
 
 
 def heartbeat(

@@ -6,10 +6,12 @@ stopped or failed download leaves no partial file behind.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import structlog
 import yt_dlp
 from yt_dlp.utils import DownloadCancelled
 
@@ -30,6 +32,8 @@ if TYPE_CHECKING:
     from service.domain.options import NormalizedOptions
 
 YTDLP_VERSION: str = yt_dlp.version.__version__
+
+log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -91,12 +95,16 @@ def download(
     should_stop: Callable[[], bool],
     watch: Watch | None = None,
     cookiefile: Path | None = None,
+    probed: dict[str, Any] | None = None,
 ) -> Downloaded:
     """Download and post-process ``url`` into ``workdir``, within ``limits``: one media
     item, fetched by yt-dlp itself (``service/media/refusals.py``).
 
     ``watch`` follows the bytes as they are written, in the hooks' thread;
-    ``cookiefile`` is the attempt's cookie file, if any.
+    ``cookiefile`` is the attempt's cookie file, if any. ``probed`` is the probe's info
+    for this item (:func:`reusable` said it is fresh): yt-dlp processes it instead of
+    extracting the URL again, and extracts afresh if that fails (a format URL that
+    expired), as ``--load-info-json`` does.
     Raises :class:`LeaseLost` when ``should_stop`` turns true, else a
     :class:`Permanent` or :class:`Transient` error on failure. A limit passed
     (size, duration, egress) is permanent and names the limit.
@@ -145,7 +153,7 @@ def download(
     with egress.guarded(limits.egress) as guard:
         try:
             with new_ydl(params, single_item=True, max_page_bytes=limits.max_page_bytes) as ydl:
-                info = ydl.extract_info(url, download=True)
+                info = _fetch(ydl, url, probed, guard, workdir, watch, cookiefile)
         except _TooLarge as exc:
             raise Permanent(str(exc), error_class=ErrorClass.TOO_LARGE) from exc
         except Refused as exc:  # a playlist, or a protocol only another program speaks
@@ -177,6 +185,53 @@ def download(
         uploader=info.get("uploader") or info.get("artist"),
         extractor=info.get("extractor_key") or info.get("extractor"),
     )
+
+
+def reusable(probed: dict[str, Any] | None, max_age_s: float) -> dict[str, Any] | None:
+    """The probe's info when it is young enough to reuse: format URLs of many sites are
+    signed for a short while. None when there is none, or it is older than ``max_age_s``."""
+    if not probed or max_age_s <= 0:
+        return None
+    epoch = probed.get("epoch")
+    if not isinstance(epoch, int | float) or time.time() - epoch > max_age_s:
+        return None
+    return probed
+
+
+def _fetch(
+    ydl: Any,
+    url: str,
+    probed: dict[str, Any] | None,
+    guard: egress.Guard,
+    workdir: Path,
+    watch: Watch | None,
+    cookiefile: Path | None,
+) -> Any:
+    """Download from the probe's info when there is one, else (or when that fails) from
+    a fresh extraction of ``url``. Everything still runs inside the egress guard and
+    haul's refusals; a stop, a limit or a refusal is never tried again."""
+    if probed is not None:
+        try:
+            return ydl.process_ie_result(dict(probed), download=True)
+        except DownloadCancelled:
+            raise
+        except (yt_dlp.utils.YoutubeDLError, KeyError, TypeError, ValueError) as exc:
+            # (info that yt-dlp cannot process any more is extracted afresh as well)
+            if guard.denied is not None:
+                raise
+            log.info("probed info failed; extracting again", error=str(exc)[:300])
+            _clear(workdir, keep=cookiefile)
+            if watch is not None:
+                watch.spoil()
+    return ydl.extract_info(url, download=True)
+
+
+def _clear(workdir: Path, *, keep: Path | None) -> None:
+    """Remove what a failed try wrote (partial files), so the next starts from nothing;
+    the attempt's cookie file (``keep``) stays."""
+    for path in workdir.iterdir():
+        if path.is_file() and path != keep:
+            path.unlink(missing_ok=True)
 
 
 def _tell(watch: Watch, d: dict[str, Any]) -> None:

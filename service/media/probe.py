@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from service.media.limits import Limits
+
+#: The largest info dict (as JSON) kept for the download step; a larger one (a site that
+#: lists hundreds of formats and captions) is extracted again instead.
+MAX_KEPT_INFO_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,9 @@ class ProbeResult:
     entries: list[Entry] = field(default_factory=list)
     #: True when the playlist had more entries than the cap allowed.
     capped: bool = False
+    #: A single item's info dict, sanitized and scrubbed of cookies, for the download step
+    #: to reuse (``media/download.py``); None for a playlist or an info too large to keep.
+    info: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def summary(self) -> dict[str, Any]:
         """The part worth keeping on the job row (``info``)."""
@@ -85,6 +93,15 @@ def probe(
     return result
 
 
+def _reusable(info: dict[str, Any]) -> dict[str, Any] | None:
+    """The item's info as ``--load-info-json`` would read it (private keys and the probe's
+    own format choice dropped), or None when it is too large to be worth keeping."""
+    clean = yt_dlp.YoutubeDL.sanitize_info(info, remove_private_keys=True)
+    if len(json.dumps(clean, separators=(",", ":"))) > MAX_KEPT_INFO_BYTES:
+        return None
+    return clean  # type: ignore[no-any-return]
+
+
 def _result(info: dict[str, Any], max_entries: int) -> ProbeResult:
     kind = info.get("_type", "video")
     title = info.get("title")
@@ -97,6 +114,7 @@ def _result(info: dict[str, Any], max_entries: int) -> ProbeResult:
             extractor=extractor,
             webpage_url=webpage_url,
             duration=info.get("duration"),
+            info=_reusable(info),
         )
     entries = [e for e in _entries(info.get("entries") or []) if e is not None]
     if not entries:

@@ -12,11 +12,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from service.db import attempts as attempt_rows
 from service.db import control as control_rows
 from service.db import transitions
 from service.db.engine import wait_out_outage
@@ -49,6 +48,27 @@ class Claimed:
     #: Whether a queue, client or site limit applied, or the client's entries wait for room:
     #: then the attempt's end releases held jobs.
     limited: bool
+    #: The probe's info for a download, when the probe kept one (``media/download.py``
+    #: reuses it while it is fresh instead of extracting the URL again).
+    probed: dict[str, Any] | None = None
+    #: The client's storage quota in bytes (its own, else the default); None: none.
+    storage_quota: int | None = None
+    #: Whether the client keeps cookies for any site (else the attempt never looks).
+    has_cookies: bool = True
+    #: Whether the client had a default webhook endpoint when the claim read it.
+    has_endpoint: bool = True
+    #: Whether the job's site had a breaker for its identity when the claim read it; a
+    #: success then closes it (``outcomes.site_answered``). Without one there is nothing
+    #: to close: a breaker another job's throttle starts meanwhile is reset by the next
+    #: success claimed after it.
+    breaker_seen: bool = True
+
+    @property
+    def unheard(self) -> bool:
+        """Whether the job's end writes no webhook delivery (no ``callback_url``, no default
+        endpoint): then there is nothing to announce. An endpoint set meanwhile gets
+        its delivery from the database's trigger all the same, sent by the sweep."""
+        return self.job.callback_url is None and not self.has_endpoint
 
 
 @dataclass(frozen=True)
@@ -61,6 +81,11 @@ class _Taken:
     #: Seconds to wait for the paced site's reserved start, and that site.
     wait_s: float = 0.0
     paced_site: str | None = None
+    probed: dict[str, Any] | None = None
+    own_quota: int | None = None
+    has_cookies: bool = True
+    has_endpoint: bool = True
+    breaker_seen: bool = True
 
 
 def claim(rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase) -> Claimed | None:
@@ -84,7 +109,20 @@ def claim(rt: Runtime, job_id: uuid.UUID, step: Step, phase: Phase) -> Claimed |
         bound = log.bind(
             job_id=str(job.id), client_id=str(job.client_id), attempt=job.attempts, step=step.value
         )
-        return Claimed(job, owner, bound, taken.limited)
+        quota = taken.own_quota
+        if quota is None:
+            quota = rt.settings.client_storage_quota_bytes
+        return Claimed(
+            job,
+            owner,
+            bound,
+            taken.limited,
+            taken.probed,
+            quota,
+            taken.has_cookies,
+            taken.has_endpoint,
+            taken.breaker_seen,
+        )
     log.info("message dropped: the job is not claimable", job_id=str(job_id), step=step.value)
     return None
 
@@ -110,12 +148,20 @@ def _claim_or_give_up(
             return held
         # A paced start waits for its slot: the lease covers the wait.
         lease = timedelta(seconds=rt.settings.lease_s + verdict.wait_s)
-        job = transitions.claim(session, job_id, step, owner, lease, phase)
-        if job is not None:
-            attempt_rows.start(session, job.id, job.attempts, step.value, owner, YTDLP_VERSION)
-        else:
+        taken = transitions.claim_attempt(session, job_id, step, owner, lease, phase, YTDLP_VERSION)
+        if taken is None:
             ends.exhausted(job_id)
-        return _Taken(job, verdict.limited, verdict.wait_s, verdict.paced_site)
+        return _Taken(
+            taken.job if taken is not None else None,
+            verdict.limited,
+            verdict.wait_s,
+            verdict.paced_site,
+            probed=taken.probed if taken is not None else None,
+            own_quota=verdict.storage_quota_bytes,
+            has_cookies=verdict.has_cookies,
+            has_endpoint=verdict.has_endpoint,
+            breaker_seen=verdict.breaker_seen,
+        )
 
 
 def _start_on_time(rt: Runtime, taken: _Taken) -> None:

@@ -49,9 +49,12 @@ class _Loan:
 
 
 @contextmanager
-def lent(rt: Runtime, job: Job, workdir: Path) -> Iterator[Path | None]:
-    """The cookie file of this attempt, or None when it goes without cookies."""
-    loan = _borrow(rt, job)
+def lent(rt: Runtime, job: Job, workdir: Path, *, maybe: bool = True) -> Iterator[Path | None]:
+    """The cookie file of this attempt, or None when it goes without cookies.
+
+    ``maybe=False``: the claim saw that the client keeps no cookies at all, so there is
+    nothing to look up."""
+    loan = _borrow(rt, job) if maybe else None
     if loan is None:
         yield None
         return

@@ -26,13 +26,13 @@ from service.domain.options import NormalizedOptions
 from service.domain.states import AttemptOutcome, Phase, Status, Step
 from service.errors import LeaseLost, Permanent
 from service.fleet.gate import release_quietly
-from service.media.download import download
+from service.media.download import download, reusable
 from service.observe import worker_metrics
 from service.work import cookies, storage
 from service.work.claim import claim
 from service.work.ending import ending
 from service.work.lease import LeaseKeeper
-from service.work.limits import check_file_size, check_quota_room, limits_for, storage_quota
+from service.work.limits import check_file_size, check_quota_room, limits_for
 from service.work.outcomes import (
     GONE,
     RUNNING,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 
     from service.media.download import Downloaded
     from service.runtime import Runtime
+    from service.work.claim import Claimed
 
 
 log = structlog.get_logger(__name__)
@@ -68,24 +69,20 @@ def run_download(
     if claimed is None:
         return
     try:
-        _download(rt, claimed.job, claimed.owner, claimed.log, hand_back_on=hand_back_on)
+        _download(rt, claimed, hand_back_on=hand_back_on)
     finally:
         if claimed.limited:
             release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 
 def _download(
-    rt: Runtime,
-    job: Job,
-    owner: str,
-    bound: BoundLogger,
-    *,
-    hand_back_on: tuple[type[BaseException], ...],
+    rt: Runtime, claimed: Claimed, *, hand_back_on: tuple[type[BaseException], ...]
 ) -> None:
+    job, owner, bound = claimed.job, claimed.owner, claimed.log
     options = NormalizedOptions.model_validate(job.options)
     lease = timedelta(seconds=rt.settings.lease_s)
     try:
-        limits = limits_for(rt, job, with_quota=True)
+        limits = limits_for(rt, job, quota=claimed.storage_quota)
         with (
             storage.workdir(rt.settings.temp_dir, job.id) as workdir,
             LeaseKeeper(
@@ -98,7 +95,7 @@ def _download(
                 parent_every=timedelta(seconds=rt.settings.playlist_progress_s),
             ) as keeper,
             closing(storage.StreamHash()) as streamed,
-            cookies.lent(rt, job, workdir) as cookiefile,
+            cookies.lent(rt, job, workdir, maybe=claimed.has_cookies) as cookiefile,
         ):
             result = download(
                 job.url,
@@ -110,12 +107,23 @@ def _download(
                 should_stop=keeper.lost.is_set,
                 watch=streamed,
                 cookiefile=cookiefile,
+                probed=reusable(claimed.probed, rt.settings.probed_info_max_age_s),
             )
-            keeper.beat()  # a fresh lease covers the move and the final write
+            keeper.renew_if_due()  # a lease with room left covers the move and the final write
             if keeper.lost.is_set():
                 raise LeaseLost()
             sha256 = streamed.digest_of(result.path)  # None when post-processing rewrote it
-            _store_and_finish(rt, job, owner, result, bound, sha256=sha256)
+            _store_and_finish(
+                rt,
+                job,
+                owner,
+                result,
+                bound,
+                sha256=sha256,
+                quota=claimed.storage_quota,
+                unheard=claimed.unheard,
+                breaker_seen=claimed.breaker_seen,
+            )
     except LeaseLost:
         with rt.db.session() as session:
             close_attempt(session, job.id, owner, AttemptOutcome.ABANDONED, error_message=GONE)
@@ -138,15 +146,19 @@ def _store_and_finish(
     bound: BoundLogger,
     *,
     sha256: str | None,
+    quota: int | None,
+    unheard: bool,
+    breaker_seen: bool,
 ) -> None:
     check_file_size(rt, result.path.stat().st_size)
-    quota = storage_quota(rt, job.client_id)
     stored = storage.store(
         rt.settings.storage_dir, job.client_id, job.id, result.path, sha256=sha256
     )
     info = {**job.info, "title": result.title or job.info.get("title"), "duration": result.duration}
     try:
-        done = _finish(rt, job, owner, result, stored, info, quota)
+        done = _finish(
+            rt, job, owner, result, stored, info, quota, unheard=unheard, seen=breaker_seen
+        )
     except Permanent:
         storage.remove_job_files(rt.settings.storage_dir, job.client_id, job.id)
         raise
@@ -166,10 +178,16 @@ def _finish(
     stored: storage.StoredFile,
     info: dict[str, Any],
     quota: int | None,
+    *,
+    unheard: bool,
+    seen: bool,
 ) -> Job | None:
     """Succeed the job with its artifact, once the file is known to fit the client's quota
-    (checked under its storage lock, in this transaction); None when the job moved on."""
+    (checked under its storage lock, in this transaction); None when the job moved on.
+    ``unheard``: the job's end has no webhook delivery to announce."""
     with ending(rt) as ends:
+        if unheard:
+            ends.unheard.add(job.id)
         check_quota_room(ends.session, job.client_id, stored.size, quota)
         done = ends.job(
             job.id,
@@ -186,20 +204,23 @@ def _finish(
             last_error_class=None,
         )
         if done is not None:
-            artifact_rows.insert(
-                ends.session,
-                Artifact(
-                    job_id=job.id,
-                    client_id=job.client_id,
-                    path=stored.path,
-                    filename=stored.filename,
-                    size=stored.size,
-                    sha256=stored.sha256,
-                    mime=stored.mime,
-                    duration=result.duration,
-                    title=result.title,
-                ),
+            artifact = Artifact(
+                job_id=job.id,
+                client_id=job.client_id,
+                path=stored.path,
+                filename=stored.filename,
+                size=stored.size,
+                sha256=stored.sha256,
+                mime=stored.mime,
+                duration=result.duration,
+                title=result.title,
             )
-            close_attempt(ends.session, job.id, owner, AttemptOutcome.SUCCEEDED)
-            ends.deliveries.extend(site_answered(rt, ends.session, job.id))
+            close_attempt(
+                ends.session,
+                job.id,
+                owner,
+                AttemptOutcome.SUCCEEDED,
+                along=artifact_rows.inserted(artifact),
+            )
+            ends.deliveries.extend(site_answered(rt, ends.session, job.id, seen=seen))
     return done

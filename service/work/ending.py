@@ -46,6 +46,9 @@ class Ending:
         #: announced after the commit with the jobs'.
         self.deliveries: list[uuid.UUID] = []
         self._parents: set[uuid.UUID] = set()
+        #: Jobs known to have no webhook delivery (no callback URL, no default endpoint):
+        #: nothing to announce for them, so no query after the commit.
+        self.unheard: set[uuid.UUID] = set()
 
     def job(
         self,
@@ -109,7 +112,8 @@ def ending(rt: Runtime) -> Iterator[Ending]:
     if not ends.ended:
         return
     # Only top-level jobs have webhook deliveries; a playlist's entries report through it.
-    announce(rt, *(job.id for job in ends.ended if job.parent_id is None))
+    told = [j.id for j in ends.ended if j.parent_id is None and j.id not in ends.unheard]
+    announce(rt, *told)
     for job in ends.ended:
         log.info(
             "job ended",

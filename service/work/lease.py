@@ -10,6 +10,7 @@ within a heartbeat or two.
 from __future__ import annotations
 
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -54,6 +55,8 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._pending: dict[str, Any] = {}
+        #: When the lease was last taken or renewed (monotonic): the claim just took it.
+        self._renewed = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"lease-{job_id}", daemon=True)
 
     def progress(self, p: Progress) -> None:
@@ -88,6 +91,18 @@ class LeaseKeeper:
             return
         if not held:
             self.lost.set()
+        else:
+            self._renewed = time.monotonic()
+
+    def renew_if_due(self) -> None:
+        """Before the final steps: renew the lease only when less than half of it is left.
+
+        A short download ends well inside the lease its claim took, and the final write is
+        guarded by the lease anyway (a job cancelled meanwhile is not overwritten, and
+        its file is removed), so a write here would only cost a statement and a commit.
+        """
+        if time.monotonic() - self._renewed > self.lease.total_seconds() / 2:
+            self.beat()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):

@@ -1,5 +1,5 @@
 """A job's bounds for one attempt: file size, duration, egress, and what is left of its
-client's storage quota (read when the attempt starts); and the same bounds checked again
+client's storage quota (read by the claim); and the same bounds checked again
 on the final file, when it is stored."""
 
 from __future__ import annotations
@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from service.db import artifacts as artifact_rows
-from service.db import clients as client_rows
 from service.domain.errors import ErrorClass
 from service.errors import Permanent
 from service.media.limits import Limits
@@ -19,11 +18,11 @@ if TYPE_CHECKING:
     from service.runtime import Runtime
 
 
-def limits_for(rt: Runtime, job: Job, *, with_quota: bool = False) -> Limits:
-    """This job's bounds from the settings; a download also stays within its client's quota."""
+def limits_for(rt: Runtime, job: Job, *, quota: int | None = None) -> Limits:
+    """This job's bounds from the settings; a download also stays within its client's
+    ``quota`` (bytes, as the claim read it; None: no quota)."""
     settings = rt.settings
     max_bytes, name = settings.max_file_bytes, "HAUL_MAX_FILE_BYTES"
-    quota = storage_quota(rt, job.client_id) if with_quota else None
     if quota is not None:
         with rt.db.session() as session:
             room = quota - artifact_rows.bytes_stored(session, job.client_id)
@@ -43,15 +42,6 @@ def limits_for(rt: Runtime, job: Job, *, with_quota: bool = False) -> Limits:
         proxy=settings.proxy,
         max_page_bytes=settings.max_page_bytes,
     )
-
-
-def storage_quota(rt: Runtime, client_id: uuid.UUID) -> int | None:
-    """The client's storage quota in bytes, as a worker needs it; None: no quota."""
-    with rt.db.session() as session:
-        client = client_rows.get(session, client_id)
-    if client is None:
-        return rt.settings.client_storage_quota_bytes
-    return client_rows.own_limits(client).over(rt.settings.client_limits).storage_quota_bytes
 
 
 def check_file_size(rt: Runtime, size: int) -> None:

@@ -9,7 +9,7 @@ closes its parent and announces its webhook.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -73,10 +73,20 @@ def close_attempt(
     *,
     error_class: ErrorClass | None = None,
     error_message: str | None = None,
+    along: Any = None,
 ) -> None:
-    """Close the attempt's row and log its one summary line (outcome, duration, error class)."""
+    """Close the attempt's row and log its one summary line (outcome, duration, error class).
+
+    ``along``: a write of the same transaction made by the same statement (a CTE of
+    ``service/db``: the artifact, the probe's info)."""
     done = attempt_rows.finish(
-        session, job_id, owner, outcome, error_class=error_class, error_message=error_message
+        session,
+        job_id,
+        owner,
+        outcome,
+        error_class=error_class,
+        error_message=error_message,
+        along=along,
     )
     if done is None or done.started_at is None or done.finished_at is None:
         return
@@ -181,12 +191,17 @@ def _throttled(
     return told
 
 
-def site_answered(rt: Runtime, session: Session, job_id: uuid.UUID) -> list[uuid.UUID]:
+def site_answered(
+    rt: Runtime, session: Session, job_id: uuid.UUID, *, seen: bool = True
+) -> list[uuid.UUID]:
     """An attempt succeeded: its site answers the job's identity, so its breaker closes.
 
     Nothing more than one lookup unless the breaker was open or half-open; then admins'
     webhooks are written: their ids, for the caller to announce after its commit.
+    ``seen=False``: the claim saw no breaker for the job's identity, so not even the lookup.
     """
+    if not seen:
+        return []
     closed = site_rows.succeeded(session, job_id, site_defaults(rt).keyed)
     if closed is None:
         return []

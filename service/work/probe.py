@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from service.db import control as control_rows
+from service.db import extractions as extraction_rows
 from service.db import jobs as job_rows
 from service.db import room as room_rows
 from service.db import transitions
 from service.db.models import Job
-from service.dispatch import publish_checked, publish_or_record
+from service.dispatch import publish_or_record, publish_stamped
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
 from service.domain.states import AttemptOutcome, Phase, Step
@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 
     from structlog.stdlib import BoundLogger
 
+    from service.media.probe import ProbeResult
     from service.runtime import Runtime
+    from service.work.claim import Claimed
 
 
 def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
@@ -45,17 +47,18 @@ def run_probe(rt: Runtime, job_id: uuid.UUID) -> None:
     if claimed is None:
         return
     try:
-        _probe(rt, claimed.job, claimed.owner, claimed.log)
+        _probe(rt, claimed)
     finally:
         if claimed.limited:
             release_quietly(rt)  # this attempt's slot is free: a held job may start
 
 
-def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
+def _probe(rt: Runtime, claimed: Claimed) -> None:
+    job, owner, bound = claimed.job, claimed.owner, claimed.log
     try:
         with (
             storage.workdir(rt.settings.temp_dir, job.id) as workdir,
-            cookies.lent(rt, job, workdir) as cookiefile,
+            cookies.lent(rt, job, workdir, maybe=claimed.has_cookies) as cookiefile,
         ):
             found = probe(
                 job.url,
@@ -70,31 +73,42 @@ def _probe(rt: Runtime, job: Job, owner: str, bound: BoundLogger) -> None:
         release_for_retry(rt, job, owner, exc, bound)
         raise
     if not found.is_playlist:
-        told: list[uuid.UUID] = []
-        with rt.db.session() as session:
-            moved = transitions.requeue(
-                session,
-                job.id,
-                owner=owner,
-                step=Step.DOWNLOAD.value,
-                attempts=0,
-                info=found.summary(),
-                last_error=None,
-                last_error_class=None,
-            )
-            close_attempt(session, job.id, owner, outcome_of(moved))
-            if moved is not None:
-                told = site_answered(rt, session, job.id)
-            # The download queue's pause is checked in this transaction, not another.
-            if moved is not None:
-                moved = control_rows.hold_if_paused(session, moved)
-        announce_deliveries(rt, told)
-        if moved is not None:
-            if moved.held is None:
-                publish_checked(rt, moved)
-            bound.info("probed", kind="single", title=found.title)
+        _hand_over(rt, claimed, found)
         return
-    _expand(rt, job, owner, found.summary(), [e.url for e in found.entries], bound)
+    urls = [e.url for e in found.entries]
+    _expand(rt, job, owner, found.summary(), urls, bound, seen=claimed.breaker_seen)
+
+
+def _hand_over(rt: Runtime, claimed: Claimed, found: ProbeResult) -> None:
+    """A single item: back to ``queued`` for the download step, in one transaction with
+    the attempt's end, the info the download will reuse and the download queue's pause
+    check (a paused queue or client holds it: no message). The row is stamped published
+    in it, so the publish after the commit writes nothing more unless it fails."""
+    job, owner, bound = claimed.job, claimed.owner, claimed.log
+    told: list[uuid.UUID] = []
+    with rt.db.session() as session:
+        moved = transitions.requeue(
+            session,
+            job.id,
+            owner=owner,
+            step=Step.DOWNLOAD.value,
+            attempts=0,
+            info=found.summary(),
+            last_error=None,
+            last_error_class=None,
+            **job_rows.sent_unless_paused(Step.DOWNLOAD.value),
+        )
+        keep = None
+        if moved is not None and found.info is not None:
+            keep = extraction_rows.kept(job.id, found.info)
+        close_attempt(session, job.id, owner, outcome_of(moved), along=keep)
+        if moved is not None:
+            told = site_answered(rt, session, job.id, seen=claimed.breaker_seen)
+    announce_deliveries(rt, told)
+    if moved is not None:
+        if moved.held is None:
+            publish_stamped(rt, moved)
+        bound.info("probed", kind="single", title=found.title)
 
 
 def hold_past_room(entries: list[Job], room: int | None) -> None:
@@ -107,7 +121,14 @@ def hold_past_room(entries: list[Job], room: int | None) -> None:
 
 
 def _expand(
-    rt: Runtime, parent: Job, owner: str, info: dict[str, Any], urls: list[str], bound: BoundLogger
+    rt: Runtime,
+    parent: Job,
+    owner: str,
+    info: dict[str, Any],
+    urls: list[str],
+    bound: BoundLogger,
+    *,
+    seen: bool,
 ) -> None:
     """Create one child download job per playlist entry; the parent waits for them."""
     children: list[Job] = []
@@ -147,7 +168,7 @@ def _expand(
         hold_past_room(children, room_rows.lock_room(session, parent.client_id, most))
         job_rows.insert_many(session, children)
         close_attempt(session, parent.id, owner, AttemptOutcome.SUCCEEDED)
-        told = site_answered(rt, session, parent.id)
+        told = site_answered(rt, session, parent.id, seen=seen)
     announce_deliveries(rt, told)
     for child in children:
         if child.held is None:

@@ -40,7 +40,7 @@ THE_ENDING = "service/work/ending.py"
 #: the target of ``move`` (which refuses an end) or of ``end``.
 STATUS_WRITERS = {
     "service.db.transitions._changes": "to.value",
-    "service.db.transitions.claim": "Status.RUNNING.value",
+    "service.db.transitions._claiming": "Status.RUNNING.value",
     "service.db.trees.reopen_parents": "Status.RUNNING.value",
     "service.db.replay._queued_afresh": "Status.QUEUED.value",
 }
