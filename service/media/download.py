@@ -19,7 +19,7 @@ from service import egress
 from service.domain.errors import ErrorClass
 from service.errors import LeaseLost, Permanent
 from service.media import cookies
-from service.media.errors import check_duration, guard_or_classify, refused
+from service.media.errors import check_duration, classify, guard_or_classify, refused
 from service.media.inspect import duration_of
 from service.media.limits import MEDIA_EXTENSIONS, Limits
 from service.media.options import download_params
@@ -217,13 +217,26 @@ def _fetch(
             raise
         except (yt_dlp.utils.YoutubeDLError, KeyError, TypeError, ValueError) as exc:
             # (info that yt-dlp cannot process any more is extracted afresh as well)
-            if guard.denied is not None:
+            if guard.denied is not None or _passes_with_time(exc):
                 raise
             log.info("probed info failed; extracting again", error=str(exc)[:300])
             _clear(workdir, keep=cookiefile)
             if watch is not None:
                 watch.spoil()
     return ydl.extract_info(url, download=True)
+
+
+#: Failures that say "later", not "this address expired": the attempt ends and is retried
+#: with backoff (and extracts afresh then), instead of asking the site again at once.
+_LATER = frozenset(
+    {ErrorClass.RATE_LIMITED, ErrorClass.HTTP_5XX, ErrorClass.TIMEOUT, ErrorClass.NETWORK}
+)
+
+
+def _passes_with_time(exc: BaseException) -> bool:
+    """A throttle, a server error or a network failure: extracting again at once would
+    only hit the site again (and feed its bot check) without backoff."""
+    return isinstance(exc, yt_dlp.utils.YoutubeDLError) and classify(exc).error_class in _LATER
 
 
 def _clear(workdir: Path, *, keep: Path | None) -> None:

@@ -202,9 +202,12 @@ def test_a_source_that_fails_twice_is_retried_with_backoff_and_succeeds(
     stack: Stack, media: MediaServer
 ) -> None:
     with stack.http() as http:
-        # Given a file whose server answers the probe, then 503 twice, then works
+        # Given a file whose server answers the probe, then 503 four times, then works: the
+        # first download (from the probe's extraction) fails its three tries (yt-dlp's own
+        # two retries), the second attempt's fresh extraction gets the fourth 503 (a 503 is
+        # not a reason to extract again at once), the third attempt gets the file
         key = uuid.uuid4().hex
-        job_id = submit(http, media.url(f"/flaky/{key}/clip.mp4?after=1&fail=2"))
+        job_id = submit(http, media.url(f"/flaky/{key}/clip.mp4?after=1&fail=4"))
         # When the job runs
         job = wait_status(http, job_id, TERMINAL)
         # Then it succeeded on its third download attempt

@@ -90,6 +90,15 @@ def test_a_sweep_republishes_a_lost_message_and_counts_it(stack: Stack, media: M
     stack.stop("worker")
     with stack.http() as http:
         job_id = submit(http, media.url("/media/c.mp4"))
+        # (its publish is marked in a batch just after the answer: wait for the mark, so
+        # that it cannot land after the UPDATE below and hide the lost message)
+        wait_for(
+            lambda: stack.query(
+                "SELECT 1 FROM jobs WHERE id = %s AND published_at IS NOT NULL", uuid.UUID(job_id)
+            ),
+            timeout=10,
+            what="the publish to be marked",
+        )
         purge(f"{stack.queue_prefix}.probe")
         stack.query(
             "UPDATE jobs SET published_at = NULL, queued_at = now() - interval '1 minute' "
