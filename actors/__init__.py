@@ -36,7 +36,7 @@ broker.add_middleware(LogContext())
 broker.add_middleware(JobRows(runtime))
 broker.add_middleware(HostReport(runtime))
 if settings.worker_metrics_port:
-    broker.add_middleware(WorkerMetrics(settings))
+    broker.add_middleware(WorkerMetrics(settings, runtime))
 # Periodic messages that waited more than 30 s are dropped; the sweeps are state-based.
 broker.add_middleware(PeriodiqMiddleware(skip_delay=30))
 dramatiq.set_broker(broker)

@@ -16,14 +16,16 @@ from service.observe import worker_metrics
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from service.runtime import Runtime
     from service.settings import Settings
 
 
 class WorkerMetrics(dramatiq.Middleware):
     """Worker-side metrics: set up at boot, busy messages counted, served by one fork."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, runtime: Callable[[], Runtime]) -> None:
         self.settings = settings
+        self.runtime = runtime
         #: Messages counted as busy; a message another middleware skipped never was.
         self._busy: set[str] = set()
 
@@ -55,6 +57,8 @@ class WorkerMetrics(dramatiq.Middleware):
         """Called after a message is processed, successfully or not (or skipped)."""
         if message.message_id in self._busy:
             self._busy.discard(message.message_id)
+            # Counted before the message stops being busy: an idle fleet has added its work.
+            worker_metrics.database_work(self.runtime().db.counts)
             worker_metrics.message_done(message.actor_name)
 
     after_skip_message = after_process_message

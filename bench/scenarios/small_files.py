@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 from typing import TYPE_CHECKING
 
-from bench import haul_batch, ytdlp_cli, ytdlp_loop
+from bench import db_cost, haul_batch, ytdlp_cli, ytdlp_loop
 from bench.media import MediaProcess, make_clip, make_copies
 from bench.procs import tree_cpu
 from bench.profile import record, summarise
@@ -31,6 +31,9 @@ if TYPE_CHECKING:
 TITLE = "2. Small files end to end"
 CLI_TARGET = 3.0
 OVERHEAD_TARGET = 0.15
+#: Issue 17's plain single-file job, probe's claim to download's end.
+STATEMENTS_TARGET = 8
+COMMITS_TARGET = 4
 
 
 def run(ctx: Context, sizes: Sizes) -> Outcome:
@@ -73,6 +76,7 @@ def run(ctx: Context, sizes: Sizes) -> Outcome:
             if spy is not None:
                 spy.wait(timeout=120)
             profile = summarise(spy_out)
+            cost = db_cost.per_job(stack, key, urls)
             options = normalize(None, None)
             cli_out = ctx.dir("cli")
             ytdlp_cli.download(warm[0], options, cli_out)  # warm-up, excluded
@@ -88,6 +92,7 @@ def run(ctx: Context, sizes: Sizes) -> Outcome:
         parallel,
         cli,
         same,
+        cost,
         profile.markdown(
             "the worker fleet (all its processes) during one extra, unmeasured haul run"
         ),
@@ -114,6 +119,7 @@ def _outcome(
     parallel: list[ytdlp_loop.LoopResult],
     cli: list[float],
     same: str,
+    cost: db_cost.DbCost,
     profile: str,
 ) -> Outcome:
     n = sizes.small_files
@@ -194,6 +200,26 @@ def _outcome(
             statistics.median(cpu_haul) / statistics.median(cpu_par),
         )
     )
+    figures += [
+        Figure(
+            scenario,
+            "SQL statements per job (worker fleet)",
+            "statements",
+            Sample.of(cost.statements),
+            target=f"≤ {STATEMENTS_TARGET}",
+            met=None if sizes.smoke else cost.statements <= STATEMENTS_TARGET + 0.1,
+            digits=2,
+        ),
+        Figure(
+            scenario,
+            "commits per job (worker fleet)",
+            "commits",
+            Sample.of(cost.commits),
+            target=f"≤ {COMMITS_TARGET}",
+            met=None if sizes.smoke else cost.commits <= COMMITS_TARGET + 0.1,
+            digits=2,
+        ),
+    ]
     breakdown = (
         "| CPU per job (median run) | haul worker fleet | YoutubeDL loop "
         f"{concurrency} |\n| --- | --- | --- |\n"
@@ -217,7 +243,11 @@ def _outcome(
         "runs it). All sides use haul's default preset (`best`: remux to mp4, embed "
         f"metadata and thumbnail). {same} Submit-to-succeeded per job in the haul runs: "
         f"median {fmt(statistics.median(latency))} s, p90 {fmt(percentile(latency, 90))} s "
-        "(they queue behind one another; the fleet works on 8 at a time)."
+        "(they queue behind one another; the fleet works on 8 at a time). Statements and "
+        f"commits per job: {fmt(cost.statements, 2)} and {fmt(cost.commits, 2)} over one more "
+        f"batch of the same {cost.jobs} URLs, from the fleet's `haul_db_statements_total` and "
+        '`haul_db_commits_total` (`process="worker"`; every statement its processes sent, '
+        "host reports and lease renewals included), its metrics endpoint on for that batch only."
     )
     return Outcome(
         figures,

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from prometheus_client import Counter, Gauge, Histogram
 
+    from service.db.engine import Counts
     from service.domain.states import AttemptOutcome
     from service.media.download import Progress
     from service.settings import Settings
@@ -60,9 +61,13 @@ class _Metrics:
     checks: Counter
     entries_found: Counter
     check_lag: Histogram
+    statements: Counter
+    commits: Counter
 
 
 _metrics: _Metrics | None = None
+#: This process's engine counts as last added to the counters: each call adds the difference.
+_counted = (0, 0)
 
 
 def run_directory(settings: Settings) -> Path:
@@ -140,6 +145,15 @@ def start(directory: Path) -> None:
             "Seconds from a subscription falling due (or a check asked for) to its check's "
             "outcome being recorded.",
             buckets=LAG_BUCKETS,
+        ),
+        # The API's /metrics reports the same two names with process="api".
+        statements=prom.Counter(
+            "haul_db_statements",
+            "SQL statements this process sent to PostgreSQL.",
+            ["process"],
+        ),
+        commits=prom.Counter(
+            "haul_db_commits", "Transactions this process committed.", ["process"]
         ),
     )
 
@@ -267,3 +281,15 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True  # another user's process
     return True
+
+
+def database_work(counts: Counts) -> None:
+    """Add what this process's engine sent since the last call (statements, commits): read
+    as a message ends, so the worker's database cost per job can be scraped, not guessed."""
+    global _counted
+    if _metrics is None:
+        return
+    now = (counts.statements, counts.commits)
+    _metrics.statements.labels("worker").inc(now[0] - _counted[0])
+    _metrics.commits.labels("worker").inc(now[1] - _counted[1])
+    _counted = now

@@ -32,16 +32,24 @@ def _python(code: str, *args: str) -> str:
 
 def _worker(directory: Path, *, stops: bool) -> subprocess.Popen[str]:
     """One worker process: boots, downloads twice and sweeps once, says so, then waits for its
-    stdin to close and ends, cleanly (``stops``) or as if it crashed."""
+    stdin to close and ends, cleanly (``stops``) or as if it crashed. Its engine sends 5 SQL
+    statements in 2 commits before its first message ends and 3 in 1 before its second."""
     code = """
         import sys
         from pathlib import Path
+        from service.db.engine import Counts
         from service.observe import worker_metrics as metrics
         metrics.start(Path(sys.argv[1]))
         metrics.threads_started(4)
-        for size in (1000, 3000):
+        engine = Counts()
+        for size, statements, commits in ((1000, 5, 2), (3000, 3, 1)):
             metrics.stored(size)
             metrics.attempt_finished("download", "succeeded", 2.5)
+            for _ in range(statements):
+                engine.statement()
+            for _ in range(commits):
+                engine.commit()
+            metrics.database_work(engine)
         metrics.swept({"republished": 2, "pruned": 0})
         print("ready", flush=True)
         sys.stdin.read()
@@ -83,6 +91,9 @@ def test_the_server_adds_up_what_every_worker_process_observed(tmp_path: Path) -
     assert found[duration] == 4
     assert found[("haul_swept_rows_total", (("kind", "republished"),))] == 4
     assert found[("haul_sweeps_total", ())] == 2
+    # and each process's database work is added once, not re-added at each message's end
+    assert found[("haul_db_statements_total", (("process", "worker"),))] == 16
+    assert found[("haul_db_commits_total", (("process", "worker"),))] == 6
     # and a live gauge forgets the process that stopped cleanly (the dead one's stays:
     # Dramatiq ends the whole run when a worker process dies)
     assert found[("haul_worker_threads", ())] == 4
