@@ -40,9 +40,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Each guarded module with the fast-tier tests expected to notice a dropped condition.
+#: Each guarded module with the fast-tier tests expected to notice a dropped condition,
+#: the quickest first (each variant runs them with ``-x``).
 GUARDED: dict[str, list[str]] = {
     "service/db/transitions.py": [
+        "tests/integration/db/test_transitions.py",
         "tests/integration/work/test_guarantees.py",
         "tests/integration/work/test_download.py",
         "tests/integration/db/test_trees.py",
@@ -51,6 +53,8 @@ GUARDED: dict[str, list[str]] = {
     "service/db/control.py": [
         "tests/integration/fleet/test_gate_guards.py",
         "tests/integration/fleet/test_gate.py",
+        "tests/integration/fleet/test_gate_clients.py",
+        "tests/integration/fleet/test_gate_sites.py",
     ],
 }
 
