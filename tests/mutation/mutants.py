@@ -20,12 +20,14 @@ at once use the same databases and queues (docs/testing.md, "Mutation testing").
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fnmatch
 import json
 import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -231,6 +233,18 @@ def _function_of(name: str) -> str:
     return mangled.removeprefix("x_").rpartition("ǁ")[2]
 
 
+#: The fresh pytests running now (each its own process group), ended with the run.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+def _end_live(signum: int, frame: object) -> None:
+    """SIGTERM or Ctrl-C: end the running pytests (their own sessions) too, then stop."""
+    for proc in list(_LIVE):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    os._exit(128 + signum)
+
+
 def _pytest(tests: list[str], ignore: list[str], mutant: str, cwd: Path, limit: float) -> int:
     """One fresh pytest of ``tests`` with the trampoline pointed at ``mutant``; its exit
     code, or :data:`TIMED_OUT` (its process group killed) after ``limit`` seconds."""
@@ -244,12 +258,15 @@ def _pytest(tests: list[str], ignore: list[str], mutant: str, cwd: Path, limit: 
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     ) as proc:
+        _LIVE.add(proc)
         try:
             return proc.wait(timeout=limit)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
+            os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
             return TIMED_OUT
+        finally:
+            _LIVE.discard(proc)
 
 
 def fresh(
@@ -273,6 +290,8 @@ def fresh(
     mutmut still writes the mutants (:func:`generate`); the verdicts go into its
     ``.meta`` files, so ``--scores`` and ``mutmut show`` read them as usual.
     """
+    signal.signal(signal.SIGTERM, _end_live)
+    signal.signal(signal.SIGINT, _end_live)
     work = prepare(tier, ignore, tests)
     subprocess.run(
         [sys.executable, "-c", "from tests.mutation.mutants import generate; generate()"],
@@ -310,21 +329,19 @@ def fresh(
         code = _pytest(tests, skip, item[1], here, limit)
         return item[0], item[1], code, time.monotonic() - start
 
-    verdicts: dict[str, dict[str, int]] = {p: {} for p in modules}
+    data = {p: json.loads(meta.read_text()) for p, meta in metas.items()}
     with ThreadPoolExecutor(jobs) as pool:
         for path, name, code, spent in pool.map(one, chosen):
             # pytest's 2 here is an error while collecting: the mutated module (or one
             # importing it) no longer imports, which any use of it would notice.
-            stored = {0: 0, 1: 1, 2: 1, TIMED_OUT: TIMED_OUT}.get(code, ERRORED)
-            verdicts[path][name] = stored
+            data[path]["exit_code_by_key"][name] = {0: 0, 1: 1, 2: 1, TIMED_OUT: TIMED_OUT}.get(
+                code, ERRORED
+            )
+            metas[path].write_text(json.dumps(data[path], indent=4))  # a stopped run keeps these
             shown = {0: "SURVIVED", 1: "killed", 2: "killed (import)", TIMED_OUT: "timeout"}.get(
                 code, f"error (pytest exit {code})"
             )
             print(f"{shown:10} {spent:6.1f}s  {name}", flush=True)
-    for path, meta in metas.items():
-        data = json.loads(meta.read_text())
-        data["exit_code_by_key"].update(verdicts[path])
-        meta.write_text(json.dumps(data, indent=4))
     print(f"fresh: {time.monotonic() - began:.0f} s")
     print_scores(modules, tier)
     return 0
