@@ -171,6 +171,21 @@ def test_a_claim_the_row_does_not_allow_takes_nothing(
     assert attempts_of(runtime, job_id) == []
 
 
+def test_a_claim_takes_only_its_own_job(runtime: Runtime, job: Callable[..., uuid.UUID]) -> None:
+    mine, other = job(), job()
+    with runtime.db.session() as session:
+        taken = transitions.claim(session, mine, Step.DOWNLOAD, OWNER, LEASE, Phase.DOWNLOADING)
+        attempt = transitions.claim_attempt(
+            session, mine, Step.DOWNLOAD, OTHER, LEASE, Phase.DOWNLOADING, "2026.01.01"
+        )
+    assert taken is not None
+    assert taken.id == mine
+    assert attempt is None, "a live lease is not taken over"
+    left = must(runtime, other)
+    assert (left.status, left.lease_owner, left.attempts) == (Status.QUEUED.value, None, 0)
+    assert attempts_of(runtime, other) == []
+
+
 def test_the_last_attempt_is_claimed(runtime: Runtime, job: Callable[..., uuid.UUID]) -> None:
     job_id = job(attempts=3, max_attempts=4)
     with runtime.db.session() as session:
