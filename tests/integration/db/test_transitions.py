@@ -338,9 +338,7 @@ def test_a_move_is_refused_to_a_former_owner_and_from_a_state_not_named(
     before = must(runtime, job_id).model_dump()
     with runtime.db.session() as session:
         assert transitions.move(session, job_id, Status.RETRYING, owner=OTHER) is None
-        assert (
-            transitions.move(session, job_id, Status.QUEUED, only_from=(Status.RETRYING,)) is None
-        )
+        assert transitions.move(session, job_id, Status.QUEUED, only_from=(Status.FAILED,)) is None
     assert must(runtime, job_id).model_dump() == before
 
 
