@@ -332,15 +332,24 @@ def fresh(
     data = {p: json.loads(meta.read_text()) for p, meta in metas.items()}
     with ThreadPoolExecutor(jobs) as pool:
         for path, name, code, spent in pool.map(one, chosen):
-            # pytest's 2 here is an error while collecting: the mutated module (or one
-            # importing it) no longer imports, which any use of it would notice.
-            data[path]["exit_code_by_key"][name] = {0: 0, 1: 1, 2: 1, TIMED_OUT: TIMED_OUT}.get(
-                code, ERRORED
-            )
+            # pytest's 2 (an error while collecting) or 4 (a conftest that fails to import)
+            # after a clean run that passed: the mutated module, or one importing it, no
+            # longer imports, which any use of it would notice.
+            data[path]["exit_code_by_key"][name] = {
+                0: 0,
+                1: 1,
+                2: 1,
+                4: 1,
+                TIMED_OUT: TIMED_OUT,
+            }.get(code, ERRORED)
             metas[path].write_text(json.dumps(data[path], indent=4))  # a stopped run keeps these
-            shown = {0: "SURVIVED", 1: "killed", 2: "killed (import)", TIMED_OUT: "timeout"}.get(
-                code, f"error (pytest exit {code})"
-            )
+            shown = {
+                0: "SURVIVED",
+                1: "killed",
+                2: "killed (import)",
+                4: "killed (import)",
+                TIMED_OUT: "timeout",
+            }.get(code, f"error (pytest exit {code})")
             print(f"{shown:10} {spent:6.1f}s  {name}", flush=True)
     print(f"fresh: {time.monotonic() - began:.0f} s")
     print_scores(modules, tier)
