@@ -14,6 +14,13 @@ writes each variant into a copy of the tree and runs the module's tests there wi
 ``-x``. A variant no test notices is a survivor: add a test, or list it in
 ``docs/testing.md`` as equivalent with the reason (``EQUIVALENT`` below).
 
+A variant is named by what it drops, not where: ``module:statement:condition``, the
+statement being the function around the ``.where`` or the module-level name the SQL
+text is bound to (with ``.cte`` for a WHERE inside ``cte AS (…)``), and the condition
+its text with whitespace and SQL comments folded (`` [2]`` and on for the same text
+again in the same statement). Code that moves keeps
+its names; an ``EQUIVALENT`` entry that names no variant any more fails the run.
+
     python -m tests.mutation.guards [--list] [module …]
 """
 
@@ -28,14 +35,16 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Each guarded module with the fast-tier tests expected to notice a dropped condition.
+#: Each guarded module with the fast-tier tests expected to notice a dropped condition,
+#: the quickest first (each variant runs them with ``-x``).
 GUARDED: dict[str, list[str]] = {
     "service/db/transitions.py": [
+        "tests/integration/db/test_transitions.py",
         "tests/integration/work/test_guarantees.py",
         "tests/integration/work/test_download.py",
         "tests/integration/db/test_trees.py",
@@ -44,18 +53,20 @@ GUARDED: dict[str, list[str]] = {
     "service/db/control.py": [
         "tests/integration/fleet/test_gate_guards.py",
         "tests/integration/fleet/test_gate.py",
+        "tests/integration/fleet/test_gate_clients.py",
+        "tests/integration/fleet/test_gate_sites.py",
     ],
 }
 
-#: Variants that change nothing a user can see, by "module:line:condition", with why.
+#: Variants that change nothing a user can see, by "module:statement:condition", with why.
 EQUIVALENT: dict[str, str] = {
-    "service/db/control.py:257:j.status IN ({_WAITING_SQL})": (
+    "service/db/control.py:_RELEASABLE.waiting:j.status IN ({_WAITING_SQL})": (
         "every move clears `held` and only waiting rows are held, so a held row is waiting"
     ),
-    "service/db/control.py:270:r.status = {_RUNNING_SQL}": (
+    "service/db/control.py:_RELEASABLE.room:r.status = {_RUNNING_SQL}": (
         "only a running row has a lease: every move out of running clears lease_expires_at"
     ),
-    "service/db/control.py:272:site IS NOT NULL": (
+    "service/db/control.py:_RELEASABLE.room:site IS NOT NULL": (
         "a NULL site never joins `room` (NULL = NULL is not true): the row is dropped anyway"
     ),
 }
@@ -64,6 +75,20 @@ _WHERE = re.compile(r"\bWHERE\b")
 _END = re.compile(r"\b(ORDER\s+BY|GROUP\s+BY|LIMIT|FOR\s+(SHARE|UPDATE)|RETURNING|UNION)\b", re.I)
 _AND = re.compile(r"\bAND\b", re.IGNORECASE)
 _COMMENT = re.compile(r"--[^\n]*")
+_CTE = re.compile(r"\b(\w+)\s+AS\s*\(", re.IGNORECASE)
+
+
+def _cte_at(sql: str, at: int) -> str | None:
+    """The name of the innermost ``name AS (…)`` around offset ``at`` of ``sql``."""
+    found = None
+    for m in _CTE.finditer(sql, 0, at):
+        depth, i = 1, m.end()
+        while i < len(sql) and depth:
+            depth += {"(": 1, ")": -1}.get(sql[i], 0)
+            i += 1
+        if i > at:
+            found = m.group(1)
+    return found
 
 
 @dataclass(frozen=True)
@@ -72,12 +97,45 @@ class Variant:
 
     module: str
     line: int
+    statement: str
     condition: str
     source: str
+    #: Where the condition starts in the module's text (orders the variants of one line).
+    offset: int = 0
+    #: 1 for the first condition of this text in the statement, 2 for the next …
+    occurrence: int = 1
 
     @property
     def key(self) -> str:
-        return f"{self.module}:{self.line}:{self.condition}"
+        """Stable while the code moves: no line number (``line`` is only shown)."""
+        again = f" [{self.occurrence}]" if self.occurrence > 1 else ""
+        return f"{self.module}:{self.statement}:{self.condition}{again}"
+
+
+def _owners(tree: ast.Module) -> dict[ast.AST, str]:
+    """Each node → the statement it belongs to: the innermost function around it, else
+    the module-level name it is assigned to (``_RELEASABLE = sa.text(…)``)."""
+    owner: dict[ast.AST, str] = {}
+
+    def visit(node: ast.AST, name: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            inner = name
+            if isinstance(child, ast.FunctionDef | ast.AsyncFunctionDef):
+                inner = child.name
+            owner[child] = inner
+            visit(child, inner)
+
+    for stmt in tree.body:
+        name = "<module>"
+        if isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            name = stmt.name
+        elif isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+            name = stmt.targets[0].id
+        elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            name = stmt.target.id
+        owner[stmt] = name
+        visit(stmt, name)
+    return owner
 
 
 def _replace(text: str, start: int, end: int, new: str) -> str:
@@ -100,7 +158,9 @@ def _span(node: ast.AST, starts: list[int]) -> tuple[int, int]:
     )
 
 
-def _core_variants(module: str, text: str, tree: ast.AST, starts: list[int]) -> list[Variant]:
+def _core_variants(
+    module: str, text: str, tree: ast.Module, starts: list[int], owners: dict[ast.AST, str]
+) -> list[Variant]:
     found = []
     for node in ast.walk(tree):
         if not (
@@ -126,7 +186,9 @@ def _core_variants(module: str, text: str, tree: ast.AST, starts: list[int]) -> 
                 _, prev_end = _span(args[i - 1], starts)
                 _, end = _span(arg, starts)
                 mutated = _replace(text, prev_end, end, "")
-            found.append(Variant(module, arg.lineno, " ".join(shown.split()), mutated))
+            condition = " ".join(shown.split())
+            at = _span(arg, starts)[0]
+            found.append(Variant(module, arg.lineno, owners[node], condition, mutated, at))
     return found
 
 
@@ -161,7 +223,9 @@ def _is_text_call(node: ast.AST) -> bool:
     return name == "text"
 
 
-def _text_variants(module: str, text: str, tree: ast.AST, starts: list[int]) -> list[Variant]:
+def _text_variants(
+    module: str, text: str, tree: ast.Module, starts: list[int], owners: dict[ast.AST, str]
+) -> list[Variant]:
     found = []
     for call in ast.walk(tree):
         if not (_is_text_call(call) and isinstance(call.args[0], ast.Constant | ast.JoinedStr)):
@@ -170,6 +234,8 @@ def _text_variants(module: str, text: str, tree: ast.AST, starts: list[int]) -> 
         begin, end = _span(node, starts)
         raw = text[begin:end]
         for where in _WHERE.finditer(raw):
+            cte = _cte_at(raw, where.start())
+            statement = owners[call] + (f".{cte}" if cte else "")
             terms = _terms(raw[where.end() : len(raw) - 3])  # inside the closing quotes
             for k, (a, b) in enumerate(terms):
                 term = raw[where.end() + a : where.end() + b]
@@ -183,7 +249,8 @@ def _text_variants(module: str, text: str, tree: ast.AST, starts: list[int]) -> 
                 line = node.lineno + raw[: where.end() + a].count("\n")
                 mutated = text[:begin] + mutated_raw + text[begin + len(raw) :]
                 shown = " ".join(_COMMENT.sub("", term).split())
-                found.append(Variant(module, line, shown, mutated))
+                at = begin + where.end() + a
+                found.append(Variant(module, line, statement, shown, mutated, at))
     return found
 
 
@@ -191,10 +258,35 @@ def variants(module: str) -> list[Variant]:
     text = (ROOT / module).read_text()
     tree = ast.parse(text)
     starts = _offsets(text)
-    found = _core_variants(module, text, tree, starts) + _text_variants(module, text, tree, starts)
+    owners = _owners(tree)
+    found = _core_variants(module, text, tree, starts, owners)
+    found += _text_variants(module, text, tree, starts, owners)
     for v in found:
         ast.parse(v.source)  # a variant must still be Python
-    return sorted(found, key=lambda v: v.line)
+    numbered, seen = [], {}
+    for v in sorted(found, key=lambda v: v.offset):
+        plain = (v.statement, v.condition)
+        seen[plain] = seen.get(plain, 0) + 1
+        numbered.append(replace(v, occurrence=seen[plain]))
+    return numbered
+
+
+def stale(modules: list[str]) -> list[str]:
+    """``EQUIVALENT`` entries of ``modules`` that name no variant: the code changed under
+    them, and the reason given may no longer hold."""
+    keys = {v.key for m in modules for v in variants(m)}
+    return [k for k in EQUIVALENT if k.split(":", 1)[0] in modules and k not in keys]
+
+
+def check_equivalents(modules: list[str]) -> None:
+    """Stop loudly on a stale ``EQUIVALENT`` entry (see :func:`stale`)."""
+    gone = stale(modules)
+    if gone:
+        listed = "\n".join(f"    {k}" for k in gone)
+        sys.exit(
+            f"guards: EQUIVALENT names conditions that no longer exist:\n{listed}\n"
+            "re-key them (`--list` shows the variants) or remove them, and re-check the reason"
+        )
 
 
 def copy_tree(into: Path) -> None:
@@ -220,6 +312,7 @@ def _stop(signum: int, frame: object) -> None:
 def run(modules: list[str], only: list[str] | None = None) -> int:
     """Run the variants of ``modules`` (those whose key contains one of ``only``, if
     given); the number of survivors not listed as equivalent."""
+    check_equivalents(modules)
     signal.signal(signal.SIGTERM, _stop)
     survivors = 0
     with tempfile.TemporaryDirectory(prefix="haul-guards-") as tmp:
@@ -253,7 +346,7 @@ def run(modules: list[str], only: list[str] | None = None) -> int:
                 else:
                     verdict = "SURVIVED"
                     survivors += 1
-                print(f"{verdict:9} {took:6.1f}s  {v.key}", flush=True)
+                print(f"{verdict:9} {took:6.1f}s  {v.key}  (line {v.line})", flush=True)
     return survivors
 
 
@@ -267,9 +360,10 @@ def main() -> None:
     if unknown:
         parser.error(f"not a guarded module: {unknown}; known: {list(GUARDED)}")
     if args.list:
+        check_equivalents(args.modules)
         for module in args.modules:
             for v in variants(module):
-                print(v.key)
+                print(f"{v.key}    (line {v.line})")
         return
     survivors = run(args.modules, args.only)
     print(f"guards: {survivors} survivor(s)")

@@ -10,22 +10,30 @@ harness and the sampled CI step (docs/testing.md says what each proves).
 
 A MODULE is a path (``service/domain/states.py``) or a dotted name (``service.domain.states``).
 mutmut (configured in ``[tool.mutmut]`` of pyproject.toml) copies the tree into
-``mutants/`` and runs, per mutant, the fast-tier tests that reach the mutated function.
+``mutants/``. For the unit tier mutmut also runs the mutants (forked from one pytest,
+each against the unit tests that reach the mutated function). A run that includes
+integration tests instead runs each mutant in a fresh pytest of the chosen files
+(:func:`fresh`): mutmut's forked children share the test run's identity, so two of them
+at once use the same databases and queues (docs/testing.md, "Mutation testing").
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fnmatch
 import json
 import os
 import random
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from tests.mutation import guards
@@ -41,6 +49,19 @@ PYTEST += ["-p", "tests.mutation.plugin"]
 KILLED = {1, 3, 24, -24, 36, 37, 152, 255}
 #: Not run at all (outside the chosen modules, or skipped): not part of the score.
 NOT_RUN = {None, 34}
+#: What :func:`fresh` stores for a mutant whose pytest hung past its deadline (mutmut's
+#: "timeout", a kill), and for one whose pytest neither passed nor failed (an error:
+#: mutmut's "suspicious", not a kill, so it shows among the survivors).
+TIMED_OUT, ERRORED = 36, 35
+
+#: The test files a database module is measured against when no ``--tests`` are named:
+#: those that exercise its in-scope functions, small enough for a run of minutes.
+MEASURE_TESTS: dict[str, list[str]] = {
+    "service/db/transitions.py": [
+        "tests/integration/db/test_transitions.py",
+        "tests/integration/work/test_guarantees.py",
+    ],
+}
 
 #: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).
 #: The modules whose full run has been measured; the database modules join when theirs
@@ -90,7 +111,7 @@ TIERS = {"unit": ["tests/unit"], "fast": ["tests/unit", "tests/integration"]}
 
 #: Tests that read the source's structure rather than run it: mutmut's copy rewrites every
 #: function into variants and a trampoline, so they fail there whatever the mutant.
-STRUCTURE_TESTS = ["tests/unit/work/test_ending.py"]
+STRUCTURE_TESTS = ["tests/unit/work/test_ending.py", "tests/unit/mutation"]
 
 
 def workdir(tier: str) -> Path:
@@ -178,7 +199,18 @@ def mutmut(
     tests: list[str] | None = None,
     functions: list[str] | None = None,
 ) -> int:
-    """Run mutmut on ``modules`` (only the module-level ``functions``, if named)."""
+    """Run mutmut on ``modules`` (only the module-level ``functions``, if named); a run
+    that includes integration tests goes to :func:`fresh` instead."""
+    if tests is None and all(m in MEASURE_TESTS for m in modules):
+        tests = sorted({t for m in modules for t in MEASURE_TESTS[m]})
+    selection = tests or TIERS[tier]
+    if any(t.startswith("tests/integration") for t in selection):
+        if tests is None:
+            sys.exit(
+                "the integration tier runs each mutant in a fresh pytest of chosen files: "
+                "name them with --tests (every mutant against the whole tier takes days)"
+            )
+        return fresh(modules, tier, ignore, tests, functions)
     work = prepare(tier, ignore, tests)
     if functions:
         # matches the function (mutmut picks its tests by this) and its mutants
@@ -193,6 +225,135 @@ def mutmut(
     print(f"mutmut: {time.monotonic() - began:.0f} s")
     print_scores(modules, tier)
     return code
+
+
+def _function_of(name: str) -> str:
+    """``service.db.transitions.x_claim__mutmut_3`` → ``claim`` (a method: its name)."""
+    mangled = name.rpartition(".")[2].split("__mutmut_")[0]
+    return mangled.removeprefix("x_").rpartition("ǁ")[2]
+
+
+#: The fresh pytests running now (each its own process group), ended with the run.
+_LIVE: set[subprocess.Popen[bytes]] = set()
+
+
+def _end_live(signum: int, frame: object) -> None:
+    """SIGTERM or Ctrl-C: end the running pytests (their own sessions) too, then stop."""
+    for proc in list(_LIVE):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    os._exit(128 + signum)
+
+
+def _pytest(tests: list[str], ignore: list[str], mutant: str, cwd: Path, limit: float) -> int:
+    """One fresh pytest of ``tests`` with the trampoline pointed at ``mutant``; its exit
+    code, or :data:`TIMED_OUT` (its process group killed) after ``limit`` seconds."""
+    args = [*PYTEST, *tests, *(f"--ignore={p}" for p in ignore)]
+    env = {**os.environ, "MUTANT_UNDER_TEST": mutant}
+    with subprocess.Popen(
+        args,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    ) as proc:
+        _LIVE.add(proc)
+        try:
+            return proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return TIMED_OUT
+        finally:
+            _LIVE.discard(proc)
+
+
+def fresh(
+    modules: list[str],
+    tier: str,
+    ignore: list[str],
+    tests: list[str],
+    functions: list[str] | None = None,
+) -> int:
+    """Each mutant in a fresh pytest of ``tests``, as the CI sample runs them.
+
+    Why not mutmut's forked children: they are forked from the process that ran the
+    stats, so they share its ``RUN_ID`` and fixture counters (tests/support/postgres.py,
+    tests/conftest.py). Two children at once create and drop the same databases, the
+    same template and the same queues, and fail each other: mutmut reports a kill the
+    mutant did not cause. And a statement built at import (``_CLAIM`` in
+    ``db/transitions.py``) was built in that parent without any mutant, so its mutants
+    never take effect in a child. A fresh process per mutant imports the mutated module
+    with ``MUTANT_UNDER_TEST`` already set and names its databases and queues itself.
+
+    mutmut still writes the mutants (:func:`generate`); the verdicts go into its
+    ``.meta`` files, so ``--scores`` and ``mutmut show`` read them as usual.
+    """
+    signal.signal(signal.SIGTERM, _end_live)
+    signal.signal(signal.SIGINT, _end_live)
+    work = prepare(tier, ignore, tests)
+    subprocess.run(
+        [sys.executable, "-c", "from tests.mutation.mutants import generate; generate()"],
+        cwd=work,
+        check=True,
+        capture_output=True,
+    )
+    here = work / "mutants"
+    metas = {p: here / f"{p}.meta" for p in modules}
+    chosen: list[tuple[str, str]] = []
+    for path, meta in metas.items():
+        names = json.loads(meta.read_text())["exit_code_by_key"]
+        for name in sorted(names, key=lambda n: (n.split("__mutmut_")[0], len(n), n)):
+            if functions and not any(fnmatch.fnmatchcase(_function_of(name), f) for f in functions):
+                continue
+            if in_scope(path, name):
+                chosen.append((path, name))
+    skip = [*STRUCTURE_TESTS, *ignore]
+    began = time.monotonic()
+    clean = _pytest(tests, skip, "", here, 1800)
+    took = time.monotonic() - began
+    print(f"clean run: pytest exit {clean} in {took:.0f} s", flush=True)
+    if clean != 0:
+        print("the chosen tests fail without any mutant: nothing to measure")
+        return 1
+    if _pytest(tests, skip, "fail", here, 1800) == 0:
+        print("the chosen tests pass with every mutated function raising: they reach none")
+        return 1
+    limit = max(120.0, 3 * took + 60)
+    jobs = int(os.environ.get("MUTANTS_JOBS", "2"))
+    print(f"fresh: {len(chosen)} mutants, {jobs} at a time, {limit:.0f} s each at most")
+
+    def one(item: tuple[str, str]) -> tuple[str, str, int, float]:
+        start = time.monotonic()
+        code = _pytest(tests, skip, item[1], here, limit)
+        return item[0], item[1], code, time.monotonic() - start
+
+    data = {p: json.loads(meta.read_text()) for p, meta in metas.items()}
+    with ThreadPoolExecutor(jobs) as pool:
+        for path, name, code, spent in pool.map(one, chosen):
+            # pytest's 2 (an error while collecting) or 4 (a conftest that fails to import)
+            # after a clean run that passed: the mutated module, or one importing it, no
+            # longer imports, which any use of it would notice.
+            data[path]["exit_code_by_key"][name] = {
+                0: 0,
+                1: 1,
+                2: 1,
+                4: 1,
+                TIMED_OUT: TIMED_OUT,
+            }.get(code, ERRORED)
+            metas[path].write_text(json.dumps(data[path], indent=4))  # a stopped run keeps these
+            shown = {
+                0: "SURVIVED",
+                1: "killed",
+                2: "killed (import)",
+                4: "killed (import)",
+                TIMED_OUT: "timeout",
+            }.get(code, f"error (pytest exit {code})")
+            print(f"{shown:10} {spent:6.1f}s  {name}", flush=True)
+    print(f"fresh: {time.monotonic() - began:.0f} s")
+    print_scores(modules, tier)
+    return 0
 
 
 def generate() -> None:
@@ -292,7 +453,12 @@ def main() -> None:
     if args.guards:
         modules = [as_path(m) for m in args.modules] or list(guards.GUARDED)
         if args.list:
-            print("\n".join(v.key for m in modules for v in guards.variants(m)))
+            guards.check_equivalents(modules)
+            print(
+                "\n".join(
+                    f"{v.key}    (line {v.line})" for m in modules for v in guards.variants(m)
+                )
+            )
             return
         survivors = guards.run(modules, args.only)
         print(f"guards: {survivors} survivor(s)")
