@@ -14,6 +14,8 @@ from sqlalchemy.orm import configure_mappers, make_transient_to_detached
 from service.db.models import Job
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from sqlmodel import Session, SQLModel
 
 M = TypeVar("M", bound="SQLModel")
@@ -66,15 +68,16 @@ def attribute_names(model: type[SQLModel]) -> dict[str, str]:
     return {column.name: mapper.get_property_by_column(column).key for column in mapper.columns}
 
 
-def detached(model: type[M], row: sa.Row[Any]) -> M:
-    """A model object from a Core row of all its columns, made as the ORM loads one (no
-    ``__init__``: the values go straight into the instance) and handed out detached, as
-    if by a session that has since closed; without a session's identity map and
-    hydration, and without the validation a constructor runs."""
+def detached(model: type[M], row: Mapping[str, Any]) -> M:
+    """A model object from a row of all its columns by column name (a ``dict`` of
+    ``db/direct.py``), made as the ORM loads one (no ``__init__``: the values go
+    straight into the instance) and handed out detached, as if by a session that has
+    since closed; without a session's identity map and hydration, and without the
+    validation a constructor runs."""
     names = attribute_names(model)
     obj: M = sa.inspect(model).class_manager.new_instance()
     values = obj.__dict__
-    for key, value in row._mapping.items():
+    for key, value in row.items():
         values[names[key]] = value
     make_transient_to_detached(obj)
     return obj
