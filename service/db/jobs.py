@@ -89,15 +89,18 @@ def insert_unless_paused(direct: Direct, job: Job) -> Job:
     values: dict[str, Any] = {"held_queue": job.step, "held_client": job.client_id}
     for column, (name, as_json) in _INSERTED.items():
         value = getattr(job, name)
-        if value is not None or column.server_default is None:
-            values[column.name] = Jsonb(value) if as_json and value is not None else value
+        if value is not None:
+            values[column.name] = Jsonb(value) if as_json else value
+        elif column.default is not None:
+            values[column.name] = None  # said outright, or SQLAlchemy's default would apply
     row = direct.one(compiled(_INSERT_UNLESS_PAUSED, tuple(values)), values, writes=True)
     assert row is not None  # INSERT … RETURNING returns the row it inserted
     return detached(Job, row)
 
 
-#: The columns a submission sets (every one but ``held``): their attribute names, and
-#: whether the value is JSON (bound as ``jsonb``).
+#: The columns a submission may set (every one but ``held``): their attribute names, and
+#: whether the value is JSON (bound as ``jsonb``). A column left None is left out of the
+#: INSERT (its server default or NULL applies): fewer parameters to send.
 _INSERTED = {
     column: (sa.inspect(Job).get_property_by_column(column).key, isinstance(column.type, sa.JSON))
     for column in _JOBS.c
