@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from service.db.engine import Counts
 
 #: The dialect the engine uses, for compiling statements to its SQL text.
-_DIALECT = pg_psycopg.dialect()
+_DIALECT = pg_psycopg.dialect()  # type: ignore[no-untyped-call]
 
 
 @dataclass(frozen=True)
