@@ -266,8 +266,7 @@ class PublishMarks:
 
     def _write(self, batch: list[tuple[UUID, datetime]]) -> None:
         try:
-            with self._db.transaction() as conn:
-                job_rows.mark_confirmed(conn, batch)
+            job_rows.mark_confirmed(self._db.direct, batch)
         except Exception:
             log.warning(
                 "could not mark published jobs; the republish sweep sends them again",

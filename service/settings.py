@@ -397,7 +397,7 @@ class Settings(BaseSettings):
 
     @property
     def egress_policy(self) -> EgressPolicy:
-        return EgressPolicy.parse(self.egress_allow)
+        return _egress_policy(self.egress_allow)
 
     @property
     def cookie_secrets(self) -> list[str]:
@@ -407,6 +407,12 @@ class Settings(BaseSettings):
         old = self.old_secret_keys.get_secret_value() if self.old_secret_keys else ""
         retired = [s.strip() for s in old.split(",") if s.strip()]
         return [self.secret_key.get_secret_value(), *retired]
+
+
+@lru_cache(maxsize=8)
+def _egress_policy(allow: str) -> EgressPolicy:
+    """Parsed once per text: every submission asks (``EgressPolicy`` is immutable)."""
+    return EgressPolicy.parse(allow)
 
 
 @lru_cache(maxsize=1)

@@ -26,6 +26,12 @@ def provide_client(request: Request[Any, Any, Any]) -> Client:
     """The client whose key is in ``Authorization: Bearer`` (or, on a few GET routes, the
     dashboard's session cookie); 401 otherwise, and 429 past
     its request rate (every authenticated request counts)."""
+    return client_of(request)
+
+
+def client_of(request: Request[Any, Any, Any]) -> Client:
+    """What :func:`provide_client` provides, for a sync handler to call in its own thread:
+    a hot route (``POST /v1/jobs``) saves the dependency's hand-off to a thread and back."""
     runtime = provide_runtime(request)
     client = _from_cookie(request, runtime) or authenticate(
         runtime, request.headers.get("authorization")

@@ -8,12 +8,15 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from service.db.direct import compiled
 from service.db.models import Client
 from service.db.sql import detached
 from service.domain.quotas import ClientLimits
 
 if TYPE_CHECKING:
     from sqlmodel import Session
+
+    from service.db.direct import Direct
 
 
 def insert(session: Session, client: Client) -> Client:
@@ -43,10 +46,11 @@ _CLIENTS = Client.__table__
 _BY_KEY_PREFIX = sa.select(*_CLIENTS.c).where(_CLIENTS.c.key_prefix == sa.bindparam("prefix"))
 
 
-def by_key_prefix(conn: sa.Connection, prefix: str) -> Client | None:
-    """The client owning a key prefix, revoked or not (the caller decides): one read on
-    the unique index, a plain row (every authenticated request asks it)."""
-    row = conn.execute(_BY_KEY_PREFIX, {"prefix": prefix}).first()
+def by_key_prefix(direct: Direct, prefix: str) -> Client | None:
+    """The client owning a key prefix, revoked or not (the caller decides): one prepared
+    read on the unique index, in autocommit, a plain row (every authenticated request
+    asks it, so it goes the direct way: ``db/direct.py``)."""
+    row = direct.one(compiled(_BY_KEY_PREFIX), {"prefix": prefix})
     return None if row is None else detached(Client, row)
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
+from service.db.direct import Direct
 from service.errors import Conflict, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -54,10 +55,12 @@ class Counts:
 
 @dataclass
 class Database:
-    """One engine and its session factory, built by :func:`connect`."""
+    """One engine and its session factory, built by :func:`connect`; and the plain
+    connections of the hot paths' single statements (:mod:`service.db.direct`)."""
 
     engine: sa.Engine
     sessions: sessionmaker[Session]
+    direct: Direct
     counts: Counts = field(default_factory=Counts)
 
     @contextmanager
@@ -72,23 +75,6 @@ class Database:
         with _translated(), self.sessions() as session, session.begin():
             yield session
 
-    @contextmanager
-    def transaction(self) -> Iterator[sa.Connection]:
-        """A Core unit of work for the hot paths: plain rows, no ORM session; committed on
-        success, rolled back on error, errors as :meth:`session` says."""
-        with _translated(), self.engine.begin() as conn:
-            yield conn
-
-    @contextmanager
-    def reading(self) -> Iterator[sa.Connection]:
-        """A connection for one read that needs no transaction: each statement stands
-        alone (autocommit), so there is no BEGIN, COMMIT or ROLLBACK to wait for."""
-        with (
-            _translated(),
-            self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn,
-        ):
-            yield conn
-
     def ping(self) -> None:
         """Raise :class:`ServiceUnavailable` unless the database answers."""
         try:
@@ -98,6 +84,7 @@ class Database:
             raise ServiceUnavailable(f"database unreachable: {type(exc).__name__}") from exc
 
     def dispose(self) -> None:
+        self.direct.close()
         self.engine.dispose()
 
 
@@ -156,6 +143,7 @@ def connect(url: str, *, pool_size: int = 5) -> Database:
     return Database(
         engine=engine,
         sessions=sessionmaker(engine, class_=Session, expire_on_commit=False),
+        direct=Direct(url, counts, size=pool_size * 2),
         counts=counts,
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True)
@@ -24,7 +24,11 @@ class ClientLimits:
         """These limits where set, ``defaults`` where not."""
         return ClientLimits(
             *(
-                own if own is not None else default
-                for own, default in zip(astuple(self), astuple(defaults), strict=True)
+                own if (own := getattr(self, name)) is not None else getattr(defaults, name)
+                for name in _NAMES
             )
         )
+
+
+#: The limits' names, in field order (``astuple`` deep-copies: every request asks).
+_NAMES = tuple(f.name for f in fields(ClientLimits))

@@ -68,8 +68,7 @@ def insert(
     key = _parse(idempotency_key)
     limits = limits_of(rt.settings, client)
     if key is None and not dedupe and then is None and not _has_quota(limits):
-        with rt.db.transaction() as conn:
-            return job_rows.insert_unless_paused(conn, job)
+        return job_rows.insert_unless_paused(rt.db.direct, job)
     with rt.db.session() as session:
         if limits.max_active_jobs is not None:
             client_rows.lock(session, client.id)

@@ -17,7 +17,6 @@ from service.db import deliveries as delivery_rows
 from service.db import events as event_rows
 from service.db import jobs as job_rows
 from service.db import trees as tree_rows
-from service.db.models import Artifact, Job, JobAttempt, JobEvent
 from service.dispatch import publish_new
 from service.domain import cursors
 from service.domain.control import tier_max_priority
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-    from service.db.models import Client
+    from service.db.models import Artifact, Client, Job, JobAttempt, JobEvent
     from service.domain.playlists import Children
     from service.runtime import Runtime
 
@@ -93,7 +92,7 @@ def submit(
         raise InvalidInput(
             f"priority must be between 0 and {highest} for a client of tier {client.tier!r}"
         )
-    job = Job(
+    job = job_rows.new(
         client_id=client.id,
         url=clean_url,
         options=normalize(preset, options).model_dump(mode="json"),
