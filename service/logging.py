@@ -43,7 +43,13 @@ def configure_logging(settings: Settings) -> None:
         else lambda _logger, _name, event: readable(event)
     )
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # Below the level, an event is dropped before any processor runs (yt-dlp's chatter
+        # is logged at debug: a dozen lines per job that would each be stamped, then dropped).
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=True,

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from service.db.models import JobAttempt
+from service.db.sql import detached
 from service.domain.errors import ErrorClass
 
 if TYPE_CHECKING:
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from sqlmodel import Session
 
     from service.domain.states import AttemptOutcome
+
+
+#: Every column of ``job_attempts``: the closed attempt comes back as a plain row.
+_COLUMNS = tuple(JobAttempt.__table__.c)
 
 
 def start(
@@ -57,11 +62,13 @@ def finish(
             error_class=error_class,
             error_message=error_message,
         )
-        .returning(JobAttempt)
+        .returning(*_COLUMNS)
+        .execution_options(synchronize_session=False)
     )
     if along is not None:
         stmt = stmt.add_cte(along)
-    return session.execute(stmt).scalars().first()
+    row = session.execute(stmt).first()
+    return detached(JobAttempt, row) if row is not None else None
 
 
 def close_abandoned(

@@ -42,16 +42,34 @@ _ATTRIBUTES = {
 
 
 def job_of(row: Any) -> Job:
-    """A plain row of :data:`JOB_COLUMNS` as a detached ``Job`` (no session, no identity
-    map: the hot paths skip the ORM's loading machinery)."""
+    """A plain row of :data:`JOB_COLUMNS` (other columns beside them are left out) as a
+    detached ``Job``, made as :func:`detached` makes one: no session, no identity map, no
+    constructor (the hot paths skip the ORM's loading machinery)."""
     mapping = row._mapping
-    return Job(**{_ATTRIBUTES[name]: mapping[name] for name in _ATTRIBUTES if name in mapping})
+    obj: Job = _job_manager().new_instance()
+    values = obj.__dict__
+    for name, key in _ATTRIBUTES.items():
+        if name in mapping:
+            values[key] = mapping[name]
+    make_transient_to_detached(obj)
+    return obj
+
+
+@cache
+def _job_manager() -> Any:
+    """``Job``'s class manager, once the mappers are configured (as :func:`attribute_names`)."""
+    configure_mappers()
+    return sa.inspect(Job).class_manager
 
 
 def returning_all(session: Session, stmt: Any) -> list[Job]:
-    """The rows as the UPDATE left them, also when the session had read them before."""
-    options = {"synchronize_session": False, "populate_existing": True}
-    return list(session.execute(stmt.returning(Job).execution_options(**options)).scalars())
+    """The rows as the UPDATE left them, as detached ``Job`` objects made from plain rows
+    (:func:`job_of`): the ORM neither loads them into the session nor synchronizes it, so
+    a ``Job`` the session read before the UPDATE keeps what it read; use the returned rows.
+    The statement still goes through the session (its pending objects are flushed first)."""
+    options = {"synchronize_session": False}
+    rows = session.execute(stmt.returning(*JOB_COLUMNS).execution_options(**options))
+    return [job_of(row) for row in rows]
 
 
 def returning_one(session: Session, stmt: Any) -> Job | None:

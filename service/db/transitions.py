@@ -245,6 +245,7 @@ def heartbeat(
         sa.update(Job)
         .where(Job.id == job_id, Job.status == Status.RUNNING.value, Job.lease_owner == owner)
         .values(lease_expires_at=NOW() + lease, updated_at=NOW(), **progress)
+        .execution_options(synchronize_session=False)
     )
     return session.execute(stmt).rowcount == 1
 

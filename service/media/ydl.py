@@ -25,6 +25,7 @@ from yt_dlp.networking.exceptions import HTTPError
 from service.media.limits import MAX_PAGE_BYTES
 from service.media.pages import Capped
 from service.media.refusals import check_download, keep_native_formats, refuse_playlist
+from service.media.tls import share_contexts
 
 
 class HaulYDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
@@ -34,7 +35,8 @@ class HaulYDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
     The overrides are yt-dlp's own funnels: every extraction result passes
     ``process_ie_result`` (playlists go on from there to their entries), every item's
     formats ``process_video_result`` (before one is chosen), every download ``dl``,
-    every request (extractors', downloaders', post-processors') ``urlopen``.
+    every request (extractors', downloaders', post-processors') ``urlopen``; and its
+    request handlers share one TLS context per configuration (``service/media/tls.py``).
     """
 
     single_item = False
@@ -63,6 +65,10 @@ class HaulYDL(yt_dlp.YoutubeDL):  # type: ignore[misc]
     ) -> Any:
         check_download(info, self.params, to_stdout=name == "-")
         return super().dl(name, info, subtitle, test)
+
+    def build_request_director(self, handlers: Any, preferences: Any = None) -> Any:
+        # One TLS context per configuration and process, not per handler (service/media/tls.py).
+        return share_contexts(super().build_request_director(handlers, preferences))
 
 
 class _OneItemYDL(HaulYDL):
@@ -93,8 +99,17 @@ def new_ydl(
         return ydl
     ydl = kind(params, auto_init=False)
     ydl.max_page_bytes = max_page_bytes
-    for ie in _default_extractors():
-        if "-generic" in allowed and ie.IE_NAME.lower() == "generic":
-            continue
-        ydl.add_info_extractor(ie)
+    ydl._ies.update(_registry(without_generic="-generic" in allowed))
     return ydl
+
+
+@cache
+def _registry(*, without_generic: bool) -> dict[str, Any]:
+    """What ``add_info_extractor`` leaves in ``_ies`` for each default class, in order (key
+    to class; no instance until one is used), built once: a copy per ``YoutubeDL`` instead
+    of ~1,900 calls."""
+    return {
+        ie.ie_key(): ie
+        for ie in _default_extractors()
+        if not (without_generic and ie.IE_NAME.lower() == "generic")
+    }
