@@ -7,6 +7,10 @@ paid that twice (probe and download) where a loop that keeps one ``YoutubeDL`` p
 once per thread. A context is safe to share between threads once configured, and
 what yt-dlp configures depends only on the key below, so the first one made for a key
 serves every later handler with the same key. A client certificate is never shared.
+
+This leans on yt-dlp internals (``make_ssl_context``, a handler's ``_make_sslcontext``),
+and ``haul ytdlp update`` can bring a yt-dlp that moved them: then nothing is shared
+and each handler builds its own context again, slower but the same.
 """
 
 from __future__ import annotations
@@ -15,10 +19,13 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any
 
-from yt_dlp.networking._helper import make_ssl_context
-
 if TYPE_CHECKING:
     import ssl
+
+try:
+    from yt_dlp.networking._helper import make_ssl_context
+except ImportError:  # a yt-dlp that moved it: share nothing (see above)
+    make_ssl_context = None
 
 _lock = threading.Lock()
 _contexts: dict[tuple[bool, bool, bool, str | None], ssl.SSLContext] = {}
@@ -28,8 +35,9 @@ def shared_context(handler: Any, legacy_ssl_support: bool | None = None) -> ssl.
     """What ``RequestHandler._make_sslcontext`` returns for ``handler``, made once per key
     (verify, legacy renegotiation, certifi or system certificates, ``SSLKEYLOGFILE``)."""
     legacy = handler.legacy_ssl_support if legacy_ssl_support is None else legacy_ssl_support
+    assert make_ssl_context is not None  # share_contexts installs this only when it exists
     if handler._client_cert:  # a certificate of its own: never shared
-        return make_ssl_context(
+        return make_ssl_context(  # type: ignore[no-any-return]
             verify=handler.verify,
             legacy_support=legacy,
             use_certifi=not handler.prefer_system_certs,
@@ -52,6 +60,8 @@ def shared_context(handler: Any, legacy_ssl_support: bool | None = None) -> ssl.
 
 def share_contexts(director: Any) -> Any:
     """Make every request handler of ``director`` (a ``YoutubeDL``'s) use the shared contexts."""
+    if make_ssl_context is None:
+        return director
     for handler in director.handlers.values():
         if hasattr(handler, "_make_sslcontext"):
             handler._make_sslcontext = lambda legacy_ssl_support=None, h=handler: shared_context(
