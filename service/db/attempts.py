@@ -68,7 +68,7 @@ def finish(
     if along is not None:
         stmt = stmt.add_cte(along)
     row = session.execute(stmt).first()
-    return detached(JobAttempt, row) if row is not None else None
+    return detached(JobAttempt, row._mapping) if row is not None else None
 
 
 def close_abandoned(
