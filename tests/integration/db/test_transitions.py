@@ -50,10 +50,13 @@ def client(runtime: Runtime) -> Client:
 
 @pytest.fixture
 def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
-    """A job row with the given fields (queued for its download by default)."""
+    """A job row with the given fields (queued for its download by default); a
+    ``lease_expires_in`` becomes ``lease_expires_at`` counted from the insert."""
 
     def make(**fields: Any) -> uuid.UUID:
         fields.setdefault("step", Step.DOWNLOAD.value)
+        if "lease_expires_in" in fields:
+            fields["lease_expires_at"] = datetime.now(UTC) + fields.pop("lease_expires_in")
         made = Job(
             client_id=client.id,
             url="https://media.example/v.mp4",
@@ -89,12 +92,14 @@ class Between:
 
 
 def running(owner: str = OWNER, expires: timedelta = LEASE, **fields: Any) -> dict[str, Any]:
-    """Fields of a job that ``owner`` runs, its lease ending ``expires`` from now."""
+    """Fields of a job that ``owner`` runs, its lease ending ``expires`` after the row is
+    made (not from now: a parametrized case is built when the tests are collected,
+    which can be many minutes before it runs)."""
     return {
         "status": Status.RUNNING.value,
         "phase": Phase.DOWNLOADING.value,
         "lease_owner": owner,
-        "lease_expires_at": datetime.now(UTC) + expires,
+        "lease_expires_in": expires,
         "attempts": 1,
         "started_at": LONG_AGO,
         **fields,
