@@ -13,21 +13,16 @@ second message is harmless: the claim is guarded).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 import queue
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import dramatiq
-import pika
 import structlog
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from pika.adapters.asyncio_connection import AsyncioConnection
 
 from service.db import control as control_rows
 from service.db import jobs as job_rows
@@ -130,21 +125,15 @@ def publish(
     broker: dramatiq.Broker, settings: Settings, queue: Queue, job_id: UUID, *, priority: int = 0
 ) -> None:
     """Send ``<actor of queue>(job_id)``; raises if RabbitMQ does not confirm the message."""
-    broker.enqueue(message_for(settings, queue, job_id, priority=priority))
-
-
-def message_for(
-    settings: Settings, queue: Queue, job_id: UUID, *, priority: int = 0
-) -> dramatiq.Message[None]:
-    """The message that rings ``<actor of queue>(job_id)``."""
     where = route(queue, settings)
-    return dramatiq.Message(
+    message: dramatiq.Message[None] = dramatiq.Message(
         queue_name=where.queue_name,
         actor_name=where.actor_name,
         args=(str(job_id),),
         kwargs={},
         options={"broker_priority": max(0, min(priority, MAX_PRIORITY))},
     )
+    broker.enqueue(message)
 
 
 def publish_or_record(rt: Runtime, job: Job) -> bool:
@@ -199,18 +188,6 @@ def publish_new(rt: Runtime, job: Job) -> Job:
         rt.publish(Step(job.step), job.id, priority=job.priority)
     except Exception as exc:
         return _publish_failed(rt, job, exc)
-    job.published_at = datetime.now(UTC)
-    rt.marks.add(job.id, job.published_at)
-    return job
-
-
-async def publish_new_async(rt: Runtime, job: Job) -> Job:
-    """:func:`publish_new` from an ``async`` handler: the confirm is awaited on its loop;
-    a refused publish is written to the row (from a thread) as there."""
-    try:
-        await rt.publish_async(Step(job.step), job.id, priority=job.priority)
-    except Exception as exc:
-        return await asyncio.to_thread(_publish_failed, rt, job, exc)
     job.published_at = datetime.now(UTC)
     rt.marks.add(job.id, job.published_at)
     return job
@@ -296,189 +273,3 @@ class PublishMarks:
                 jobs=len(batch),
                 exc_info=True,
             )
-
-
-class PublishRefused(Exception):
-    """RabbitMQ did not take a message: it nacked it, returned it (no such queue), or the
-    connection or channel closed before it confirmed."""
-
-
-class AsyncPublisher:
-    """Confirmed publishes from the event loop of an ``async`` handler, one AMQP channel
-    in confirm mode on pika's asyncio connection: the loop goes on serving requests while
-    RabbitMQ confirms, and no thread of the pool waits for it.
-
-    The message is the one :func:`publish` sends through Dramatiq's broker (same body,
-    properties, ``mandatory`` flag, the broker's enqueue hooks). Queues are declared by
-    that broker: the first message to a queue goes through it (in a thread), as does one
-    that RabbitMQ returned as unroutable (its queue was deleted), which declares the
-    queue again. A connection belongs to the loop it was opened on; a call from another
-    loop (a test client's) opens its own.
-    """
-
-    #: How long a publish waits for RabbitMQ's confirm before it counts as failed (a
-    #: message confirmed later is a second doorbell at most, which the claim absorbs).
-    CONFIRM_TIMEOUT_S = 10.0
-
-    def __init__(self, broker: dramatiq.Broker, url: str) -> None:
-        self._broker = broker
-        self._url = url
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._opening: asyncio.Future[Any] | None = None
-        self._channel: Any = None
-        self._connection: Any = None
-        self._tag = 0
-        self._waiting: dict[int, tuple[asyncio.Future[None], str]] = {}
-        self._returned: set[str] = set()
-        #: Queues this process's broker has declared (its first message went through it).
-        self._declared: set[str] = set()
-        self._gone: asyncio.Future[None] | None = None
-
-    async def publish(self, message: dramatiq.Message[Any]) -> None:
-        """Send ``message``; returns once RabbitMQ confirmed it, raises otherwise."""
-        if message.queue_name not in self._declared:
-            await asyncio.to_thread(self._broker.enqueue, message)
-            self._declared.add(message.queue_name)
-            return
-        channel = await self._open()
-        self._broker.emit_before("enqueue", message, None)
-        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        channel.basic_publish(
-            exchange="",
-            routing_key=message.queue_name,
-            body=message.encode(),
-            properties=pika.BasicProperties(
-                delivery_mode=2, priority=message.options.get("broker_priority")
-            ),
-            mandatory=True,
-        )
-        self._tag += 1
-        self._waiting[self._tag] = (confirmed, message.message_id)
-        try:
-            await asyncio.wait_for(confirmed, self.CONFIRM_TIMEOUT_S)
-        except PublishRefused as exc:
-            if "returned" not in str(exc):
-                raise
-            # Its queue is gone: the broker declares it again and sends the message.
-            self._declared.discard(message.queue_name)
-            await asyncio.to_thread(self._broker.enqueue, message)
-            self._declared.add(message.queue_name)
-            return
-        self._broker.emit_after("enqueue", message, None)
-
-    async def close(self) -> None:
-        """Close the connection (call on its loop) and wait until it is; pending
-        publishes fail."""
-        connection = self._connection
-        if connection is not None and self._loop is asyncio.get_running_loop():
-            if connection.is_open:
-                self._gone = asyncio.get_running_loop().create_future()
-                connection.close()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._gone, 5.0)
-        else:
-            self._abandon()
-        self._forget()
-        self._fail_all("closed")
-
-    async def _open(self) -> Any:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            self._abandon()
-            self._forget()
-            self._loop = loop
-        if self._channel is not None and self._channel.is_open:
-            return self._channel
-        if self._opening is None:
-            self._opening = loop.create_future()
-            self._connect(loop, self._opening)
-        opening = self._opening
-        try:
-            return await asyncio.wait_for(asyncio.shield(opening), self.CONFIRM_TIMEOUT_S)
-        finally:
-            if opening.done():
-                self._opening = None
-
-    def _connect(self, loop: asyncio.AbstractEventLoop, opening: asyncio.Future[Any]) -> None:
-        def failed(_conn: Any, error: BaseException) -> None:
-            if not opening.done():
-                opening.set_exception(PublishRefused(f"cannot connect: {error!r}"))
-
-        def channel_open(channel: Any) -> None:
-            channel.add_on_close_callback(self._closed)
-            channel.add_on_return_callback(self._on_return)
-            channel.confirm_delivery(self._on_confirm, lambda _frame: ready(channel))
-
-        def ready(channel: Any) -> None:
-            self._channel, self._tag = channel, 0
-            if not opening.done():
-                opening.set_result(channel)
-
-        def open_channel(conn: Any) -> None:
-            conn.channel(on_open_callback=channel_open)
-
-        def lost(_conn: Any, error: BaseException) -> None:
-            failed(_conn, error)
-            self._closed(None, error)
-            if self._gone is not None and not self._gone.done():
-                self._gone.set_result(None)
-
-        self._connection = AsyncioConnection(
-            pika.URLParameters(self._url),
-            on_open_callback=open_channel,
-            on_open_error_callback=failed,
-            on_close_callback=lost,
-            custom_ioloop=loop,
-        )
-
-    def _on_confirm(self, frame: Any) -> None:
-        method = frame.method
-        acked = isinstance(method, pika.spec.Basic.Ack)
-        tags = (
-            [t for t in self._waiting if t <= method.delivery_tag]
-            if method.multiple
-            else [method.delivery_tag]
-        )
-        for tag in tags:
-            future, message_id = self._waiting.pop(tag, (None, ""))
-            if future is None or future.done():
-                continue
-            if not acked:
-                future.set_exception(PublishRefused("nacked by RabbitMQ"))
-            elif message_id in self._returned:
-                self._returned.discard(message_id)
-                future.set_exception(PublishRefused("returned by RabbitMQ: unroutable"))
-            else:
-                future.set_result(None)
-
-    def _on_return(self, _channel: Any, _method: Any, _properties: Any, body: bytes) -> None:
-        with contextlib.suppress(ValueError, KeyError, TypeError):
-            self._returned.add(str(json.loads(body)["message_id"]))
-
-    def _closed(self, _channel: Any, reason: BaseException) -> None:
-        self._channel = None
-        if self._connection is not None and self._connection.is_open:
-            self._connection.close()
-        self._connection = None
-        self._fail_all(f"connection closed: {reason!r}")
-
-    def _fail_all(self, why: str) -> None:
-        waiting, self._waiting = self._waiting, {}
-        self._returned.clear()
-        for future, _ in waiting.values():
-            if not future.done():
-                future.set_exception(PublishRefused(why))
-
-    def _abandon(self) -> None:
-        """Drop the socket of a connection whose loop is not this one (it may be gone)."""
-        transport = getattr(self._connection, "_transport", None)
-        sock = getattr(transport, "_sock", None)  # pika's stream transport's socket
-        if sock is not None:
-            with contextlib.suppress(OSError):
-                sock.close()
-
-    def _forget(self) -> None:
-        """Forget the connection (another loop's, or one closed)."""
-        self._connection = self._channel = self._opening = None
-        self._waiting, self._tag = {}, 0
-        self._returned.clear()

@@ -30,19 +30,10 @@ class Runtime:
         self.broker = broker
         #: New jobs' confirmed publishes, written to their rows in batches.
         self.marks = dispatch.PublishMarks(db)
-        #: Confirmed publishes from an ``async`` handler, on its event loop.
-        self.publisher = dispatch.AsyncPublisher(
-            broker, dispatch.with_connection_defaults(settings.broker_url)
-        )
 
     def publish(self, step: Step, job_id: uuid.UUID, *, priority: int = 0) -> None:
         """Ring the doorbell for ``step(job_id)``; raises when RabbitMQ does not confirm."""
         dispatch.publish(self.broker, self.settings, Queue(step), job_id, priority=priority)
-
-    async def publish_async(self, step: Step, job_id: uuid.UUID, *, priority: int = 0) -> None:
-        """:meth:`publish` from an ``async`` handler: waits for the confirm on its loop."""
-        message = dispatch.message_for(self.settings, Queue(step), job_id, priority=priority)
-        await self.publisher.publish(message)
 
     def publish_callback(self, delivery_id: uuid.UUID) -> None:
         """Ring the doorbell for ``deliver_callback(delivery_id)``; raises when not confirmed."""

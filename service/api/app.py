@@ -68,11 +68,6 @@ def create_app(
     queues = QueueDepths(with_connection_defaults(settings.broker_url), queue_names(settings))
     metrics_of_rows.watch(runtime.db, queues, keyed=bool(settings.cookie_secrets))
 
-    async def close_async() -> None:
-        """The event loop's connections (``POST /v1/jobs``'s), on that loop."""
-        await runtime.publisher.close()
-        await runtime.db.adirect.close()
-
     def close() -> None:
         queues.close()
         runtime.marks.close()
@@ -115,7 +110,7 @@ def create_app(
             "QueueDepths": QueueDepths,
         },
         on_startup=[hub.start, freeze_heap] if freeze else [hub.start],
-        on_shutdown=[hub.stop, close_async, close],
+        on_shutdown=[hub.stop, close],
         template_config=web.template_config(),
         openapi_config=OpenAPIConfig(title="haul", version="1", path="/schema"),
         # Logging is configure_logging's (JSON off a terminal); Litestar's default config

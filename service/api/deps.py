@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, cast
 
 from service.api.ratelimits import remember
 from service.intake import rates as ratelimit
 from service.intake import sessions
-from service.intake.clients import authenticate, authenticate_async, limits_of
+from service.intake.clients import authenticate
 
 if TYPE_CHECKING:
     from litestar import Request
@@ -31,23 +30,13 @@ def provide_client(request: Request[Any, Any, Any]) -> Client:
 
 
 def client_of(request: Request[Any, Any, Any]) -> Client:
-    """What :func:`provide_client` provides (in the dependency's thread)."""
+    """What :func:`provide_client` provides, for a sync handler to call in its own thread:
+    a hot route (``POST /v1/jobs``) saves the dependency's hand-off to a thread and back."""
     runtime = provide_runtime(request)
     client = _from_cookie(request, runtime) or authenticate(
         runtime, request.headers.get("authorization")
     )
     remember(request, ratelimit.spend(runtime, client))
-    return client
-
-
-async def client_of_async(request: Request[Any, Any, Any]) -> Client:
-    """What :func:`provide_client` provides, for an ``async`` write route (no session
-    cookie there): the key is looked up on the event loop; a client with a request rate
-    spends from it in a thread (a locked row, through the engine)."""
-    runtime = provide_runtime(request)
-    client = await authenticate_async(runtime, request.headers.get("authorization"))
-    if limits_of(runtime.settings, client).requests_per_minute is not None:
-        remember(request, await asyncio.to_thread(ratelimit.spend, runtime, client))
     return client
 
 

@@ -16,7 +16,7 @@ from service.domain.quotas import ClientLimits
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from service.db.direct import AsyncDirect, Direct
+    from service.db.direct import Direct
 
 
 def insert(session: Session, client: Client) -> Client:
@@ -51,12 +51,6 @@ def by_key_prefix(direct: Direct, prefix: str) -> Client | None:
     read on the unique index, in autocommit, a plain row (every authenticated request
     asks it, so it goes the direct way: ``db/direct.py``)."""
     row = direct.one(compiled(_BY_KEY_PREFIX), {"prefix": prefix})
-    return None if row is None else detached(Client, row)
-
-
-async def by_key_prefix_async(direct: AsyncDirect, prefix: str) -> Client | None:
-    """:func:`by_key_prefix` on the event loop."""
-    row = await direct.one(compiled(_BY_KEY_PREFIX), {"prefix": prefix})
     return None if row is None else detached(Client, row)
 
 

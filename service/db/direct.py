@@ -23,7 +23,6 @@ costs the database reads the same whichever way it went.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from contextlib import contextmanager
@@ -189,96 +188,3 @@ def _translated(exc: psycopg.Error) -> Exception:
     if str(exc.sqlstate or "").startswith("40"):
         return Conflict("a concurrent change to the same rows went first; try again")
     return ServiceUnavailable(f"database unavailable: {type(exc).__name__}")
-
-
-class AsyncDirect:
-    """:class:`Direct` for an ``async`` handler: the same statements on psycopg's
-    asyncio connections, prepared and in autocommit, so a hot route waits for
-    PostgreSQL on the event loop instead of in a thread of the pool.
-
-    An asyncio connection belongs to the event loop it was opened on: the pool keeps
-    the connections of one loop, and a call from another loop (a test client's) drops
-    them and starts over. Reads are tried once more on a fresh connection, writes are
-    not, and errors read as through :class:`Direct`.
-    """
-
-    def __init__(
-        self, database_url: str, counts: Counts, *, size: int = 15, timeout_s: float = 30.0
-    ) -> None:
-        self._conninfo = conninfo(database_url)
-        self._counts = counts
-        self._size = size
-        self._timeout_s = timeout_s
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._idle: list[psycopg.AsyncConnection[dict[str, Any]]] = []
-        self._slots = asyncio.Semaphore(size)
-
-    async def one(
-        self, statement: Statement, params: Mapping[str, Any], *, writes: bool = False
-    ) -> dict[str, Any] | None:
-        """As :meth:`Direct.one`."""
-        values = {**statement.constants, **params} if statement.constants else params
-        self._bind_loop()
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                await self._slots.acquire()
-        except TimeoutError:
-            raise ServiceUnavailable("no database connection free: the API is overloaded") from None
-        try:
-            for attempt in (1, 2):
-                conn = self._idle.pop() if self._idle else await self._connect()
-                try:
-                    self._counts.statement()
-                    cursor = await conn.execute(statement.sql, values, prepare=True)
-                    row = await cursor.fetchone()
-                except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
-                    broken = conn.broken
-                    await self._checkin(conn)
-                    if broken and not writes and attempt == 1:
-                        continue
-                    raise _translated(exc) from exc
-                except BaseException:
-                    await self._checkin(conn)
-                    raise
-                await self._checkin(conn)
-                if writes:
-                    self._counts.commit()
-                return row
-            raise AssertionError("unreachable")  # pragma: no cover
-        finally:
-            self._slots.release()
-
-    async def close(self) -> None:
-        """Close the idle connections (call on the loop they belong to)."""
-        idle, self._idle = self._idle, []
-        for conn in idle:
-            await conn.close()
-
-    def _bind_loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        if loop is not self._loop:
-            # Another loop's connections cannot be awaited here: let them go.
-            for conn in self._idle:
-                conn.pgconn.finish()
-            self._idle = []
-            self._slots = asyncio.Semaphore(self._size)
-            self._loop = loop
-
-    async def _connect(self) -> psycopg.AsyncConnection[dict[str, Any]]:
-        try:
-            return await psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, row_factory=dict_row
-            )
-        except psycopg.Error as exc:
-            raise _translated(exc) from exc
-
-    async def _checkin(self, conn: psycopg.AsyncConnection[dict[str, Any]]) -> None:
-        if not conn.broken and conn.info.transaction_status == TransactionStatus.IDLE:
-            self._idle.append(conn)
-            return
-        if conn.broken:
-            # The others likely went the same way (PostgreSQL restarted).
-            idle, self._idle = self._idle, []
-            for other in idle:
-                await other.close()
-        await conn.close()

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 from sqlmodel import Session
 
-from service.db.direct import AsyncDirect, Direct
+from service.db.direct import Direct
 from service.errors import Conflict, ServiceUnavailable
 
 if TYPE_CHECKING:
@@ -61,8 +61,6 @@ class Database:
     engine: sa.Engine
     sessions: sessionmaker[Session]
     direct: Direct
-    #: The same statements for an ``async`` handler (``POST /v1/jobs``), on the event loop.
-    adirect: AsyncDirect
     counts: Counts = field(default_factory=Counts)
 
     @contextmanager
@@ -147,7 +145,6 @@ def connect(url: str, *, pool_size: int = 5) -> Database:
         sessions=sessionmaker(engine, class_=Session, expire_on_commit=False),
         direct=Direct(url, counts, size=pool_size * 2),
         counts=counts,
-        adirect=AsyncDirect(url, counts, size=pool_size * 2),
     )
 
 

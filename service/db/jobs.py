@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from sqlmodel import Session
 
-    from service.db.direct import AsyncDirect, Direct, Statement
+    from service.db.direct import Direct
 
 
 def new(**values: Any) -> Job:
@@ -91,21 +91,6 @@ def insert_unless_paused(direct: Direct, job: Job) -> Job:
     same share locks, for the plain submission's one-statement path: prepared, in
     autocommit (the statement is its own transaction), the direct way (``db/direct.py``).
     """
-    statement, values = _unless_paused(job)
-    row = direct.one(statement, values, writes=True)
-    assert row is not None  # INSERT … RETURNING returns the row it inserted
-    return detached(Job, row)
-
-
-async def insert_unless_paused_async(direct: AsyncDirect, job: Job) -> Job:
-    """:func:`insert_unless_paused` on the event loop."""
-    statement, values = _unless_paused(job)
-    row = await direct.one(statement, values, writes=True)
-    assert row is not None  # INSERT … RETURNING returns the row it inserted
-    return detached(Job, row)
-
-
-def _unless_paused(job: Job) -> tuple[Statement, dict[str, Any]]:
     job.site = job.site or family_of_url(job.url)
     values: dict[str, Any] = {"held_queue": job.step, "held_client": job.client_id}
     for column, (name, as_json) in _INSERTED.items():
@@ -114,7 +99,9 @@ def _unless_paused(job: Job) -> tuple[Statement, dict[str, Any]]:
             values[column.name] = _json(value) if as_json else value
         elif column.default is not None:
             values[column.name] = None  # said outright, or SQLAlchemy's default would apply
-    return compiled(_INSERT_UNLESS_PAUSED, tuple(values)), values
+    row = direct.one(compiled(_INSERT_UNLESS_PAUSED, tuple(values)), values, writes=True)
+    assert row is not None  # INSERT … RETURNING returns the row it inserted
+    return detached(Job, row)
 
 
 def _json(value: Any) -> str:

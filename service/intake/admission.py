@@ -96,12 +96,6 @@ def insert(
     return job
 
 
-def is_plain(rt: Runtime, client: Client, *, idempotency_key: str | None, dedupe: bool) -> bool:
-    """Whether :func:`insert` takes the one-statement path for this submission (no key,
-    no ``dedupe``, no quota set): then ``db/jobs.py: insert_unless_paused`` is all of it."""
-    return idempotency_key is None and not dedupe and not _has_quota(limits_of(rt.settings, client))
-
-
 def _parse(raw: str | None) -> str | None:
     if raw is None:
         return None

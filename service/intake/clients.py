@@ -76,17 +76,6 @@ def authenticate(rt: Runtime, authorization: str | None) -> Client:
 
     Missing, malformed, unknown and revoked keys get the same answer.
     """
-    key = _bearer_key(authorization)
-    return _checked(client_rows.by_key_prefix(rt.db.direct, key[:_LOOKUP_LENGTH]), key)
-
-
-async def authenticate_async(rt: Runtime, authorization: str | None) -> Client:
-    """:func:`authenticate` on the event loop (an ``async`` handler's)."""
-    key = _bearer_key(authorization)
-    return _checked(await client_rows.by_key_prefix_async(rt.db.adirect, key[:_LOOKUP_LENGTH]), key)
-
-
-def _bearer_key(authorization: str | None) -> str:
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
     if (
@@ -95,10 +84,7 @@ def _bearer_key(authorization: str | None) -> str:
         or len(key) < _LOOKUP_LENGTH + 16
     ):
         raise Unauthorized()
-    return key
-
-
-def _checked(client: Client | None, key: str) -> Client:
+    client = client_rows.by_key_prefix(rt.db.direct, key[:_LOOKUP_LENGTH])
     expected = client.key_hash if client is not None else _hash("")
     matches = hmac.compare_digest(expected, _hash(key))
     if client is None or not matches or client.revoked_at is not None:

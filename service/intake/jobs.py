@@ -6,7 +6,6 @@ not exist as far as the caller can tell.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +17,7 @@ from service.db import deliveries as delivery_rows
 from service.db import events as event_rows
 from service.db import jobs as job_rows
 from service.db import trees as tree_rows
-from service.dispatch import publish_new, publish_new_async
+from service.dispatch import publish_new
 from service.domain import cursors
 from service.domain.control import tier_max_priority
 from service.domain.options import JobOptions, Preset, normalize
@@ -82,70 +81,6 @@ def submit(
     Raises :class:`admission.AlreadyAccepted` instead when the Idempotency-Key or
     ``dedupe`` names an earlier job (see ``service/intake/admission.py``).
     """
-    job = _new_job(
-        rt,
-        client,
-        url=url,
-        preset=preset,
-        options=options,
-        priority=priority,
-        metadata=metadata,
-        callback_url=callback_url,
-    )
-    return _admit(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
-
-
-async def submit_async(
-    rt: Runtime,
-    client: Client,
-    *,
-    url: str,
-    preset: Preset | None = None,
-    options: JobOptions | None = None,
-    priority: int = 0,
-    metadata: dict[str, Any] | None = None,
-    callback_url: str | None = None,
-    idempotency_key: str | None = None,
-    dedupe: bool = False,
-) -> Job:
-    """:func:`submit` from an ``async`` handler: the same checks, row and answer.
-
-    A plain submission (``admission.is_plain``) inserts and publishes on the event
-    loop, its one statement and its confirmed publish awaited there; any other (a key,
-    ``dedupe``, quotas: a transaction with locks) runs :func:`submit`'s way in a thread.
-    """
-    job = _new_job(
-        rt,
-        client,
-        url=url,
-        preset=preset,
-        options=options,
-        priority=priority,
-        metadata=metadata,
-        callback_url=callback_url,
-    )
-    if not admission.is_plain(rt, client, idempotency_key=idempotency_key, dedupe=dedupe):
-        return await asyncio.to_thread(
-            _admit, rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe
-        )
-    stored = await job_rows.insert_unless_paused_async(rt.db.adirect, job)
-    if stored.held is not None:
-        return stored
-    return await publish_new_async(rt, stored)
-
-
-def _new_job(
-    rt: Runtime,
-    client: Client,
-    *,
-    url: str,
-    preset: Preset | None,
-    options: JobOptions | None,
-    priority: int,
-    metadata: dict[str, Any] | None,
-    callback_url: str | None,
-) -> Job:
-    """The job a submission asks for, its input checked; not stored yet."""
     try:
         clean_url = normalize_url(url)
         refuse_non_public_literal(clean_url, rt.settings.egress_policy)
@@ -157,7 +92,7 @@ def _new_job(
         raise InvalidInput(
             f"priority must be between 0 and {highest} for a client of tier {client.tier!r}"
         )
-    return job_rows.new(
+    job = job_rows.new(
         client_id=client.id,
         url=clean_url,
         options=normalize(preset, options).model_dump(mode="json"),
@@ -167,11 +102,6 @@ def _new_job(
         max_attempts=rt.settings.max_retries + 1,
         callback_url=clean_callback,
     )
-
-
-def _admit(
-    rt: Runtime, client: Client, job: Job, *, idempotency_key: str | None, dedupe: bool
-) -> Job:
     stored = admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
     if stored.held is not None:
         return stored
