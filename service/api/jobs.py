@@ -73,30 +73,26 @@ class JobController(Controller):
         With an ``Idempotency-Key``, sending the same request again answers 200 with the
         job the first one made; ``dedupe`` answers 200 with a succeeded twin.
         """
-        asked: dict[str, Any] = {
-            "url": data.url,
-            "preset": data.preset,
-            "options": data.options,
-            "priority": data.priority,
-            "metadata": data.metadata,
-            "callback_url": data.callback_url,
-            "idempotency_key": idempotency_key,
-            "dedupe": data.dedupe,
-        }
+        # The client as the ``client`` dependency finds it, here in the handler's own
+        # thread: one hand-off to a thread per submission instead of two.
+        client = client_of(request)
         status = HTTP_202_ACCEPTED
-        # A plain submission of a plain client: authenticated in its insert, one statement.
-        job = jobs.submit_with_key(runtime, request.headers.get("authorization"), **asked)
-        if job is not None:
+        try:
+            job = jobs.submit(
+                runtime,
+                client,
+                url=data.url,
+                preset=data.preset,
+                options=data.options,
+                priority=data.priority,
+                metadata=data.metadata,
+                callback_url=data.callback_url,
+                idempotency_key=idempotency_key,
+                dedupe=data.dedupe,
+            )
             SUBMITTED.inc()
-        else:
-            # The client as the ``client`` dependency finds it, here in the handler's own
-            # thread: one hand-off to a thread per submission instead of two.
-            client = client_of(request)
-            try:
-                job = jobs.submit(runtime, client, **asked)
-                SUBMITTED.inc()
-            except AlreadyAccepted as earlier:
-                job, status = earlier.job, HTTP_200_OK
+        except AlreadyAccepted as earlier:
+            job, status = earlier.job, HTTP_200_OK
         return Response(
             JobOut.of(jobs.JobView(job=job)),
             status_code=status,

@@ -12,7 +12,6 @@ State changes live in ``transitions``, playlist trees in ``trees``, replay in
 from __future__ import annotations
 
 import json
-from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
@@ -93,72 +92,16 @@ def insert_unless_paused(direct: Direct, job: Job) -> Job:
     autocommit (the statement is its own transaction), the direct way (``db/direct.py``).
     """
     job.site = job.site or family_of_url(job.url)
-    values = {"held_queue": job.step, "held_client": job.client_id, **_values(job)}
-    row = direct.one(compiled(_INSERT_UNLESS_PAUSED, tuple(values)), values, writes=True)
-    assert row is not None  # INSERT … RETURNING returns the row it inserted
-    return detached(Job, row)
-
-
-def insert_for_key(direct: Direct, job: Job, key_prefix: str, key_hash: str) -> Job | None:
-    """Insert a new job for the client holding this API key, in one statement that also
-    authenticates: only for an unrevoked client with no rate limit and no quota of its
-    own set (the caller knows the deployment sets none); None, and nothing inserted, for
-    any other key. ``job.client_id`` is the key's client's, whatever ``job`` says.
-
-    Held when its queue or client is paused, as :func:`insert_unless_paused` decides,
-    with the client's row read ``FOR SHARE`` (a pause or a revocation waits for it).
-    """
-    job.site = job.site or family_of_url(job.url)
-    values = _values(job)
-    values.pop("client_id", None)
-    statement = compiled(_insert_for_key(tuple(values)))
-    params = {**values, "held_queue": job.step, "key_prefix": key_prefix, "key_hash": key_hash}
-    row = direct.one(statement, params, writes=True)
-    return None if row is None else detached(Job, row)
-
-
-@cache
-def _insert_for_key(columns: tuple[str, ...]) -> sa.Insert:
-    clients = _CLIENTS.c
-    held = sa.case(
-        (
-            _paused_at(_QUEUES, _QUEUES.c.queue, "held_queue").is_not(None),
-            Hold.QUEUE_PAUSED.value,
-        ),
-        (clients.paused_at.is_not(None), Hold.CLIENT_PAUSED.value),
-        else_=sa.null(),
-    )
-    given = [sa.bindparam(name, type_=_JOBS.c[name].type) for name in columns]
-    client = (
-        sa.select(*given, clients.id, held)
-        .where(
-            clients.key_prefix == sa.bindparam("key_prefix"),
-            clients.key_hash == sa.bindparam("key_hash"),
-            clients.revoked_at.is_(None),
-            clients.requests_per_minute.is_(None),
-            clients.max_active_jobs.is_(None),
-            clients.storage_quota_bytes.is_(None),
-        )
-        .with_for_update(read=True, of=_CLIENTS)
-    )
-    return (
-        sa.insert(_JOBS)
-        .from_select([*columns, "client_id", "held"], client, include_defaults=False)
-        .returning(*_JOBS.c)
-    )
-
-
-def _values(job: Job) -> dict[str, Any]:
-    """A new job's column values for an INSERT: those set, and None for those left unset
-    that have a default of SQLAlchemy's (said outright, or that default would apply)."""
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = {"held_queue": job.step, "held_client": job.client_id}
     for column, (name, as_json) in _INSERTED.items():
         value = getattr(job, name)
         if value is not None:
             values[column.name] = _json(value) if as_json else value
         elif column.default is not None:
-            values[column.name] = None
-    return values
+            values[column.name] = None  # said outright, or SQLAlchemy's default would apply
+    row = direct.one(compiled(_INSERT_UNLESS_PAUSED, tuple(values)), values, writes=True)
+    assert row is not None  # INSERT … RETURNING returns the row it inserted
+    return detached(Job, row)
 
 
 def _json(value: Any) -> str:

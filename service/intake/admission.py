@@ -67,7 +67,7 @@ def insert(
     """
     key = _parse(idempotency_key)
     limits = limits_of(rt.settings, client)
-    if key is None and not dedupe and then is None and not has_quota(limits):
+    if key is None and not dedupe and then is None and not _has_quota(limits):
         return job_rows.insert_unless_paused(rt.db.direct, job)
     with rt.db.session() as session:
         if limits.max_active_jobs is not None:
@@ -178,7 +178,7 @@ def lock_clients(session: Session, client_ids: list[uuid.UUID]) -> None:
         client_rows.lock(session, client_id)
 
 
-def has_quota(limits: ClientLimits) -> bool:
+def _has_quota(limits: ClientLimits) -> bool:
     """Whether a quota checked at submit applies (then the client's row is locked and its
     use counted before the insert)."""
     return any(getattr(limits, name) is not None for name, _, _ in _QUOTAS)

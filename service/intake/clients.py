@@ -76,19 +76,6 @@ def authenticate(rt: Runtime, authorization: str | None) -> Client:
 
     Missing, malformed, unknown and revoked keys get the same answer.
     """
-    key = bearer_key(authorization)
-    if key is None:
-        raise Unauthorized()
-    client = client_rows.by_key_prefix(rt.db.direct, key[:_LOOKUP_LENGTH])
-    expected = client.key_hash if client is not None else _hash("")
-    matches = hmac.compare_digest(expected, _hash(key))
-    if client is None or not matches or client.revoked_at is not None:
-        raise Unauthorized()
-    return client
-
-
-def bearer_key(authorization: str | None) -> str | None:
-    """The API key in an ``Authorization: Bearer`` header; None when it cannot be one."""
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
     if (
@@ -96,13 +83,13 @@ def bearer_key(authorization: str | None) -> str | None:
         or not key.startswith(KEY_PREFIX)
         or len(key) < _LOOKUP_LENGTH + 16
     ):
-        return None
-    return key
-
-
-def key_lookup(key: str) -> tuple[str, str]:
-    """What finds a key's client, as :func:`authenticate` does: its prefix and its hash."""
-    return key[:_LOOKUP_LENGTH], _hash(key)
+        raise Unauthorized()
+    client = client_rows.by_key_prefix(rt.db.direct, key[:_LOOKUP_LENGTH])
+    expected = client.key_hash if client is not None else _hash("")
+    matches = hmac.compare_digest(expected, _hash(key))
+    if client is None or not matches or client.revoked_at is not None:
+        raise Unauthorized()
+    return client
 
 
 def is_admin(client: Client) -> bool:

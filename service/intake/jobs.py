@@ -25,7 +25,6 @@ from service.domain.states import Kind, Status, Step, is_terminal
 from service.domain.urls import UrlRejected, normalize_url, refuse_non_public_literal
 from service.errors import BadRequest, Conflict, InvalidInput, NotFound
 from service.intake import admission
-from service.intake.clients import bearer_key, key_lookup
 from service.webhooks.endpoints import check_url
 from service.work import storage
 from service.work.ending import ending
@@ -82,101 +81,19 @@ def submit(
     Raises :class:`admission.AlreadyAccepted` instead when the Idempotency-Key or
     ``dedupe`` names an earlier job (see ``service/intake/admission.py``).
     """
-    job = _new_job(
-        rt,
-        client.id,
-        url=url,
-        preset=preset,
-        options=options,
-        priority=priority,
-        metadata=metadata,
-        callback_url=callback_url,
-    )
-    highest = tier_max_priority(client.tier, rt.settings.tier_priorities)
-    if not 0 <= priority <= highest:
-        raise InvalidInput(
-            f"priority must be between 0 and {highest} for a client of tier {client.tier!r}"
-        )
-    stored = admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
-    if stored.held is not None:
-        return stored
-    return publish_new(rt, stored)
-
-
-def submit_with_key(
-    rt: Runtime,
-    authorization: str | None,
-    *,
-    url: str,
-    preset: Preset | None = None,
-    options: JobOptions | None = None,
-    priority: int = 0,
-    metadata: dict[str, Any] | None = None,
-    callback_url: str | None = None,
-    idempotency_key: str | None = None,
-    dedupe: bool = False,
-) -> Job | None:
-    """The plain submission of a plain client in one statement that authenticates and
-    inserts (``db/jobs.py: insert_for_key``), then the publish, as :func:`submit`.
-
-    Plain: no Idempotency-Key, no ``dedupe``, priority 0, input that passes the checks;
-    a client with no rate limit and no quota (its own or the deployment's), unrevoked.
-    For anything else this returns None having stored nothing, and the caller
-    authenticates and calls :func:`submit`, which answers as it always did (401, 422,
-    429, a replayed key, a quota) at the cost of one more statement.
-    """
-    defaults = rt.settings.client_limits
-    if (
-        idempotency_key is not None
-        or dedupe
-        or priority != 0
-        or min(rt.settings.tier_priorities.values(), default=0) < 0
-        or defaults.requests_per_minute is not None
-        or admission.has_quota(defaults)
-    ):
-        return None
-    key = bearer_key(authorization)
-    if key is None:
-        return None
-    try:
-        job = _new_job(
-            rt,
-            None,
-            url=url,
-            preset=preset,
-            options=options,
-            priority=priority,
-            metadata=metadata,
-            callback_url=callback_url,
-        )
-    except InvalidInput:
-        return None  # said after authentication, as always
-    stored = job_rows.insert_for_key(rt.db.direct, job, *key_lookup(key))
-    if stored is None or stored.held is not None:
-        return stored
-    return publish_new(rt, stored)
-
-
-def _new_job(
-    rt: Runtime,
-    client_id: uuid.UUID | None,
-    *,
-    url: str,
-    preset: Preset | None,
-    options: JobOptions | None,
-    priority: int,
-    metadata: dict[str, Any] | None,
-    callback_url: str | None,
-) -> Job:
-    """The job a submission asks for, its input checked; not stored yet."""
     try:
         clean_url = normalize_url(url)
         refuse_non_public_literal(clean_url, rt.settings.egress_policy)
     except UrlRejected as exc:
         raise InvalidInput(str(exc)) from exc
     clean_callback = check_url(rt, callback_url) if callback_url is not None else None
-    return job_rows.new(
-        client_id=client_id,
+    highest = tier_max_priority(client.tier, rt.settings.tier_priorities)
+    if not 0 <= priority <= highest:
+        raise InvalidInput(
+            f"priority must be between 0 and {highest} for a client of tier {client.tier!r}"
+        )
+    job = job_rows.new(
+        client_id=client.id,
         url=clean_url,
         options=normalize(preset, options).model_dump(mode="json"),
         user_metadata=metadata or {},
@@ -185,6 +102,10 @@ def _new_job(
         max_attempts=rt.settings.max_retries + 1,
         callback_url=clean_callback,
     )
+    stored = admission.insert(rt, client, job, idempotency_key=idempotency_key, dedupe=dedupe)
+    if stored.held is not None:
+        return stored
+    return publish_new(rt, stored)
 
 
 def get(rt: Runtime, client: Client, job_id: uuid.UUID) -> JobView:

@@ -28,7 +28,7 @@ def _counted(runtime: Runtime) -> tuple[int, int]:
     return runtime.db.counts.statements, runtime.db.counts.commits
 
 
-def test_a_plain_submit_is_one_statement_and_one_commit_and_a_share_of_one_mark(
+def test_a_plain_submit_is_two_statements_and_one_commit_and_a_share_of_one_mark(
     api: TestClient[Litestar], auth: dict[str, str], runtime: Runtime, settings: Settings
 ) -> None:
     # Given an API that served a request already (a first connection asks the server
@@ -39,9 +39,9 @@ def test_a_plain_submit_is_one_statement_and_one_commit_and_a_share_of_one_mark(
     statements, commits = _counted(runtime)
     # When a client without limits submits a job with no key, no dedupe and no callback
     body = submit(api, auth)
-    # Then the request found the key's client and inserted the job in one statement
+    # Then the request read the key and inserted the job: two statements, one commit
     after_request = _counted(runtime)
-    assert (after_request[0] - statements, after_request[1] - commits) == (1, 1)
+    assert (after_request[0] - statements, after_request[1] - commits) == (2, 1)
     # and the job's message is in the broker, the time it was confirmed in the answer
     assert queue_depth(f"{settings.queue_prefix}.probe") == 2
     assert body["published_at"] is not None
