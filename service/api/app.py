@@ -6,6 +6,8 @@ on the first request that needs them.
 
 from __future__ import annotations
 
+import gc
+
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
@@ -35,13 +37,29 @@ from service.settings import Settings, get_settings
 from service.web import router as web
 
 
+def freeze_heap() -> None:
+    """Move everything built at startup (the app, its routes and schemas, the imported
+    modules: about 150,000 objects) out of the garbage collector's sight.
+
+    They live as long as the process, yet each full collection walked them all: 80 to 90 ms
+    with every thread stopped, a few times a minute under load, which is what the slowest
+    answers waited on. Frozen, a full collection walks only what requests left behind.
+    """
+    gc.collect()
+    gc.freeze()
+
+
 class MetricsController(PrometheusController):
     """Prometheus text exposition; not part of the JSON API, so not in its OpenAPI document."""
 
     include_in_schema = False
 
 
-def create_app(settings: Settings | None = None, runtime: Runtime | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, runtime: Runtime | None = None, *, freeze: bool = False
+) -> Litestar:
+    """The app; with ``freeze``, it freezes the heap on startup (:func:`freeze_heap`):
+    for the process that serves it, not for tests that build many apps in one."""
     settings = settings or get_settings()
     runtime = runtime or build_runtime(settings)
     configure_logging(settings)
@@ -91,7 +109,7 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
             "EventHub": EventHub,
             "QueueDepths": QueueDepths,
         },
-        on_startup=[hub.start],
+        on_startup=[hub.start, freeze_heap] if freeze else [hub.start],
         on_shutdown=[hub.stop, close],
         template_config=web.template_config(),
         openapi_config=OpenAPIConfig(title="haul", version="1", path="/schema"),
@@ -101,4 +119,4 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
     )
 
 
-app = create_app()
+app = create_app(freeze=True)
