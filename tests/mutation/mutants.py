@@ -64,8 +64,8 @@ MEASURE_TESTS: dict[str, list[str]] = {
 }
 
 #: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).
-#: The modules whose full run has been measured; the other database modules join when
-#: theirs has, so that CI fails on a new survivor, not on an old one.
+#: The modules whose full run has been measured; the database modules join when theirs
+#: has, so that CI fails on a new survivor, not on an old one.
 SAMPLE_TESTS: dict[str, list[str]] = {
     "service/domain/states.py": ["tests/unit/domain/test_states.py"],
     "service/domain/egress.py": [
@@ -86,9 +86,6 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     ],
     "service/webhooks/signing.py": ["tests/unit/webhooks/test_signing.py"],
     "service/api/files.py": ["tests/unit/api/test_files.py"],
-    # The one database module measured in full (2026-12-01): its statements' own tests,
-    # a few seconds a mutant (most fail in test_transitions.py, which runs first).
-    "service/db/transitions.py": MEASURE_TESTS["service/db/transitions.py"],
 }
 
 

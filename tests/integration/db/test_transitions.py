@@ -484,9 +484,12 @@ def test_a_job_out_of_attempts_fails_saying_how_many(
     runtime: Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
     job_id = job(**running(expires=-timedelta(seconds=1), attempts=3, max_attempts=3))
+    other = job(**running(expires=-timedelta(seconds=1), attempts=3, max_attempts=3))
     with Between(runtime) as when, runtime.db.session() as session:
         failed = transitions.fail_exhausted(session, job_id)
     assert failed is not None
+    assert failed.id == job_id
+    assert must(runtime, other).status == Status.RUNNING.value, "only the job named"
     after = must(runtime, job_id)
     assert after.status == Status.FAILED.value
     assert after.error_class == ErrorClass.ATTEMPTS_EXHAUSTED.value
@@ -535,9 +538,13 @@ def test_a_dead_letter_fails_a_waiting_job_with_its_last_error(
         next_attempt_at=LONG_AGO,
     )
     unseen = job()
+    bystander = job()
     with Between(runtime) as when, runtime.db.session() as session:
-        assert transitions.dead_letter(session, seen, "redelivered too often") is not None
-        assert transitions.dead_letter(session, unseen, "redelivered too often") is not None
+        ended = transitions.dead_letter(session, seen, "redelivered too often")
+        assert ended is not None and ended.id == seen
+        ended = transitions.dead_letter(session, unseen, "redelivered too often")
+        assert ended is not None and ended.id == unseen
+    assert must(runtime, bystander).status == Status.QUEUED.value
     first, second = must(runtime, seen), must(runtime, unseen)
     assert (first.status, first.error_class, first.error_message) == (
         Status.FAILED.value,
