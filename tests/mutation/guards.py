@@ -66,6 +66,16 @@ EQUIVALENT: dict[str, str] = {
     "service/db/control.py:_RELEASABLE.room:r.status = {_RUNNING_SQL}": (
         "only a running row has a lease: every move out of running clears lease_expires_at"
     ),
+    "service/db/control.py:_RELEASABLE.busy:r.status = {_RUNNING_SQL}": (
+        "only a running row has a lease: every move out of running clears lease_expires_at"
+    ),
+    "service/db/control.py:_RELEASABLE.busy:client_limit IS NOT NULL": (
+        "a client without a limit passes `w.client_limit IS NULL OR …` before its busy row"
+        " is read: counting its running jobs too changes no row released"
+    ),
+    "service/db/control.py:_RELEASABLE:t.status = {_RUNNING_SQL}": (
+        "the trial counts while its lease is live, and only a running row has a lease"
+    ),
     "service/db/control.py:_RELEASABLE.room:site IS NOT NULL": (
         "a NULL site never joins `room` (NULL = NULL is not true): the row is dropped anyway"
     ),

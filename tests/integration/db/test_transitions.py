@@ -158,6 +158,12 @@ def test_a_takeover_keeps_when_the_job_first_started(
         pytest.param(
             {"status": Status.SUCCEEDED.value, "finished_at": LONG_AGO}, id="the job ended"
         ),
+        # The state machine lets a failed or cancelled job run again (a user's retry),
+        # but through the retry's own move, never through a worker's claim.
+        pytest.param({"status": Status.FAILED.value, "finished_at": LONG_AGO}, id="it failed"),
+        pytest.param(
+            {"status": Status.CANCELLED.value, "finished_at": LONG_AGO}, id="it was cancelled"
+        ),
     ],
 )
 def test_a_claim_the_row_does_not_allow_takes_nothing(
@@ -174,6 +180,20 @@ def test_a_claim_the_row_does_not_allow_takes_nothing(
     assert attempt is None
     assert must(runtime, job_id).model_dump() == before
     assert attempts_of(runtime, job_id) == []
+
+
+def test_a_lease_that_ends_this_instant_is_still_held(
+    runtime: Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    job_id = job(**running(OTHER))
+    with runtime.db.session() as session:
+        # now() is the transaction's start: the lease ends exactly at the claim's now()
+        ends_now = sa.update(Job).where(Job.id == job_id).values(lease_expires_at=sa.func.now())
+        session.execute(ends_now)
+        taken = transitions.claim(session, job_id, Step.DOWNLOAD, OWNER, LEASE, Phase.DOWNLOADING)
+    assert taken is None
+    after = must(runtime, job_id)
+    assert (after.lease_owner, after.attempts) == (OTHER, 1)
 
 
 def test_a_claim_takes_only_its_own_job(runtime: Runtime, job: Callable[..., uuid.UUID]) -> None:
@@ -206,14 +226,18 @@ def test_a_claimed_attempt_has_its_row_and_takes_the_probes_info(
     info = {"id": "v1", "title": "kept by the probe"}
     with runtime.db.session() as session:
         session.add(JobExtraction(job_id=job_id, info=info))
-    with runtime.db.session() as session:
+    with Between(runtime) as when, runtime.db.session() as session:
         attempt = transitions.claim_attempt(
             session, job_id, Step.DOWNLOAD, OWNER, LEASE, Phase.DOWNLOADING, "2026.01.01"
         )
     assert attempt is not None
-    assert attempt.job.id == job_id
-    assert attempt.job.lease_owner == OWNER
-    assert attempt.job.attempts == 1
+    for seen in (attempt.job, must(runtime, job_id)):
+        assert seen.id == job_id
+        assert seen.status == Status.RUNNING.value
+        assert seen.phase == Phase.DOWNLOADING.value
+        assert seen.lease_owner == OWNER
+        assert when.holds(seen.lease_expires_at, plus=LEASE)
+        assert seen.attempts == 1
     assert attempt.probed == info
     [row] = attempts_of(runtime, job_id)
     assert (row.number, row.step, row.worker, row.ytdlp_version) == (
@@ -294,6 +318,16 @@ def test_a_heartbeat_touches_only_its_own_job(
     with runtime.db.session() as session:
         assert transitions.heartbeat(session, mine, OWNER, LEASE, progress=0.5)
     assert must(runtime, other).model_dump() == before
+
+
+def test_a_job_not_running_does_not_wait_for_children(
+    runtime: Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    job_id = job(status=Status.QUEUED.value, lease_owner=OWNER)
+    before = must(runtime, job_id).model_dump()
+    with runtime.db.session() as session:
+        assert transitions.await_children(session, job_id, OWNER, info={"entries": 2}) is None
+    assert must(runtime, job_id).model_dump() == before
 
 
 def test_a_probed_playlist_waits_for_its_children_without_a_lease(
@@ -385,11 +419,32 @@ def test_a_requeued_job_waits_as_if_just_submitted(
     assert (after.lease_owner, after.lease_expires_at) == (None, None)
 
 
-def test_only_a_running_job_is_requeued(runtime: Runtime, job: Callable[..., uuid.UUID]) -> None:
-    job_id = job(status=Status.RETRYING.value)
+@pytest.mark.parametrize(
+    "fields",
+    [
+        pytest.param({"status": Status.RETRYING.value}, id="it waits for a retry"),
+        # failed -> queued is a move the state machine has (a user's retry), not a requeue
+        pytest.param({"status": Status.FAILED.value, "finished_at": LONG_AGO}, id="it failed"),
+    ],
+)
+def test_only_a_running_job_is_requeued(
+    runtime: Runtime, job: Callable[..., uuid.UUID], fields: dict[str, Any]
+) -> None:
+    job_id = job(**fields)
+    before = must(runtime, job_id).model_dump()
     with runtime.db.session() as session:
         assert transitions.requeue(session, job_id) is None
-    assert must(runtime, job_id).status == Status.RETRYING.value
+    assert must(runtime, job_id).model_dump() == before
+
+
+def test_a_former_owner_does_not_requeue_the_job(
+    runtime: Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    job_id = job(**running(OTHER))
+    before = must(runtime, job_id).model_dump()
+    with runtime.db.session() as session:
+        assert transitions.requeue(session, job_id, owner=OWNER) is None
+    assert must(runtime, job_id).model_dump() == before
 
 
 def test_an_ending_stamps_the_finish_and_clears_the_lease_and_phase(
@@ -429,9 +484,12 @@ def test_a_job_out_of_attempts_fails_saying_how_many(
     runtime: Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
     job_id = job(**running(expires=-timedelta(seconds=1), attempts=3, max_attempts=3))
+    other = job(**running(expires=-timedelta(seconds=1), attempts=3, max_attempts=3))
     with Between(runtime) as when, runtime.db.session() as session:
         failed = transitions.fail_exhausted(session, job_id)
     assert failed is not None
+    assert failed.id == job_id
+    assert must(runtime, other).status == Status.RUNNING.value, "only the job named"
     after = must(runtime, job_id)
     assert after.status == Status.FAILED.value
     assert after.error_class == ErrorClass.ATTEMPTS_EXHAUSTED.value
@@ -480,9 +538,13 @@ def test_a_dead_letter_fails_a_waiting_job_with_its_last_error(
         next_attempt_at=LONG_AGO,
     )
     unseen = job()
+    bystander = job()
     with Between(runtime) as when, runtime.db.session() as session:
-        assert transitions.dead_letter(session, seen, "redelivered too often") is not None
-        assert transitions.dead_letter(session, unseen, "redelivered too often") is not None
+        ended = transitions.dead_letter(session, seen, "redelivered too often")
+        assert ended is not None and ended.id == seen
+        ended = transitions.dead_letter(session, unseen, "redelivered too often")
+        assert ended is not None and ended.id == unseen
+    assert must(runtime, bystander).status == Status.QUEUED.value
     first, second = must(runtime, seen), must(runtime, unseen)
     assert (first.status, first.error_class, first.error_message) == (
         Status.FAILED.value,

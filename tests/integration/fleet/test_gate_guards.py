@@ -18,8 +18,10 @@ from service.db import transitions
 from service.db.models import Job
 from service.domain.states import Phase, Status, Step
 from service.fleet.gate import release_held
-from service.intake.clients import create_client
+from service.intake.clients import create_client, set_limits
 from service.work.claim import claim
+from tests.integration.fleet.test_gate import waiting_jobs
+from tests.support.jobs import must
 from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
@@ -49,6 +51,21 @@ def held(runtime: Runtime, job_id: uuid.UUID) -> str | None:
         job = job_rows.get(session, job_id)
         assert job is not None
         return job.held
+
+
+def dead_worker(runtime: Runtime, job_id: uuid.UUID) -> None:
+    """The row of a job whose worker died: running, its lease expired."""
+    with runtime.db.session() as session:
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == job_id)
+            .values(
+                status=Status.RUNNING.value,
+                phase=Phase.DOWNLOADING.value,
+                lease_owner="dead/1",
+                lease_expires_at=sa.func.now() - timedelta(seconds=1),
+            )
+        )
 
 
 def end(runtime: Runtime, job_id: uuid.UUID) -> None:
@@ -147,3 +164,23 @@ def test_a_paused_clients_job_does_not_take_the_slot_of_another_clients(
     assert (held(runtime, active), held(runtime, paused)) == (None, "client_paused")
     messages = take_messages(f"{settings.queue_prefix}.download")
     assert [m["args"][0] for m, _ in messages] == [str(active)]
+
+
+def test_a_clients_room_counts_only_its_own_live_jobs(runtime: Runtime) -> None:
+    # Given a client allowed one running job: its job running, two held behind it and a
+    # dead worker's job (lease expired); and another client's job running
+    ids = waiting_jobs(runtime, 4)
+    set_limits(runtime, str(must(runtime, ids[0]).client_id), max_running=1)
+    assert claimed(runtime, ids[0])
+    assert not claimed(runtime, ids[1])
+    assert not claimed(runtime, ids[2])
+    dead_worker(runtime, ids[3])
+    stranger = queued(runtime, "https://b.example/1.mp4")
+    assert claimed(runtime, stranger)
+    # When the client's running job ends and held jobs are released
+    end(runtime, ids[0])
+    released = release_held(runtime)
+    # Then one of its held jobs starts: the other client's job and the dead lease take
+    # none of its room
+    assert released == 1
+    assert (held(runtime, ids[1]), held(runtime, ids[2])) == (None, "client_busy")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
@@ -107,6 +107,34 @@ def test_a_due_breaker_releases_one_trial_whose_success_frees_the_rest(
     assert held_of(runtime, [i for i in ids if i != trial_id]) == {None: 3}
 
 
+def test_a_trial_whose_worker_died_lets_another_go_whatever_else_runs(
+    runtime: Runtime, settings: Settings
+) -> None:
+    # Given a half-open breaker whose trial runs, three jobs cooling behind it, and a
+    # job of another site running
+    open_breaker(runtime, "youtube.com")
+    ids = jobs_on(runtime, *(f"https://youtu.be/{n}" for n in range(4)))
+    claim_in_threads(runtime, ids, Step.DOWNLOAD)
+    cooling_over(runtime, "youtube.com")
+    assert release_held(runtime) == 1
+    (message,) = take_messages(f"{settings.queue_prefix}.download")
+    trial_id = uuid.UUID(message[0]["args"][0])
+    assert claim_in_threads(runtime, [trial_id], Step.DOWNLOAD)[0] is not None
+    other = jobs_on(runtime, "https://media.example/1.mp4")
+    assert claim_in_threads(runtime, other, Step.DOWNLOAD)[0] is not None
+    assert release_held(runtime) == 0  # the trial runs
+    # When the trial's worker dies (its lease expires)
+    with runtime.db.session() as session:
+        session.execute(
+            sa.update(Job)
+            .where(Job.id == trial_id)
+            .values(lease_expires_at=sa.func.now() - sa.text("interval '1 second'"))
+        )
+    # Then one more trial goes: the other site's running job is not a trial of this one
+    assert release_held(runtime) == 1
+    assert held_of(runtime, [i for i in ids if i != trial_id]) == {None: 1, "site_cooling": 2}
+
+
 def test_a_paced_site_starts_one_job_per_interval_and_each_start_releases_the_next(
     runtime: Runtime, settings: Settings
 ) -> None:
@@ -134,6 +162,35 @@ def test_a_paced_site_starts_one_job_per_interval_and_each_start_releases_the_ne
     assert released <= set(waiting)
     expected = {None: len(released), "site_paced": 2 - len(released)}
     assert held_of(runtime, waiting) == {k: n for k, n in expected.items() if n}
+
+
+def test_a_paced_sites_held_jobs_wait_for_their_start_then_go_one_at_a_time(
+    runtime: Runtime,
+) -> None:
+    # Given a paced site whose next start is reserved a minute from now, three jobs held
+    # site_paced behind it
+    with runtime.db.session() as session:
+        site_rows.put_site(session, "media.example", {"min_interval_s": 60.0, "jitter": 0.0})
+    ids = jobs_on(runtime, *(f"https://media.example/{n}.mp4" for n in range(3)))
+
+    def next_start(at: Any) -> None:
+        with runtime.db.session() as session:
+            session.execute(
+                sa.update(site_rows.SiteLimit)
+                .where(site_rows.SiteLimit.site == "media.example")
+                .values(next_start_at=at)
+            )
+
+    next_start(sa.func.now() + sa.text("interval '1 minute'"))
+    with runtime.db.session() as session:
+        session.execute(sa.update(Job).where(Job.id.in_(ids)).values(held="site_paced"))
+    # When held jobs are released: none goes before its start
+    assert release_held(runtime) == 0
+    assert held_of(runtime, ids) == {"site_paced": 3}
+    # When the start is due: one goes, the others wait for the start after it
+    next_start(sa.func.now() - sa.text("interval '1 second'"))
+    assert release_held(runtime) == 1
+    assert held_of(runtime, ids) == {None: 1, "site_paced": 2}
 
 
 def test_a_release_of_a_paced_site_with_nothing_held_is_harmless(runtime: Runtime) -> None:
