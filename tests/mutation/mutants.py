@@ -61,6 +61,11 @@ MEASURE_TESTS: dict[str, list[str]] = {
         "tests/integration/db/test_transitions.py",
         "tests/integration/work/test_guarantees.py",
     ],
+    "service/db/finders.py": [
+        "tests/integration/db/test_finders.py",
+        "tests/integration/db/test_trees.py",
+        "tests/integration/fleet/test_sweeps.py",
+    ],
 }
 
 #: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).

@@ -9,6 +9,8 @@ does with what it finds; these pin the finding, so that a changed query fails he
 
 from __future__ import annotations
 
+import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +23,9 @@ from service.domain.options import normalize
 from service.domain.states import Status, Step
 from service.intake.clients import create_client
 from tests.support.jobs import insert
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
-    import uuid
     from collections.abc import Callable
 
     from service.db.models import Client
@@ -267,3 +269,59 @@ def test_prune_takes_no_more_top_level_jobs_than_its_batch(
     assert len(gone) == 2
     with runtime.db.session() as session:
         assert session.execute(sa.select(sa.func.count()).select_from(Job)).scalar_one() == 1
+
+
+def _blocked_on_a_lock(runtime: Runtime) -> bool:
+    with runtime.db.session() as session:
+        waiting = session.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return bool(waiting)
+
+
+@pytest.mark.parametrize("rows", ["entries of one playlist", "two downloads"])
+def test_prune_locks_in_id_order_so_it_cannot_deadlock_with_a_tree_change(
+    runtime: Runtime, job: Callable[..., uuid.UUID], rows: str
+) -> None:
+    # Given two rows to prune, stored in the reverse of their id order (a table scan
+    # meets the larger id first): the entries of a playlist, or two downloads
+    low, high = sorted([uuid.uuid4(), uuid.uuid4()])
+    old = {"status": Status.SUCCEEDED.value, "finished_at_ago": timedelta(days=60)}
+    if rows == "entries of one playlist":
+        parent = job(step=Step.PROBE.value, **old)
+        job(id=high, parent_id=parent, **old)
+        job(id=low, parent_id=parent, **old)
+    else:
+        job(id=high, **old)
+        job(id=low, **old)
+    # and another transaction that locks them in id order, as every change of a tree does:
+    # it holds the lower one
+    outcome: list[object] = []
+
+    def prune() -> None:
+        try:
+            with runtime.db.session() as session:
+                session.execute(sa.text("SET LOCAL enable_indexscan = off"))
+                session.execute(sa.text("SET LOCAL enable_bitmapscan = off"))
+                outcome.append(finders.prune_ended(session, timedelta(days=30), 10))
+        except Exception as exc:
+            outcome.append(exc)
+
+    with runtime.db.session() as other:
+        other.execute(sa.select(Job.id).where(Job.id == low).with_for_update())
+        # When the retention sweep prunes meanwhile, and waits
+        thread = threading.Thread(target=prune, daemon=True)
+        thread.start()
+        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the prune to wait")
+        # Then the other transaction can still take the higher one (the prune holds
+        # nothing it needs) and commit
+        other.execute(sa.select(Job.id).where(Job.id == high).with_for_update())
+    thread.join(timeout=10)
+    # and the prune then deletes both
+    assert len(outcome) == 1, "the prune did not end after the other transaction committed"
+    gone = outcome[0]
+    assert not isinstance(gone, Exception), gone
+    assert {j for _, j in gone} >= {low, high}
