@@ -55,3 +55,16 @@ def children_of(runtime: Runtime, parent_id: uuid.UUID) -> list[Job]:
 
 def leftovers(directory: Path) -> list[Path]:
     return sorted(directory.rglob("*")) if directory.exists() else []
+
+
+def blocked_on_a_lock(runtime: Runtime) -> bool:
+    """Whether a session of this test's database is waiting on a lock (a concurrency
+    test's sign that its second transaction has reached the first one's rows)."""
+    with runtime.db.session() as session:
+        waiting = session.execute(
+            sa.text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+        ).scalar_one()
+    return bool(waiting)

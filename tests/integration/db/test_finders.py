@@ -22,7 +22,7 @@ from service.db.models import Job
 from service.domain.options import normalize
 from service.domain.states import Status, Step
 from service.intake.clients import create_client
-from tests.support.jobs import insert
+from tests.support.jobs import blocked_on_a_lock, insert
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -271,17 +271,6 @@ def test_prune_takes_no_more_top_level_jobs_than_its_batch(
         assert session.execute(sa.select(sa.func.count()).select_from(Job)).scalar_one() == 1
 
 
-def _blocked_on_a_lock(runtime: Runtime) -> bool:
-    with runtime.db.session() as session:
-        waiting = session.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        ).scalar_one()
-    return bool(waiting)
-
-
 @pytest.mark.parametrize("rows", ["entries of one playlist", "two downloads"])
 def test_prune_locks_in_id_order_so_it_cannot_deadlock_with_a_tree_change(
     runtime: Runtime, job: Callable[..., uuid.UUID], rows: str
@@ -315,7 +304,7 @@ def test_prune_locks_in_id_order_so_it_cannot_deadlock_with_a_tree_change(
         # When the retention sweep prunes meanwhile, and waits
         thread = threading.Thread(target=prune, daemon=True)
         thread.start()
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the prune to wait")
+        wait_for(lambda: blocked_on_a_lock(runtime), timeout=10, what="the prune to wait")
         # Then the other transaction can still take the higher one (the prune holds
         # nothing it needs) and commit
         other.execute(sa.select(Job.id).where(Job.id == high).with_for_update())

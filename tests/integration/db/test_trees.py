@@ -25,7 +25,7 @@ from service.errors import Conflict, NotFound
 from service.intake import replay
 from service.intake.jobs import JobView, cancel, delete
 from tests.support.api import client_of, problem
-from tests.support.jobs import insert, row
+from tests.support.jobs import blocked_on_a_lock, insert, row
 from tests.support.rabbitmq import queue_depth, take_messages
 from tests.support.waiting import wait_for
 
@@ -375,17 +375,6 @@ def test_bulk_retry_takes_a_playlist_through_its_entries(
 # --- a retry meeting an entry's finish ----------------------------------------------------------
 
 
-def _blocked_on_a_lock(runtime: Runtime) -> bool:
-    with runtime.db.session() as session:
-        waiting = session.execute(
-            sa.text(
-                "SELECT count(*) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-        ).scalar_one()
-    return bool(waiting)
-
-
 def _in_thread(work: Callable[[], object]) -> tuple[threading.Thread, list[object]]:
     result: list[object] = []
     thread = threading.Thread(target=lambda: result.append(work()), daemon=True)
@@ -412,7 +401,7 @@ def test_an_entry_finishing_during_a_retry_waits_and_leaves_the_playlist_open(
         # and the running entry finishes meanwhile
         thread, closed = _in_thread(lambda: _finish_running_entry(runtime, running, parent))
         # Then the finish waits for the retry (it locked the parent)
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the finish to wait")
+        wait_for(lambda: blocked_on_a_lock(runtime), timeout=10, what="the finish to wait")
     thread.join(timeout=10)
     # and then counts the queued entry: the playlist stays open for it
     assert closed == [None]
@@ -435,7 +424,7 @@ def test_a_retry_after_an_entry_closed_the_playlist_reopens_it(
         # and its owner retries the failed entry meanwhile
         thread, retried = _in_thread(lambda: replay.retry_one(runtime, client, failed))
         # Then the retry waits for the finish
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the retry to wait")
+        wait_for(lambda: blocked_on_a_lock(runtime), timeout=10, what="the retry to wait")
     thread.join(timeout=10)
     # and then reopens the playlist it closed
     assert len(retried) == 1 and not isinstance(retried[0], Conflict)
@@ -468,7 +457,7 @@ def _second_waits_for_first(
         first(session)
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
-        wait_for(lambda: _blocked_on_a_lock(runtime), timeout=10, what="the second to wait")
+        wait_for(lambda: blocked_on_a_lock(runtime), timeout=10, what="the second to wait")
         then(session)
     thread.join(timeout=10)
     assert len(outcome) == 1, "the second did not end after the first committed"
