@@ -518,6 +518,7 @@ def test_a_retry_is_scheduled_only_for_a_retrying_job(
 ) -> None:
     retrying = job(status=Status.RETRYING.value)
     queued = job()
+    bystander = job(status=Status.RETRYING.value, next_attempt_at=LONG_AGO)
     delay = timedelta(seconds=90)
     with Between(runtime) as when, runtime.db.session() as session:
         transitions.schedule_retry(session, retrying, delay)
@@ -526,6 +527,7 @@ def test_a_retry_is_scheduled_only_for_a_retrying_job(
     assert when.holds(after.next_attempt_at, plus=delay)
     assert when.holds(after.updated_at)
     assert must(runtime, queued).next_attempt_at is None
+    assert must(runtime, bystander).next_attempt_at == LONG_AGO, "only the job named"
 
 
 def test_a_dead_letter_fails_a_waiting_job_with_its_last_error(
@@ -574,10 +576,12 @@ def test_a_failed_jobs_dead_letter_is_stamped_once(
 ) -> None:
     failed = job(status=Status.FAILED.value, finished_at=LONG_AGO, error_class="permanent")
     queued = job()
+    bystander = job(status=Status.FAILED.value, finished_at=LONG_AGO, error_class="permanent")
     with Between(runtime) as when, runtime.db.session() as session:
         stamped = transitions.stamp_dead_letter(session, failed)
         assert transitions.stamp_dead_letter(session, queued) is None
-    assert stamped is not None
+    assert stamped is not None and stamped.id == failed
+    assert must(runtime, bystander).dead_lettered_at is None, "only the job named"
     first = must(runtime, failed).dead_lettered_at
     assert when.holds(first)
     assert when.holds(must(runtime, failed).updated_at)
