@@ -4,17 +4,22 @@ way a test checks what one use case did."""
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from service.db import attempts as attempt_rows
 from service.db import jobs as job_rows
 from service.db.models import Artifact, Job, JobAttempt
+from service.domain.options import normalize
+from service.domain.states import Step
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
+    from service.db.models import Client
     from service.runtime import Runtime
 
 
@@ -35,6 +40,30 @@ def insert(runtime: Runtime, *jobs: Job) -> list[uuid.UUID]:
         session.add_all(jobs)
         session.flush()
         return [job.id for job in jobs]
+
+
+def job_maker(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
+    """Stores one job row of ``client`` per call with the given fields (queued for its
+    download by default). A field ending in ``_in`` or ``_ago`` becomes a time that long
+    after or before the insert (``lease_expires_in=…``, ``lease_expires_at_ago=…``): a
+    time fixed when a parametrized case is collected may be minutes old when it runs."""
+
+    def make(**fields: Any) -> uuid.UUID:
+        fields.setdefault("step", Step.DOWNLOAD.value)
+        now = datetime.now(UTC)
+        for name in [f for f in fields if f.endswith("_in")]:
+            fields[name.removesuffix("_in") + "_at"] = now + fields.pop(name)
+        for name in [f for f in fields if f.endswith("_ago")]:
+            fields[name.removesuffix("_ago")] = now - fields.pop(name)
+        made = Job(
+            client_id=client.id,
+            url="https://media.example/v.mp4",
+            options=normalize(None, None).model_dump(mode="json"),
+            **fields,
+        )
+        return insert(runtime, made)[0]
+
+    return make
 
 
 def artifacts_of(runtime: Runtime, job_id: uuid.UUID) -> list[Artifact]:

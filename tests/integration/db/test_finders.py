@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,10 +19,9 @@ import sqlalchemy as sa
 
 from service.db import finders
 from service.db.models import Job
-from service.domain.options import normalize
 from service.domain.states import Status, Step
 from service.intake.clients import create_client
-from tests.support.jobs import blocked_on_a_lock, insert
+from tests.support.jobs import blocked_on_a_lock, job_maker
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -44,22 +43,7 @@ def client(runtime: Runtime) -> Client:
 
 @pytest.fixture
 def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
-    """A job row with the given fields; ``*_ago`` fields become times that long before
-    the insert."""
-
-    def make(**fields: Any) -> uuid.UUID:
-        fields.setdefault("step", Step.DOWNLOAD.value)
-        for name in [f for f in fields if f.endswith("_ago")]:
-            fields[name.removesuffix("_ago")] = datetime.now(UTC) - fields.pop(name)
-        made = Job(
-            client_id=client.id,
-            url="https://media.example/v.mp4",
-            options=normalize(None, None).model_dump(mode="json"),
-            **fields,
-        )
-        return insert(runtime, made)[0]
-
-    return make
+    return job_maker(runtime, client)
 
 
 def running(job: Callable[..., uuid.UUID], expired_ago: timedelta) -> uuid.UUID:

@@ -22,10 +22,9 @@ from service.db.extractions import JobExtraction
 from service.db.models import Job, JobAttempt
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
-from service.domain.options import normalize
 from service.domain.states import Phase, Status, Step
 from service.intake.clients import create_client
-from tests.support.jobs import attempts_of, insert, must
+from tests.support.jobs import attempts_of, job_maker, must
 
 if TYPE_CHECKING:
     import uuid
@@ -50,22 +49,7 @@ def client(runtime: Runtime) -> Client:
 
 @pytest.fixture
 def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
-    """A job row with the given fields (queued for its download by default); a
-    ``lease_expires_in`` becomes ``lease_expires_at`` counted from the insert."""
-
-    def make(**fields: Any) -> uuid.UUID:
-        fields.setdefault("step", Step.DOWNLOAD.value)
-        if "lease_expires_in" in fields:
-            fields["lease_expires_at"] = datetime.now(UTC) + fields.pop("lease_expires_in")
-        made = Job(
-            client_id=client.id,
-            url="https://media.example/v.mp4",
-            options=normalize(None, None).model_dump(mode="json"),
-            **fields,
-        )
-        return insert(runtime, made)[0]
-
-    return make
+    return job_maker(runtime, client)
 
 
 def clock(runtime: Runtime) -> datetime:
