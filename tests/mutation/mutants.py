@@ -35,8 +35,12 @@ import time
 import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tests.mutation import guards
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -206,9 +210,11 @@ def mutmut(
     ignore: list[str],
     tests: list[str] | None = None,
     functions: list[str] | None = None,
+    mutants: list[str] | None = None,
 ) -> int:
     """Run mutmut on ``modules`` (only the module-level ``functions``, if named); a run
-    that includes integration tests goes to :func:`fresh` instead."""
+    that includes integration tests goes to :func:`fresh` instead (which can also take
+    single ``mutants``, to re-run the few a test was written for)."""
     if tests is None and all(m in MEASURE_TESTS for m in modules):
         tests = sorted({t for m in modules for t in MEASURE_TESTS[m]})
     selection = tests or TIERS[tier]
@@ -218,7 +224,9 @@ def mutmut(
                 "the integration tier runs each mutant in a fresh pytest of chosen files: "
                 "name them with --tests (every mutant against the whole tier takes days)"
             )
-        return fresh(modules, tier, ignore, tests, functions)
+        return fresh(modules, tier, ignore, tests, functions, mutants)
+    if mutants:
+        sys.exit("--mutant needs the fresh runner: a database module, or integration --tests")
     work = prepare(tier, ignore, tests)
     if functions:
         # matches the function (mutmut picks its tests by this) and its mutants
@@ -233,6 +241,20 @@ def mutmut(
     print(f"mutmut: {time.monotonic() - began:.0f} s")
     print_scores(modules, tier)
     return code
+
+
+def choose(
+    path: str, names: Iterable[str], functions: list[str] | None, mutants: list[str] | None
+) -> list[str]:
+    """The in-scope mutants of ``path`` to run, in order: those of the ``functions`` (globs)
+    and ``mutants`` (short names, ``x_heartbeat__mutmut_5``) when named."""
+    return [
+        name
+        for name in sorted(names, key=lambda n: (n.split("__mutmut_")[0], len(n), n))
+        if in_scope(path, name)
+        and (not functions or any(fnmatch.fnmatchcase(_function_of(name), f) for f in functions))
+        and (not mutants or name.rpartition(".")[2] in mutants)
+    ]
 
 
 def _function_of(name: str) -> str:
@@ -283,6 +305,7 @@ def fresh(
     ignore: list[str],
     tests: list[str],
     functions: list[str] | None = None,
+    mutants: list[str] | None = None,
 ) -> int:
     """Each mutant in a fresh pytest of ``tests``, as the CI sample runs them.
 
@@ -309,14 +332,13 @@ def fresh(
     )
     here = work / "mutants"
     metas = {p: here / f"{p}.meta" for p in modules}
-    chosen: list[tuple[str, str]] = []
-    for path, meta in metas.items():
-        names = json.loads(meta.read_text())["exit_code_by_key"]
-        for name in sorted(names, key=lambda n: (n.split("__mutmut_")[0], len(n), n)):
-            if functions and not any(fnmatch.fnmatchcase(_function_of(name), f) for f in functions):
-                continue
-            if in_scope(path, name):
-                chosen.append((path, name))
+    chosen = [
+        (path, name)
+        for path, meta in metas.items()
+        for name in choose(
+            path, json.loads(meta.read_text())["exit_code_by_key"], functions, mutants
+        )
+    ]
     skip = [*STRUCTURE_TESTS, *ignore]
     began = time.monotonic()
     clean = _pytest(tests, skip, "", here, 1800)
@@ -466,6 +488,7 @@ def main() -> None:
     parser.add_argument("--ignore", action="append", default=[], help="a test file to leave out")
     parser.add_argument("--tests", action="append", help="run these test files, not the tier's")
     parser.add_argument("--function", action="append", help="mutate only this function")
+    parser.add_argument("--mutant", action="append", help="only this mutant (x_f__mutmut_N)")
     parser.add_argument("--count", type=int, default=40)
     parser.add_argument("--seed", type=int, default=int(os.environ.get("MUTANTS_SEED", "19")))
     parser.add_argument("--budget", type=float, default=540.0, help="seconds, --sample only")
@@ -489,7 +512,7 @@ def main() -> None:
     if args.scores:
         print_scores(modules, args.tier)
         return
-    sys.exit(mutmut(modules, args.tier, args.ignore, args.tests, args.function))
+    sys.exit(mutmut(modules, args.tier, args.ignore, args.tests, args.function, args.mutant))
 
 
 if __name__ == "__main__":
