@@ -50,6 +50,7 @@ def job_maker(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
 
     def make(**fields: Any) -> uuid.UUID:
         fields.setdefault("step", Step.DOWNLOAD.value)
+        fields.setdefault("url", "https://media.example/v.mp4")
         now = datetime.now(UTC)
         for name in [f for f in fields if f.endswith("_in")]:
             fields[name.removesuffix("_in") + "_at"] = now + fields.pop(name)
@@ -57,7 +58,6 @@ def job_maker(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
             fields[name.removesuffix("_ago")] = now - fields.pop(name)
         made = Job(
             client_id=client.id,
-            url="https://media.example/v.mp4",
             options=normalize(None, None).model_dump(mode="json"),
             **fields,
         )
