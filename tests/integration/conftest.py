@@ -11,10 +11,12 @@ from litestar.testing import TestClient
 from service.api.app import create_app
 from service.intake.clients import create_client
 from service.runtime import build_runtime
+from tests.support.jobs import job_maker
 from tests.support.network import free_port
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    import uuid
+    from collections.abc import Callable, Iterator
 
     from litestar import Litestar
 
@@ -61,6 +63,12 @@ def client(runtime: Runtime) -> Client:
     """A client that submits jobs by calling the use cases (no key needed)."""
     made, _ = create_client(runtime, "x")
     return made
+
+
+@pytest.fixture
+def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
+    """Stores a job row of ``client`` per call, with the fields given (``job_maker``)."""
+    return job_maker(runtime, client)
 
 
 @pytest.fixture

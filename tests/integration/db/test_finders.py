@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from service.db import finders
 from service.db.models import Job
 from service.domain.states import Status, Step
-from service.intake.clients import create_client
-from tests.support.jobs import blocked_on_a_lock, job_maker
+from tests.support.jobs import blocked_on_a_lock
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -33,17 +32,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 OWNER = "worker-1/abcd"
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Client:
-    made, _ = create_client(runtime, "finders")
-    return made
-
-
-@pytest.fixture
-def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
-    return job_maker(runtime, client)
 
 
 def running(job: Callable[..., uuid.UUID], expired_ago: timedelta) -> uuid.UUID:

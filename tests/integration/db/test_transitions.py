@@ -23,14 +23,12 @@ from service.db.models import Job, JobAttempt
 from service.domain.control import Hold
 from service.domain.errors import ErrorClass
 from service.domain.states import Phase, Status, Step
-from service.intake.clients import create_client
-from tests.support.jobs import attempts_of, job_maker, must
+from tests.support.jobs import attempts_of, must
 
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable
 
-    from service.db.models import Client
     from service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -39,17 +37,6 @@ OWNER = "worker-1/abcd"
 OTHER = "worker-2/efgh"
 LEASE = timedelta(minutes=5)
 LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Client:
-    made, _ = create_client(runtime, "transitions")
-    return made
-
-
-@pytest.fixture
-def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
-    return job_maker(runtime, client)
 
 
 def clock(runtime: Runtime) -> datetime:

@@ -20,10 +20,9 @@ import sqlalchemy as sa
 
 from service.db.models import Job
 from service.domain.states import Phase, Status
-from service.intake.clients import create_client
 from service.media.download import Progress
 from service.work.lease import LeaseKeeper
-from tests.support.jobs import job_maker, must
+from tests.support.jobs import must
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
 
     from service.db import Session
     from service.db.engine import Database
-    from service.db.models import Client
     from service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -42,17 +40,6 @@ LEASE = timedelta(minutes=5)
 #: How often an entry may move its parent: any age of the parent's row will do.
 EVERY = timedelta(milliseconds=1)
 HALF = Progress(bytes_done=1000, bytes_total=2000, speed=10.0, eta=100)
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Client:
-    made, _ = create_client(runtime, "lease")
-    return made
-
-
-@pytest.fixture
-def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
-    return job_maker(runtime, client)
 
 
 def held(job: Callable[..., uuid.UUID], lease: timedelta = LEASE, **fields: Any) -> uuid.UUID:

@@ -27,14 +27,14 @@ from service.intake.clients import create_client
 from service.observe import worker_metrics
 from service.webhooks.endpoints import set_default_endpoint
 from service.work import outcomes, storage
-from tests.support.jobs import attempts_of, job_maker, must
+from tests.support.jobs import attempts_of, must
 from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable
 
-    from service.db.models import Client, Job
+    from service.db.models import Job
     from service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -45,17 +45,6 @@ LEASE = timedelta(minutes=5)
 NOT_FOUND = ErrorClass.http(404)
 #: A job on a site (the submit writes its family, as job_rows.insert does).
 ON_SITE = {"url": "https://www.youtube.com/watch?v=1", "site": "youtube.com"}
-
-
-@pytest.fixture
-def client(runtime: Runtime) -> Client:
-    made, _ = create_client(runtime, "outcomes")
-    return made
-
-
-@pytest.fixture
-def job(runtime: Runtime, client: Client) -> Callable[..., uuid.UUID]:
-    return job_maker(runtime, client)
 
 
 @pytest.fixture
