@@ -18,7 +18,8 @@ import sqlalchemy as sa
 import structlog
 from structlog.testing import capture_logs
 
-from service.db import transitions
+from service.db import extractions, transitions
+from service.db.extractions import JobExtraction
 from service.db.models import SiteBreaker, WebhookDelivery
 from service.domain.errors import ErrorClass
 from service.domain.states import AttemptOutcome, Phase, Status, Step
@@ -113,6 +114,18 @@ def test_closing_an_attempt_writes_its_row_logs_one_line_and_measures_it(
         "duration_s": round(seconds, 3),
         "error_class": ErrorClass.HTTP_5XX,
     }
+
+
+def test_closing_an_attempt_writes_what_goes_along_in_the_same_statement(
+    runtime: Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    running = claimed(runtime, job())
+    with runtime.db.session() as session:
+        keep = extractions.kept(running.id, {"title": "kept by the probe"})
+        outcomes.close_attempt(session, running.id, OWNER, AttemptOutcome.SUCCEEDED, along=keep)
+    with runtime.db.session() as session:
+        kept = session.get(JobExtraction, running.id)
+        assert kept is not None and kept.info == {"title": "kept by the probe"}
 
 
 def test_closing_an_attempt_this_worker_does_not_hold_writes_logs_and_measures_nothing(
