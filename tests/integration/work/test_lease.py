@@ -81,6 +81,22 @@ class FailsOnce:
             yield session
 
 
+class Stuck:
+    """The database as the keeper sees it when a statement hangs: a session never opens
+    until the test lets it (``free``)."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.free = threading.Event()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        self.entered.set()
+        self.free.wait(timeout=60)
+        raise sa.exc.OperationalError("UPDATE jobs", {}, Exception("timed out"))
+        yield  # a generator, never reached
+
+
 def test_a_beat_writes_the_progress_and_renews_the_lease(
     runtime: Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
@@ -222,3 +238,21 @@ def test_the_attempts_end_stops_the_keepers_thread(
         wait_for(lambda: must(runtime, job_id).bytes_done == 1000, timeout=10, what="a beat")
     assert not thread.is_alive()
     assert not keeper.lost.is_set()
+
+
+def test_a_hung_heartbeat_holds_up_the_attempts_end_for_a_bounded_time(
+    runtime: Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # A heartbeat whose statement hangs must not keep the worker from ending the attempt
+    # (and taking its next message): the keeper waits its interval plus 5 s, then lets go.
+    stuck = Stuck()
+    interval = 0.05
+    keeper = LeaseKeeper(stuck, held(job), OWNER, LEASE, interval=interval)  # type: ignore[arg-type]
+    try:
+        with keeper:
+            assert stuck.entered.wait(timeout=10), "the keeper's thread never beat"
+            began = time.monotonic()
+        waited = time.monotonic() - began
+    finally:
+        stuck.free.set()
+    assert interval + 5 <= waited < interval + 5.9
