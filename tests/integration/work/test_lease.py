@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
 from service.db.models import Job
 from service.domain.states import Phase, Status
@@ -155,8 +156,17 @@ def test_a_failed_beat_keeps_what_it_had_to_write_and_the_next_writes_the_newest
     keeper = LeaseKeeper(FailsOnce(runtime.db), job_id, OWNER, LEASE, interval=60)  # type: ignore[arg-type]
     keeper.progress(HALF)
     keeper.postprocessing()
-    keeper.beat()  # the database is down: nothing written, nothing lost
+    with capture_logs() as logs:
+        keeper.beat()  # the database is down: nothing written, nothing lost
     assert not keeper.lost.is_set(), "an outage is not a lost job"
+    assert logs == [
+        {
+            "event": "heartbeat failed",
+            "log_level": "warning",
+            "job_id": str(job_id),
+            "exc_info": True,
+        }
+    ], "an operator sees which job's heartbeat failed, and why"
     assert must(runtime, job_id).bytes_done is None
     keeper.progress(Progress(bytes_done=1800, bytes_total=2000, speed=20.0, eta=10))
     keeper.beat()
