@@ -207,13 +207,16 @@ def test_an_entry_without_both_parent_settings_leaves_the_parent_alone(
 def test_a_lease_is_renewed_before_the_final_steps_only_once_half_of_it_has_passed(
     runtime: Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
-    lease = timedelta(seconds=1)
+    lease = timedelta(seconds=6)
     job_id = held(job, lease=timedelta(minutes=5))
     keeper = LeaseKeeper(runtime.db, job_id, OWNER, lease, interval=60)
     keeper.renew_if_due()
     untouched = must(runtime, job_id).lease_expires_at
     assert untouched is not None and untouched > database_now(runtime) + timedelta(minutes=4)
-    time.sleep(0.6)  # more than half of the keeper's one-second lease since the claim
+    time.sleep(2.4)  # 40% of the keeper's lease since the claim: not yet due
+    keeper.renew_if_due()
+    assert must(runtime, job_id).lease_expires_at == untouched
+    time.sleep(0.8)  # past half of it
     keeper.renew_if_due()
     renewed = must(runtime, job_id).lease_expires_at
     assert renewed is not None and renewed < database_now(runtime) + lease
