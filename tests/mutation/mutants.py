@@ -74,7 +74,8 @@ MEASURE_TESTS: dict[str, list[str]] = {
 
 #: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).
 #: The modules whose full run has been measured; a database module joins when its has
-#: (``db/finders.py`` has), so that CI fails on a new survivor, not on an old one.
+#: (``db/finders.py`` and ``db/transitions.py`` have), so that CI fails on a new survivor,
+#: not on an old one.
 SAMPLE_TESTS: dict[str, list[str]] = {
     "service/domain/states.py": ["tests/unit/domain/test_states.py"],
     "service/domain/egress.py": [
@@ -98,6 +99,7 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     # Since 2026-12-01: measured whole, its survivors listed; its own tests first, so a
     # killed mutant stops in seconds.
     "service/db/finders.py": MEASURE_TESTS["service/db/finders.py"],
+    "service/db/transitions.py": MEASURE_TESTS["service/db/transitions.py"],
 }
 
 
