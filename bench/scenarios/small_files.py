@@ -30,7 +30,9 @@ if TYPE_CHECKING:
 
 TITLE = "2. Small files end to end"
 CLI_TARGET = 3.0
-OVERHEAD_TARGET = 0.15
+#: Issue 17's wall target: at most 1.5× the loop at the fleet's concurrency (until
+#: 2026-12-01 this said 0.15, an older goal, so the scenario printed "≤ 1.15×").
+OVERHEAD_TARGET = 0.5
 #: Issue 17's plain single-file job, probe's claim to download's end.
 STATEMENTS_TARGET = 8
 COMMITS_TARGET = 4
