@@ -72,14 +72,6 @@ def client_paused(session: Session, client_id: uuid.UUID) -> bool:
     return session.execute(stmt).scalar() is not None
 
 
-def site_limit(session: Session, site: str | None, default: int | None) -> int | None:
-    """The limit of running jobs for a site: its own, else the default; None: no limit."""
-    if site is None:
-        return None
-    own = session.execute(sa.select(SiteLimit.max_running).where(SiteLimit.site == site)).scalar()
-    return own if own is not None else default
-
-
 def _live() -> Any:
     return sa.and_(Job.status == Status.RUNNING.value, Job.lease_expires_at > _NOW())
 

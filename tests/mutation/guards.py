@@ -52,6 +52,7 @@ GUARDED: dict[str, list[str]] = {
     ],
     "service/db/control.py": [
         "tests/integration/fleet/test_gate_guards.py",
+        "tests/integration/fleet/test_gate_counts.py",
         "tests/integration/fleet/test_gate.py",
         "tests/integration/fleet/test_gate_clients.py",
         "tests/integration/fleet/test_gate_sites.py",

@@ -1,0 +1,154 @@
+"""Each switch and count of the gate is about its own queue, site or client: pausing or
+limiting one leaves the others alone. Each test here fails when the condition that names
+the queue, site or client is dropped from its statement (``db/control.py``; the guard
+harness, docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from service.db import control as control_rows
+from service.db import jobs as job_rows
+from service.db import sites as site_rows
+from service.db.cookies import SiteCookies
+from service.db.models import Job
+from service.domain.control import Hold
+from service.domain.states import Phase, Step
+from service.intake.clients import create_client
+from service.work.claim import claim
+
+if TYPE_CHECKING:
+    from service.db.control import Verdict
+    from service.db.models import Client
+    from service.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+
+
+def a_client(runtime: Runtime) -> Client:
+    made, _ = create_client(runtime, f"c-{uuid.uuid4().hex[:6]}")
+    return made
+
+
+def queued(runtime: Runtime, client: Client, url: str, **values: Any) -> uuid.UUID:
+    """A queued row, as if submitted and published (its site from its URL)."""
+    values.setdefault("step", Step.DOWNLOAD.value)
+    job = Job(client_id=client.id, url=url, **values)
+    with runtime.db.session() as session:
+        job_rows.insert(session, job)
+    return job.id
+
+
+def runs(runtime: Runtime, job_id: uuid.UUID, step: Step = Step.DOWNLOAD) -> bool:
+    """A worker's claim through the gate: True when the job runs, False when it is held."""
+    phase = Phase.DOWNLOADING if step is Step.DOWNLOAD else Phase.PROBING
+    return claim(runtime, job_id, step, phase) is not None
+
+
+def verdict(runtime: Runtime, job_id: uuid.UUID) -> Verdict:
+    with runtime.db.session() as session:
+        return control_rows.gate(session, job_id, Step.DOWNLOAD.value, None)
+
+
+def held(runtime: Runtime, job_id: uuid.UUID) -> str | None:
+    with runtime.db.session() as session:
+        job = job_rows.get(session, job_id)
+        assert job is not None
+        return job.held
+
+
+def test_a_queue_limit_counts_only_that_queues_running_jobs(runtime: Runtime) -> None:
+    client = a_client(runtime)
+    with runtime.db.session() as session:
+        control_rows.set_max_running(session, Step.DOWNLOAD.value, 1)
+    probing = queued(runtime, client, "https://a.example/1", step=Step.PROBE.value)
+    assert runs(runtime, probing, Step.PROBE)
+    assert runs(runtime, queued(runtime, client, "https://a.example/2")), (
+        "a probe is not a download"
+    )
+    third = queued(runtime, client, "https://a.example/3")
+    assert not runs(runtime, third)
+    assert held(runtime, third) == Hold.QUEUE_FULL.value
+
+
+def test_a_site_limit_counts_only_that_sites_running_jobs(runtime: Runtime) -> None:
+    client = a_client(runtime)
+    with runtime.db.session() as session:
+        control_rows.put_site_limit(session, "a.example", 1)
+    assert runs(runtime, queued(runtime, client, "https://b.example/1"))
+    assert runs(runtime, queued(runtime, client, "https://a.example/1")), "b's job is not a's"
+    second = queued(runtime, client, "https://a.example/2")
+    assert not runs(runtime, second)
+    assert held(runtime, second) == Hold.SITE_FULL.value
+
+
+def test_a_paused_client_holds_only_its_own_jobs(runtime: Runtime) -> None:
+    paused, active = a_client(runtime), a_client(runtime)
+    with runtime.db.session() as session:
+        assert control_rows.set_client_paused(session, paused.id, True) is not None
+    theirs, its = (
+        queued(runtime, paused, "https://a.example/1"),
+        queued(runtime, active, "https://a.example/2"),
+    )
+    with runtime.db.session() as session:
+        assert control_rows.pause_reason(session, Step.DOWNLOAD.value, active.id) is None
+        assert (
+            control_rows.pause_reason(session, Step.DOWNLOAD.value, paused.id) is Hold.CLIENT_PAUSED
+        )
+    assert runs(runtime, its)
+    assert not runs(runtime, theirs)
+    assert held(runtime, theirs) == Hold.CLIENT_PAUSED.value
+
+
+def test_a_paused_or_limited_queue_leaves_the_other_queue_alone(runtime: Runtime) -> None:
+    client = a_client(runtime)
+    with runtime.db.session() as session:
+        control_rows.set_paused(session, Step.DOWNLOAD.value, True)
+        control_rows.set_max_running(session, Step.DOWNLOAD.value, 1)
+        controls = control_rows.controls(session)
+    states = {c.queue: (c.paused_at is not None, c.max_running) for c in controls}
+    assert states[Step.DOWNLOAD.value] == (True, 1)
+    assert states[Step.PROBE.value] == (False, None)
+    probe = queued(runtime, client, "https://a.example/1", step=Step.PROBE.value)
+    assert runs(runtime, probe, Step.PROBE)
+
+
+def test_removing_a_sites_limit_leaves_the_other_sites_limits(runtime: Runtime) -> None:
+    with runtime.db.session() as session:
+        control_rows.put_site_limit(session, "a.example", 1)
+        control_rows.put_site_limit(session, "b.example", 2)
+    with runtime.db.session() as session:
+        assert control_rows.delete_site_limit(session, "a.example")
+    with runtime.db.session() as session:
+        limits = {s.site: s.max_running for s in site_rows.site_rows(session)}
+    assert limits == {"b.example": 2}
+
+
+def test_only_the_clients_own_entries_waiting_for_room_make_its_claims_limited(
+    runtime: Runtime,
+) -> None:
+    # A claim is "limited" (its end releases held jobs) when the client has entries held
+    # for want of room: another client's such entries, or its own held for another
+    # reason, do not make it so.
+    client, other = a_client(runtime), a_client(runtime)
+    job_id = queued(runtime, client, "https://a.example/1")
+    queued(runtime, other, "https://a.example/2", held=Hold.CLIENT_FULL.value)
+    queued(runtime, client, "https://a.example/3", held=Hold.QUEUE_PAUSED.value)
+    assert not verdict(runtime, job_id).limited
+    queued(runtime, client, "https://a.example/4", held=Hold.CLIENT_FULL.value)
+    assert verdict(runtime, job_id).limited
+
+
+def test_only_the_clients_own_cookies_make_its_attempt_look_for_them(runtime: Runtime) -> None:
+    client, other = a_client(runtime), a_client(runtime)
+    job_id = queued(runtime, client, "https://a.example/1")
+    with runtime.db.session() as session:
+        session.add(SiteCookies(client_id=other.id, site="a.example", sealed="x", count=1))
+    assert not verdict(runtime, job_id).has_cookies
+    with runtime.db.session() as session:
+        session.add(SiteCookies(client_id=client.id, site="b.example", sealed="x", count=1))
+    assert verdict(runtime, job_id).has_cookies
