@@ -67,6 +67,9 @@ EQUIVALENT: dict[str, str] = {
     "service/db/control.py:_RELEASABLE.waiting:j.status IN ({_WAITING_SQL})": (
         "every move clears `held` and only waiting rows are held, so a held row is waiting"
     ),
+    "service/db/control.py:_SWITCHES:h.status IN ({_WAITING_SQL})": (
+        "every move clears `held` and only waiting rows are held, so a held row is waiting"
+    ),
     "service/db/control.py:_RELEASABLE.room:r.status = {_RUNNING_SQL}": (
         "only a running row has a lease: every move out of running clears lease_expires_at"
     ),
