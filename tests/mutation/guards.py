@@ -70,6 +70,13 @@ EQUIVALENT: dict[str, str] = {
     "service/db/control.py:_SWITCHES:h.status IN ({_WAITING_SQL})": (
         "every move clears `held` and only waiting rows are held, so a held row is waiting"
     ),
+    "service/db/control.py:any_held:Job.status.in_(_WAITING)": (
+        "every move clears `held` and only waiting rows are held, so a held row is waiting"
+    ),
+    "service/db/control.py:release:Job.status.in_(_WAITING)": (
+        "beside `held IS NOT NULL`: every move clears `held`, so a row that moved on since"
+        " the release chose it (test_gate_counts.py's race) has lost its hold as well"
+    ),
     "service/db/control.py:_RELEASABLE.room:r.status = {_RUNNING_SQL}": (
         "only a running row has a lease: every move out of running clears lease_expires_at"
     ),

@@ -6,10 +6,12 @@ harness, docs/testing.md).
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import sqlalchemy as sa
 
 from service.db import control as control_rows
 from service.db import jobs as job_rows
@@ -18,8 +20,11 @@ from service.db.cookies import SiteCookies
 from service.db.models import Job
 from service.domain.control import Hold
 from service.domain.states import Phase, Step
+from service.fleet.gate import release_held
 from service.intake.clients import create_client
 from service.work.claim import claim
+from tests.support.jobs import blocked_on_a_lock
+from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
     from service.db.control import Verdict
@@ -152,3 +157,59 @@ def test_only_the_clients_own_cookies_make_its_attempt_look_for_them(runtime: Ru
     with runtime.db.session() as session:
         session.add(SiteCookies(client_id=client.id, site="b.example", sealed="x", count=1))
     assert verdict(runtime, job_id).has_cookies
+
+
+# --- holding and releasing touch only the rows they are about ----------------------------------
+
+
+def test_a_hold_never_lands_on_a_job_that_moved_on(runtime: Runtime) -> None:
+    running = queued(runtime, a_client(runtime), "https://a.example/1")
+    assert runs(runtime, running)
+    with runtime.db.session() as session:
+        assert control_rows.hold(session, running, Hold.QUEUE_PAUSED) is None
+    assert held(runtime, running) is None
+
+
+def test_entries_waiting_for_their_clients_room_are_not_released_with_the_queue(
+    runtime: Runtime,
+) -> None:
+    # A client_full entry goes when its own client has room (db/room.py), never with a
+    # free slot of the queue.
+    client = a_client(runtime)
+    entry = queued(runtime, client, "https://a.example/1", held=Hold.CLIENT_FULL.value)
+    full = queued(runtime, client, "https://a.example/2", held=Hold.QUEUE_FULL.value)
+    with runtime.db.session() as session:
+        released = control_rows.release(session, Step.DOWNLOAD.value, None)
+    assert [j.id for j in released] == [full]
+    assert held(runtime, entry) == Hold.CLIENT_FULL.value
+
+
+def test_a_job_released_meanwhile_by_another_release_is_not_released_twice(
+    runtime: Runtime,
+) -> None:
+    # Given a held job with room, and another transaction that releases it and has not
+    # yet committed when this release chooses it
+    job_id = queued(runtime, a_client(runtime), "https://a.example/1", held=Hold.QUEUE_FULL.value)
+    other = runtime.db.session()
+    with other as session:
+        session.execute(sa.update(Job).where(Job.id == job_id).values(held=None))
+        outcome: list[list[Job]] = []
+
+        def release() -> None:
+            with runtime.db.session() as mine:
+                outcome.append(control_rows.release(mine, Step.DOWNLOAD.value, None))
+
+        racing = threading.Thread(target=release)
+        racing.start()
+        wait_for(lambda: blocked_on_a_lock(runtime), timeout=10, what="the release to wait")
+    # When the other commits, this release's update reads the row again
+    racing.join(timeout=10)
+    # Then it releases nothing: the job's message goes out once
+    assert outcome == [[]]
+
+
+def test_a_release_with_nothing_held_stops_after_one_statement(runtime: Runtime) -> None:
+    queued(runtime, a_client(runtime), "https://a.example/1")  # waiting, not held
+    before = runtime.db.counts.statements
+    assert release_held(runtime) == 0
+    assert runtime.db.counts.statements - before == 1
