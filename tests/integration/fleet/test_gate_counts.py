@@ -16,10 +16,12 @@ import sqlalchemy as sa
 from service.db import control as control_rows
 from service.db import jobs as job_rows
 from service.db import sites as site_rows
+from service.db import transitions
 from service.db.cookies import SiteCookies
 from service.db.models import Job
+from service.db.outbox import WebhookDelivery
 from service.domain.control import Hold
-from service.domain.states import Phase, Step
+from service.domain.states import Phase, Status, Step
 from service.fleet.gate import release_held
 from service.intake.clients import create_client
 from service.work.claim import claim
@@ -213,3 +215,45 @@ def test_a_release_with_nothing_held_stops_after_one_statement(runtime: Runtime)
     before = runtime.db.counts.statements
     assert release_held(runtime) == 0
     assert runtime.db.counts.statements - before == 1
+
+
+# --- what an operator sees of each queue -------------------------------------------------------
+
+
+def test_a_queues_depth_counts_only_the_jobs_waiting_or_running_in_it_now(
+    runtime: Runtime,
+) -> None:
+    client = a_client(runtime)
+    queued(runtime, client, "https://a.example/1")
+    queued(runtime, client, "https://a.example/2", held=Hold.QUEUE_FULL.value)
+    queued(runtime, client, "https://a.example/3", status=Status.SUCCEEDED.value)
+    queued(
+        runtime,
+        client,
+        "https://a.example/list",
+        step=Step.PROBE.value,
+        status=Status.RUNNING.value,
+        phase=Phase.AWAITING_CHILDREN.value,
+    )
+    with runtime.db.session() as session:
+        depths = control_rows.job_depths(session)
+    assert depths == {Step.DOWNLOAD.value: {"queued": 1, Hold.QUEUE_FULL.value: 1}}
+
+
+def test_the_callbacks_depth_counts_only_pending_deliveries(runtime: Runtime) -> None:
+    client = a_client(runtime)
+    ended = [
+        queued(runtime, client, f"https://a.example/{n}", callback_url="https://hooks.example/")
+        for n in range(2)
+    ]
+    with runtime.db.session() as session:
+        for job_id in ended:
+            assert transitions.end_job(session, job_id, Status.CANCELLED) is not None
+    with runtime.db.session() as session:
+        session.execute(
+            sa.update(WebhookDelivery)
+            .where(WebhookDelivery.job_id == ended[0])
+            .values(status="delivered")
+        )
+    with runtime.db.session() as session:
+        assert control_rows.delivery_depths(session) == {"queued": 1}
