@@ -351,28 +351,32 @@ def test_a_job_another_worker_holds_is_left_to_it(runtime: Runtime) -> None:
 # --- a paced site -------------------------------------------------------------------------------
 
 
+def held_paced(runtime: Runtime) -> uuid.UUID:
+    """A job of SITE held ``site_paced``: the start before it releases it."""
+    return queued(runtime, held="site_paced")
+
+
 def reserved_start(runtime: Runtime, interval_s: float, in_s: float) -> Any:
-    """SITE paced at one start per ``interval_s`` without jitter, the last start reserved
-    ``in_s`` seconds from now, and a job held ``site_paced`` behind it; returns when that
-    start is (the database's time) and the held job's id."""
+    """SITE paced at one start per ``interval_s`` without jitter, its last start reserved
+    ``in_s`` seconds from now (the database's time, returned). Called last before the
+    claim, so that the start is still ahead when the claim begins."""
     with runtime.db.session() as session:
         site_rows.put_site(session, SITE, {"min_interval_s": interval_s, "jitter": 0.0})
-        at = session.execute(
+        return session.execute(
             sa.update(site_rows.SiteLimit)
             .where(site_rows.SiteLimit.site == SITE)
             .values(next_start_at=sa.func.now() + timedelta(seconds=in_s))
             .returning(site_rows.SiteLimit.next_start_at)
         ).scalar_one()
-    waiting = queued(runtime, held="site_paced")
-    return at, waiting
 
 
 def test_a_paced_claim_starts_at_its_reserved_start_and_lets_the_next_job_come(
     runtime: Runtime, settings: Settings
 ) -> None:
     # Given a paced site whose next start is under a second away, and a job held behind it
-    at, waiting = reserved_start(runtime, interval_s=1.0, in_s=0.9)
+    waiting = held_paced(runtime)
     job_id = queued(runtime)
+    at = reserved_start(runtime, interval_s=1.0, in_s=0.95)
 
     # When a job of the site is claimed
     taken = claimed_now(runtime, job_id)
@@ -388,12 +392,11 @@ def test_a_paced_claim_starts_at_its_reserved_start_and_lets_the_next_job_come(
     assert [m["args"][0] for m, _ in messages] == [str(waiting)]
 
 
-def test_a_paced_job_out_of_attempts_does_not_wait_for_its_start(
-    runtime: Runtime, settings: Settings
-) -> None:
+def test_a_paced_job_out_of_attempts_does_not_wait_for_its_start(runtime: Runtime) -> None:
     """Its start was reserved, but there is no attempt to start: the next job may come."""
-    _, waiting = reserved_start(runtime, interval_s=5.0, in_s=3.0)
+    waiting = held_paced(runtime)
     job_id = queued(runtime, attempts=4, max_attempts=4)
+    reserved_start(runtime, interval_s=5.0, in_s=3.0)
 
     began = time.monotonic()
     assert claim(runtime, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
