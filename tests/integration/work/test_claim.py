@@ -137,11 +137,24 @@ def test_a_claim_runs_the_job_for_one_attempt_under_a_lease_of_its_own(
     assert attempt.ytdlp_version == YTDLP_VERSION
 
 
-def test_each_claim_has_an_owner_of_its_own(runtime: Runtime) -> None:
+def test_the_attempts_log_lines_name_the_job_its_client_the_attempt_and_the_step(
+    runtime: Runtime,
+) -> None:
     client = a_client(runtime)
-    first = claimed_now(runtime, queued(runtime, client))
-    second = claimed_now(runtime, queued(runtime, client))
-    assert first.owner != second.owner
+    job_id = queued(runtime, client, attempts=1)
+    expected = {
+        "job_id": str(job_id),
+        "client_id": str(client.id),
+        "attempt": 2,
+        "step": "download",
+    }
+    with capture_logs() as logged:
+        taken = claimed_now(runtime, job_id)
+        taken.log.info("working")
+    (line,) = events(logged, "working")
+    assert {k: line.get(k) for k in expected} == expected
+    bound = structlog.contextvars.get_contextvars()
+    assert {k: bound.get(k) for k in expected} == expected, "the lease keeper's and yt-dlp's"
 
 
 def test_a_claim_of_a_client_with_nothing_set_says_so(runtime: Runtime) -> None:
@@ -177,68 +190,6 @@ def test_a_claim_says_what_the_client_and_the_site_have(runtime: Runtime) -> Non
     assert taken.has_endpoint is True
     assert taken.breaker_seen is True
     assert taken.unheard is False
-
-
-def test_the_storage_quota_is_the_clients_own_else_the_deployments(
-    runtime: Runtime, settings: Settings
-) -> None:
-    with tuned(settings, client_storage_quota_bytes=1_000) as rt:
-        default = claimed_now(rt, queued(rt))
-        own = claimed_now(rt, queued(rt, a_client(rt, storage_quota_bytes=500)))
-        nothing = claimed_now(rt, queued(rt, a_client(rt, storage_quota_bytes=0)))
-    assert (default.storage_quota, own.storage_quota, nothing.storage_quota) == (1_000, 500, 0)
-
-
-def test_a_job_is_unheard_only_with_neither_its_own_callback_nor_a_default_endpoint(
-    runtime: Runtime,
-) -> None:
-    """An unheard job's end announces nothing (no query after the commit)."""
-    cases = [
-        (None, None, True),
-        ("https://hooks.example/job", None, False),
-        (None, "https://hooks.example/client", False),
-    ]
-    for callback_url, endpoint, unheard in cases:
-        client = a_client(runtime, default_callback_url=endpoint)
-        taken = claimed_now(runtime, queued(runtime, client, callback_url=callback_url))
-        assert taken.unheard is unheard, (callback_url, endpoint)
-
-
-def test_a_queue_limit_makes_the_claim_limited(runtime: Runtime) -> None:
-    """A limited attempt's end releases held jobs: the claim must say it was limited."""
-    with runtime.db.session() as session:
-        control_rows.set_max_running(session, Step.DOWNLOAD.value, 5)
-    assert claimed_now(runtime, queued(runtime)).limited is True
-
-
-def test_the_probes_info_is_handed_to_the_download_once(runtime: Runtime) -> None:
-    job_id = queued(runtime)
-    info = {"id": "v", "title": "A video", "formats": [{"format_id": "18"}]}
-    with runtime.db.session() as session:
-        session.add(JobExtraction(job_id=job_id, info=info))
-    assert claimed_now(runtime, job_id).probed == info
-    with runtime.db.session() as session:
-        assert session.get(JobExtraction, job_id) is None, "taken, not left for a retry"
-
-
-def test_the_attempts_log_lines_name_the_job_its_client_the_attempt_and_the_step(
-    runtime: Runtime,
-) -> None:
-    client = a_client(runtime)
-    job_id = queued(runtime, client, attempts=1)
-    expected = {
-        "job_id": str(job_id),
-        "client_id": str(client.id),
-        "attempt": 2,
-        "step": "download",
-    }
-    with capture_logs() as logged:
-        taken = claimed_now(runtime, job_id)
-        taken.log.info("working")
-    (line,) = events(logged, "working")
-    assert {k: line.get(k) for k in expected} == expected
-    bound = structlog.contextvars.get_contextvars()
-    assert {k: bound.get(k) for k in expected} == expected, "the lease keeper's and yt-dlp's"
 
 
 # --- a claim held by the gate -------------------------------------------------------------------
@@ -282,35 +233,6 @@ def test_a_held_claim_spends_no_attempt_and_says_why_on_the_row(
     (line,) = events(logged, "job held")
     assert (line["job_id"], line["step"], line["held"]) == (str(job_id), "download", reason)
     assert structlog.contextvars.get_contextvars() == {}, "no attempt: nothing bound"
-
-
-@pytest.mark.parametrize(
-    ("limit", "reason"),
-    [("site_max_running", "site_full"), ("client_max_running", "client_busy")],
-)
-def test_the_deployments_default_limits_hold_a_claim(
-    runtime: Runtime, settings: Settings, limit: str, reason: str
-) -> None:
-    with tuned(settings, **{limit: 1}) as rt:
-        client = a_client(rt)
-        running_elsewhere(rt, client)
-        job_id = queued(rt, client)
-        assert claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
-        assert (must(rt, job_id).held, must(rt, job_id).attempts) == (reason, 0)
-
-
-def test_the_deployments_default_pacing_holds_a_claim_past_the_reserved_starts(
-    runtime: Runtime, settings: Settings
-) -> None:
-    """A site without its own interval is paced by ``HAUL_SITE_MIN_INTERVAL_S``."""
-    with tuned(settings, site_min_interval_s=60.0, site_pacing_jitter=0.0) as rt:
-        with rt.db.session() as session:
-            site_rows.put_site(
-                session, SITE, {"next_start_at": sa.func.now() + sa.text("interval '1 hour'")}
-            )
-        job_id = queued(rt)
-        assert claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
-        assert (must(rt, job_id).held, must(rt, job_id).attempts) == ("site_paced", 0)
 
 
 # --- a claim that cannot be made ----------------------------------------------------------------
@@ -404,3 +326,87 @@ def test_a_paced_job_out_of_attempts_does_not_wait_for_its_start(runtime: Runtim
 
     assert must(runtime, job_id).status == "failed"
     assert must(runtime, waiting).held is None
+
+
+# --- what a claim says, in detail ----------------------------------------------------------------
+
+
+def test_each_claim_has_an_owner_of_its_own(runtime: Runtime) -> None:
+    client = a_client(runtime)
+    first = claimed_now(runtime, queued(runtime, client))
+    second = claimed_now(runtime, queued(runtime, client))
+    assert first.owner != second.owner
+
+
+def test_the_storage_quota_is_the_clients_own_else_the_deployments(
+    runtime: Runtime, settings: Settings
+) -> None:
+    with tuned(settings, client_storage_quota_bytes=1_000) as rt:
+        default = claimed_now(rt, queued(rt))
+        own = claimed_now(rt, queued(rt, a_client(rt, storage_quota_bytes=500)))
+        nothing = claimed_now(rt, queued(rt, a_client(rt, storage_quota_bytes=0)))
+    assert (default.storage_quota, own.storage_quota, nothing.storage_quota) == (1_000, 500, 0)
+
+
+def test_a_job_is_unheard_only_with_neither_its_own_callback_nor_a_default_endpoint(
+    runtime: Runtime,
+) -> None:
+    """An unheard job's end announces nothing (no query after the commit)."""
+    cases = [
+        (None, None, True),
+        ("https://hooks.example/job", None, False),
+        (None, "https://hooks.example/client", False),
+    ]
+    for callback_url, endpoint, unheard in cases:
+        client = a_client(runtime, default_callback_url=endpoint)
+        taken = claimed_now(runtime, queued(runtime, client, callback_url=callback_url))
+        assert taken.unheard is unheard, (callback_url, endpoint)
+
+
+def test_a_queue_limit_makes_the_claim_limited(runtime: Runtime) -> None:
+    """A limited attempt's end releases held jobs: the claim must say it was limited."""
+    with runtime.db.session() as session:
+        control_rows.set_max_running(session, Step.DOWNLOAD.value, 5)
+    assert claimed_now(runtime, queued(runtime)).limited is True
+
+
+def test_the_probes_info_is_handed_to_the_download_once(runtime: Runtime) -> None:
+    job_id = queued(runtime)
+    info = {"id": "v", "title": "A video", "formats": [{"format_id": "18"}]}
+    with runtime.db.session() as session:
+        session.add(JobExtraction(job_id=job_id, info=info))
+    assert claimed_now(runtime, job_id).probed == info
+    with runtime.db.session() as session:
+        assert session.get(JobExtraction, job_id) is None, "taken, not left for a retry"
+
+
+# --- the deployment's defaults at the gate -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("limit", "reason"),
+    [("site_max_running", "site_full"), ("client_max_running", "client_busy")],
+)
+def test_the_deployments_default_limits_hold_a_claim(
+    runtime: Runtime, settings: Settings, limit: str, reason: str
+) -> None:
+    with tuned(settings, **{limit: 1}) as rt:
+        client = a_client(rt)
+        running_elsewhere(rt, client)
+        job_id = queued(rt, client)
+        assert claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
+        assert (must(rt, job_id).held, must(rt, job_id).attempts) == (reason, 0)
+
+
+def test_the_deployments_default_pacing_holds_a_claim_past_the_reserved_starts(
+    runtime: Runtime, settings: Settings
+) -> None:
+    """A site without its own interval is paced by ``HAUL_SITE_MIN_INTERVAL_S``."""
+    with tuned(settings, site_min_interval_s=60.0, site_pacing_jitter=0.0) as rt:
+        with rt.db.session() as session:
+            site_rows.put_site(
+                session, SITE, {"next_start_at": sa.func.now() + sa.text("interval '1 hour'")}
+            )
+        job_id = queued(rt)
+        assert claim(rt, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
+        assert (must(rt, job_id).held, must(rt, job_id).attempts) == ("site_paced", 0)
