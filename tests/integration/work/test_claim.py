@@ -328,7 +328,7 @@ def test_a_paced_job_out_of_attempts_does_not_wait_for_its_start(runtime: Runtim
     assert must(runtime, waiting).held is None
 
 
-# --- what a claim says, in detail ----------------------------------------------------------------
+# --- what a claim says, in detail ---------------------------------------------------------------
 
 
 def test_each_claim_has_an_owner_of_its_own(runtime: Runtime) -> None:
@@ -380,7 +380,7 @@ def test_the_probes_info_is_handed_to_the_download_once(runtime: Runtime) -> Non
         assert session.get(JobExtraction, job_id) is None, "taken, not left for a retry"
 
 
-# --- the deployment's defaults at the gate -------------------------------------------------------
+# --- the deployment's defaults at the gate ------------------------------------------------------
 
 
 @pytest.mark.parametrize(
