@@ -24,6 +24,7 @@ from service.intake import admission
 from service.intake.admission import AlreadyAccepted
 from service.intake.clients import create_client, set_limits
 from service.runtime import build_runtime
+from tests.support.jobs import client_row_locked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -100,21 +101,6 @@ def store_file(runtime: Runtime, client: Client, job_id: uuid.UUID, size: int) -
                 filename="a.mp4", size=size, sha256="0" * 64, mime="video/mp4",
             )
         )  # fmt: skip
-
-
-def row_locked(runtime: Runtime, client: Client) -> bool:
-    """Whether another transaction holds the client's row as a submission locks it (``FOR
-    NO KEY UPDATE``): ``FOR SHARE`` waits for that, not for the pause check's share lock."""
-    with runtime.db.engine.connect() as conn:
-        try:
-            conn.execute(
-                sa.text("SELECT id FROM clients WHERE id = :id FOR SHARE NOWAIT"),
-                {"id": client.id},
-            )
-        except sa.exc.OperationalError as exc:
-            assert "could not obtain lock" in str(exc)
-            return True
-    return False
 
 
 # --- Idempotency-Key ----------------------------------------------------------------------------
@@ -340,11 +326,11 @@ def test_under_an_active_jobs_limit_the_clients_row_is_held_until_the_job_commit
     stored = new_client(runtime, "stored", storage_quota_bytes=10**9)
     seen: list[bool] = []
 
-    admit(runtime, capped, then=lambda _: seen.append(row_locked(runtime, capped)))
-    admit(runtime, stored, then=lambda _: seen.append(row_locked(runtime, stored)))
+    admit(runtime, capped, then=lambda _: seen.append(client_row_locked(runtime, capped.id)))
+    admit(runtime, stored, then=lambda _: seen.append(client_row_locked(runtime, stored.id)))
 
     assert seen == [True, False]
-    assert not row_locked(runtime, capped)
+    assert not client_row_locked(runtime, capped.id)
 
 
 # --- then, pauses, the plain path ---------------------------------------------------------------
