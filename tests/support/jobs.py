@@ -97,3 +97,18 @@ def blocked_on_a_lock(runtime: Runtime) -> bool:
             )
         ).scalar_one()
     return bool(waiting)
+
+
+def client_row_locked(runtime: Runtime, client_id: uuid.UUID) -> bool:
+    """Whether another transaction holds the client's row as a submission or a retry locks
+    it (``FOR NO KEY UPDATE``, ``db/clients.py: lock``): ``FOR SHARE NOWAIT`` fails on
+    that, not on the share lock a pause check takes."""
+    with runtime.db.engine.connect() as conn:
+        try:
+            conn.execute(
+                sa.text("SELECT id FROM clients WHERE id = :id FOR SHARE NOWAIT"), {"id": client_id}
+            )
+        except sa.exc.OperationalError as exc:
+            assert "could not obtain lock" in str(exc)
+            return True
+    return False
