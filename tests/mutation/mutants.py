@@ -70,6 +70,9 @@ MEASURE_TESTS: dict[str, list[str]] = {
         "tests/integration/db/test_trees.py",
         "tests/integration/fleet/test_sweeps.py",
     ],
+    "service/work/claim.py": ["tests/integration/work/test_claim.py"],
+    "service/work/lease.py": ["tests/integration/work/test_lease.py"],
+    "service/work/outcomes.py": ["tests/integration/work/test_outcomes.py"],
 }
 
 #: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).
@@ -100,6 +103,7 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     # killed mutant stops in seconds.
     "service/db/finders.py": MEASURE_TESTS["service/db/finders.py"],
     "service/db/transitions.py": MEASURE_TESTS["service/db/transitions.py"],
+    "service/work/claim.py": MEASURE_TESTS["service/work/claim.py"],
 }
 
 
