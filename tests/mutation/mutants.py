@@ -104,6 +104,7 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     "service/db/finders.py": MEASURE_TESTS["service/db/finders.py"],
     "service/db/transitions.py": MEASURE_TESTS["service/db/transitions.py"],
     "service/work/claim.py": MEASURE_TESTS["service/work/claim.py"],
+    "service/work/lease.py": MEASURE_TESTS["service/work/lease.py"],
 }
 
 
