@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 import structlog
-from structlog.testing import capture_logs
 
 from service.db import control as control_rows
 from service.db import sites as site_rows
@@ -30,8 +29,10 @@ from service.domain.states import Phase, Status, Step
 from service.intake.clients import create_client
 from service.media.download import YTDLP_VERSION
 from service.runtime import build_runtime
+from service.work import claim as claiming
 from service.work.claim import Claimed, claim
 from tests.support.jobs import attempts_of, job_maker, must
+from tests.support.logs import captured
 from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def test_the_attempts_log_lines_name_the_job_its_client_the_attempt_and_the_step
         "attempt": 2,
         "step": "download",
     }
-    with capture_logs() as logged:
+    with captured(claiming) as logged:
         taken = claimed_now(runtime, job_id)
         taken.log.info("working")
     (line,) = events(logged, "working")
@@ -222,7 +223,7 @@ def test_a_held_claim_spends_no_attempt_and_says_why_on_the_row(
     job_id = queued(runtime, client, published_at_ago=timedelta(seconds=1))
     reason = stop(runtime, client)
 
-    with capture_logs() as logged:
+    with captured(claiming) as logged:
         assert claim(runtime, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
 
     stored = must(runtime, job_id)
@@ -241,7 +242,7 @@ def test_a_held_claim_spends_no_attempt_and_says_why_on_the_row(
 def test_a_job_out_of_attempts_is_failed_and_not_claimed(runtime: Runtime) -> None:
     job_id = queued(runtime, attempts=4, max_attempts=4)
 
-    with capture_logs() as logged:
+    with captured(claiming) as logged:
         assert claim(runtime, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
 
     stored = must(runtime, job_id)
@@ -259,7 +260,7 @@ def test_a_job_another_worker_holds_is_left_to_it(runtime: Runtime) -> None:
     job_id = running_elsewhere(runtime, a_client(runtime))
     before = must(runtime, job_id)
 
-    with capture_logs() as logged:
+    with captured(claiming) as logged:
         assert claim(runtime, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
 
     after = must(runtime, job_id)

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
-from structlog.testing import capture_logs
 
 from service.db.models import Job
 from service.domain.states import Phase, Status
 from service.media.download import Progress
+from service.work import lease as keeping
 from service.work.lease import LeaseKeeper
 from tests.support.jobs import must
+from tests.support.logs import captured
 from tests.support.waiting import wait_for
 
 if TYPE_CHECKING:
@@ -156,7 +157,7 @@ def test_a_failed_beat_keeps_what_it_had_to_write_and_the_next_writes_the_newest
     keeper = LeaseKeeper(FailsOnce(runtime.db), job_id, OWNER, LEASE, interval=60)  # type: ignore[arg-type]
     keeper.progress(HALF)
     keeper.postprocessing()
-    with capture_logs() as logs:
+    with captured(keeping) as logs:
         keeper.beat()  # the database is down: nothing written, nothing lost
     assert not keeper.lost.is_set(), "an outage is not a lost job"
     assert logs == [

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import sqlalchemy as sa
 import structlog
-from structlog.testing import capture_logs
 
 from service.db import extractions, transitions
 from service.db.extractions import JobExtraction
@@ -29,6 +28,7 @@ from service.observe import worker_metrics
 from service.webhooks.endpoints import set_default_endpoint
 from service.work import outcomes, storage
 from tests.support.jobs import attempts_of, must
+from tests.support.logs import captured
 from tests.support.rabbitmq import take_messages
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def test_closing_an_attempt_writes_its_row_logs_one_line_and_measures_it(
     runtime: Runtime, job: Callable[..., uuid.UUID], measured: list[Any]
 ) -> None:
     running = claimed(runtime, job())
-    with capture_logs() as logs, runtime.db.session() as session:
+    with captured(outcomes) as logs, runtime.db.session() as session:
         outcomes.close_attempt(
             session,
             running.id,
@@ -132,7 +132,7 @@ def test_closing_an_attempt_this_worker_does_not_hold_writes_logs_and_measures_n
     runtime: Runtime, job: Callable[..., uuid.UUID], measured: list[Any]
 ) -> None:
     running = claimed(runtime, job(), owner=OTHER)
-    with capture_logs() as logs, runtime.db.session() as session:
+    with captured(outcomes) as logs, runtime.db.session() as session:
         outcomes.close_attempt(session, running.id, OWNER, AttemptOutcome.FAILED)
     (attempt,) = attempts_of(runtime, running.id)
     assert attempt.finished_at is None
@@ -147,7 +147,7 @@ def test_a_worker_going_away_hands_the_job_back_without_spending_an_attempt(
     runtime: Runtime, job: Callable[..., uuid.UUID], measured: list[Any]
 ) -> None:
     running = claimed(runtime, job())
-    with capture_logs() as logs:
+    with captured(outcomes) as logs:
         outcomes.hand_back(runtime, running, OWNER, structlog.get_logger())
     after = must(runtime, running.id)
     assert (after.status, after.attempts, after.lease_owner) == (Status.QUEUED.value, 0, None)
@@ -184,7 +184,7 @@ def test_a_permanent_error_fails_the_job_and_closes_its_attempt(
 ) -> None:
     running = claimed(runtime, job())
     error = Permanent("HTTP Error 404: Not Found", error_class=NOT_FOUND)
-    with capture_logs() as logs:
+    with captured(outcomes) as logs:
         outcomes.fail(runtime, running, OWNER, error, structlog.get_logger())
     after = must(runtime, running.id)
     assert (after.status, after.error_class, after.error_message) == (
@@ -243,7 +243,7 @@ def test_a_failed_attempt_is_released_for_a_retry_with_its_error(
     message: str,
 ) -> None:
     running = claimed(runtime, job())
-    with capture_logs() as logs:
+    with captured(outcomes) as logs:
         outcomes.release_for_retry(runtime, running, OWNER, error, structlog.get_logger())
     after = must(runtime, running.id)
     assert (after.status, after.lease_owner, after.phase) == (Status.RETRYING.value, None, None)
@@ -307,7 +307,7 @@ def test_a_release_the_database_refuses_is_logged_for_the_lease_sweep(
         raise sa.exc.OperationalError("UPDATE jobs", {}, Exception("the database is gone"))
 
     monkeypatch.setattr(transitions, "move", refused)
-    with capture_logs() as logs:
+    with captured(outcomes) as logs:
         outcomes.release_for_retry(runtime, running, OWNER, Transient("x"), structlog.get_logger())
     refused_line = "could not record the failed attempt; the lease sweep will"
     assert [e["log_level"] for e in events(logs, refused_line)] == ["error"]
@@ -337,7 +337,7 @@ def test_throttles_count_against_the_sites_breaker_until_it_opens_and_the_retry_
     for n in range(threshold):
         running = claimed(runtime, job(**ON_SITE))
         error = Transient("HTTP Error 429", error_class=ErrorClass.RATE_LIMITED)
-        with capture_logs() as logs:
+        with captured(outcomes) as logs:
             outcomes.release_for_retry(runtime, running, OWNER, error, structlog.get_logger())
         waits.append(error.retry_after_s)
         if n < threshold - 1:
@@ -395,7 +395,7 @@ def test_a_success_closes_the_sites_open_breaker_and_tells_the_admins(
     admin, _ = create_client(runtime, "ops", admin=True)
     set_default_endpoint(runtime, admin, "https://hooks.example/ops")
     answered = job(**ON_SITE)
-    with capture_logs() as logs, runtime.db.session() as session:
+    with captured(outcomes) as logs, runtime.db.session() as session:
         told = outcomes.site_answered(runtime, session, answered)
     closed = breaker(runtime)
     assert closed is not None and closed.state == "closed"
@@ -421,7 +421,7 @@ def test_a_success_the_claim_saw_no_breaker_for_looks_nothing_up(
 def test_a_success_on_a_clean_site_tells_nobody(
     runtime: Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
-    with capture_logs() as logs, runtime.db.session() as session:
+    with captured(outcomes) as logs, runtime.db.session() as session:
         assert outcomes.site_answered(runtime, session, job(**ON_SITE)) == []
     assert events(logs, "site breaker closed") == []
 
