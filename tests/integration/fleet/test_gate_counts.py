@@ -24,7 +24,7 @@ from service.domain.control import Hold
 from service.domain.states import Phase, Status, Step
 from service.fleet.gate import release_held
 from service.intake.clients import create_client
-from service.work.claim import claim
+from tests.integration.fleet.test_gate_guards import claimed, held
 from tests.support.jobs import blocked_on_a_lock
 from tests.support.waiting import wait_for
 
@@ -50,22 +50,9 @@ def queued(runtime: Runtime, client: Client, url: str, **values: Any) -> uuid.UU
     return job.id
 
 
-def runs(runtime: Runtime, job_id: uuid.UUID, step: Step = Step.DOWNLOAD) -> bool:
-    """A worker's claim through the gate: True when the job runs, False when it is held."""
-    phase = Phase.DOWNLOADING if step is Step.DOWNLOAD else Phase.PROBING
-    return claim(runtime, job_id, step, phase) is not None
-
-
 def verdict(runtime: Runtime, job_id: uuid.UUID) -> Verdict:
     with runtime.db.session() as session:
         return control_rows.gate(session, job_id, Step.DOWNLOAD.value, None)
-
-
-def held(runtime: Runtime, job_id: uuid.UUID) -> str | None:
-    with runtime.db.session() as session:
-        job = job_rows.get(session, job_id)
-        assert job is not None
-        return job.held
 
 
 def test_a_queue_limit_counts_only_that_queues_running_jobs(runtime: Runtime) -> None:
@@ -73,12 +60,12 @@ def test_a_queue_limit_counts_only_that_queues_running_jobs(runtime: Runtime) ->
     with runtime.db.session() as session:
         control_rows.set_max_running(session, Step.DOWNLOAD.value, 1)
     probing = queued(runtime, client, "https://a.example/1", step=Step.PROBE.value)
-    assert runs(runtime, probing, Step.PROBE)
-    assert runs(runtime, queued(runtime, client, "https://a.example/2")), (
+    assert claimed(runtime, probing, Step.PROBE)
+    assert claimed(runtime, queued(runtime, client, "https://a.example/2")), (
         "a probe is not a download"
     )
     third = queued(runtime, client, "https://a.example/3")
-    assert not runs(runtime, third)
+    assert not claimed(runtime, third)
     assert held(runtime, third) == Hold.QUEUE_FULL.value
 
 
@@ -86,10 +73,10 @@ def test_a_site_limit_counts_only_that_sites_running_jobs(runtime: Runtime) -> N
     client = a_client(runtime)
     with runtime.db.session() as session:
         control_rows.put_site_limit(session, "a.example", 1)
-    assert runs(runtime, queued(runtime, client, "https://b.example/1"))
-    assert runs(runtime, queued(runtime, client, "https://a.example/1")), "b's job is not a's"
+    assert claimed(runtime, queued(runtime, client, "https://b.example/1"))
+    assert claimed(runtime, queued(runtime, client, "https://a.example/1")), "b's job is not a's"
     second = queued(runtime, client, "https://a.example/2")
-    assert not runs(runtime, second)
+    assert not claimed(runtime, second)
     assert held(runtime, second) == Hold.SITE_FULL.value
 
 
@@ -106,8 +93,8 @@ def test_a_paused_client_holds_only_its_own_jobs(runtime: Runtime) -> None:
         assert (
             control_rows.pause_reason(session, Step.DOWNLOAD.value, paused.id) is Hold.CLIENT_PAUSED
         )
-    assert runs(runtime, its)
-    assert not runs(runtime, theirs)
+    assert claimed(runtime, its)
+    assert not claimed(runtime, theirs)
     assert held(runtime, theirs) == Hold.CLIENT_PAUSED.value
 
 
@@ -121,7 +108,7 @@ def test_a_paused_or_limited_queue_leaves_the_other_queue_alone(runtime: Runtime
     assert states[Step.DOWNLOAD.value] == (True, 1)
     assert states[Step.PROBE.value] == (False, None)
     probe = queued(runtime, client, "https://a.example/1", step=Step.PROBE.value)
-    assert runs(runtime, probe, Step.PROBE)
+    assert claimed(runtime, probe, Step.PROBE)
 
 
 def test_removing_a_sites_limit_leaves_the_other_sites_limits(runtime: Runtime) -> None:
@@ -166,7 +153,7 @@ def test_only_the_clients_own_cookies_make_its_attempt_look_for_them(runtime: Ru
 
 def test_a_hold_never_lands_on_a_job_that_moved_on(runtime: Runtime) -> None:
     running = queued(runtime, a_client(runtime), "https://a.example/1")
-    assert runs(runtime, running)
+    assert claimed(runtime, running)
     with runtime.db.session() as session:
         assert control_rows.hold(session, running, Hold.QUEUE_PAUSED) is None
     assert held(runtime, running) is None
