@@ -73,6 +73,10 @@ MEASURE_TESTS: dict[str, list[str]] = {
     "service/work/claim.py": ["tests/integration/work/test_claim.py"],
     "service/work/lease.py": ["tests/integration/work/test_lease.py"],
     "service/work/outcomes.py": ["tests/integration/work/test_outcomes.py"],
+    "service/intake/admission.py": [
+        "tests/integration/intake/test_admission.py",
+        "tests/integration/intake/test_admission_replay.py",
+    ],
 }
 
 #: Fast tests for each module, for the sampled CI step (the full run lets mutmut choose).
