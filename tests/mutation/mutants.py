@@ -109,6 +109,7 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     "service/db/transitions.py": MEASURE_TESTS["service/db/transitions.py"],
     "service/work/claim.py": MEASURE_TESTS["service/work/claim.py"],
     "service/work/lease.py": MEASURE_TESTS["service/work/lease.py"],
+    "service/intake/admission.py": MEASURE_TESTS["service/intake/admission.py"],
 }
 
 
