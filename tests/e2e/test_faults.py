@@ -124,11 +124,20 @@ def test_sigterm_hands_a_running_download_to_another_worker(
     stack: Stack, media: MediaServer
 ) -> None:
     with stack.http() as http:
-        # Given a download under way on one worker, and a second worker idle
-        job_id = submit(http, media.url("/slow/long.mp4?bps=150000"))
+        # Given a download under way on one worker, and a second worker idle. The first
+        # attempt's GETs are slow (15 s), so the download outlasts the second worker's start
+        # on a loaded machine; the GETs after them are not, so the handover ends quickly.
+        gets = media.hits("/media/long.mp4", "GET")
+        fast = submit(http, media.url("/media/long.mp4"))
+        assert wait_status(http, fast, TERMINAL)["status"] == "succeeded"
+        gets = media.hits("/media/long.mp4", "GET") - gets  # a job's GETs: probe, download
+        slow = f"/slow/long.mp4?bps=40000&key={uuid.uuid4().hex}&times={gets}"
+        job_id = submit(http, media.url(slow))
         wait_downloading(http, job_id)
         stack.start_worker("worker2")
         stack.wait_worker_ready("worker2")
+        still = http.get(f"/v1/jobs/{job_id}").json()
+        assert still["phase"] == "downloading", f"the download ended before the stop: {still}"
         # When the first worker is asked to stop
         asked = time.monotonic()
         stack.stop("worker", signal.SIGTERM)
