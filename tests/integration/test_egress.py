@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 import pytest
 import sqlalchemy as sa
 from structlog.contextvars import merge_contextvars
-from structlog.testing import capture_logs
 
+from service import egress
 from service.db import artifacts as artifact_rows
 from service.db import jobs as job_rows
 from service.db.models import Job
@@ -29,6 +29,7 @@ from service.runtime import build_runtime
 from service.work.download import run_download
 from service.work.probe import run_probe
 from tests.support.jobs import attempts_of, leftovers, must
+from tests.support.logs import captured
 from tests.support.media_server import MediaServer
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ def _fails_with(
     """The job fails as ``egress_denied`` without naming the address it was refused;
     the operator's log line names it (``reason``, or one of them)."""
     run = run_probe if step is Step.PROBE else run_download
-    with capture_logs([merge_contextvars]) as logged, pytest.raises(Permanent):
+    with captured(egress, processors=[merge_contextvars]) as logged, pytest.raises(Permanent):
         run(runtime, job.id)
     failed = must(runtime, job.id)
     assert (failed.status, failed.error_class) == ("failed", "egress_denied"), failed
