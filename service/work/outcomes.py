@@ -134,13 +134,15 @@ def release_for_retry(
     artifact, so nothing there is anyone else's.
     """
     error_class = exc.error_class if isinstance(exc, JobFailure) else ErrorClass.unexpected(exc)
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    message = str(exc) or type(exc).__name__  # a HaulError's str is its message
+    reason = f"{error_class}: {message}"
+    throttle = (
+        exc if error_class == ErrorClass.RATE_LIMITED and isinstance(exc, Transient) else None
+    )
 
     def release() -> tuple[Job | None, list[uuid.UUID]]:
-        told: list[uuid.UUID] = []
         with rt.db.session() as session:
-            if error_class == ErrorClass.RATE_LIMITED and isinstance(exc, Transient):
-                told = _throttled(rt, session, job, exc, f"{error_class}: {message}", bound)
+            told = [] if throttle is None else _throttled(rt, session, job, throttle, reason, bound)
             moved = transitions.move(
                 session,
                 job.id,
@@ -148,7 +150,7 @@ def release_for_retry(
                 owner=owner,
                 only_from=RUNNING,
                 phase=None,
-                last_error=f"{error_class}: {message}"[:2000],
+                last_error=reason[:2000],
                 last_error_class=error_class,
             )
             close_attempt(
@@ -182,13 +184,12 @@ def _throttled(
     if site is None:
         return []
     after = site_rows.throttled(session, site, identity, rt.settings.breaker_policy, reason)
-    told: list[uuid.UUID] = []
-    if after.opened:
-        bound.warning("site breaker opened", site=site, identity=identity, retry_at=after.retry_at)
-        told = breaker_moved(session, BreakerEvent.OPENED, BreakerMove.of(after.row))
     if after.retry_at is not None:
         exc.retry_after_s = max(0.0, (after.retry_at - datetime.now(UTC)).total_seconds())
-    return told
+    if not after.opened:
+        return []
+    bound.warning("site breaker opened", site=site, identity=identity, retry_at=after.retry_at)
+    return breaker_moved(session, BreakerEvent.OPENED, BreakerMove.of(after.row))
 
 
 def site_answered(

@@ -110,6 +110,7 @@ SAMPLE_TESTS: dict[str, list[str]] = {
     "service/work/claim.py": MEASURE_TESTS["service/work/claim.py"],
     "service/work/lease.py": MEASURE_TESTS["service/work/lease.py"],
     "service/intake/admission.py": MEASURE_TESTS["service/intake/admission.py"],
+    "service/work/outcomes.py": MEASURE_TESTS["service/work/outcomes.py"],
 }
 
 

@@ -10,14 +10,17 @@ attempt; these pin each ending on its own, so that a changed one fails here in s
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import sqlalchemy as sa
 import structlog
+from pydantic import SecretStr
 
 from service.db import extractions, transitions
+from service.db.cookies import SiteCookies
 from service.db.extractions import JobExtraction
 from service.db.models import SiteBreaker, WebhookDelivery
 from service.domain.errors import ErrorClass
@@ -35,7 +38,7 @@ if TYPE_CHECKING:
     import uuid
     from collections.abc import Callable
 
-    from service.db.models import Job
+    from service.db.models import Client, Job
     from service.runtime import Runtime
 
 pytestmark = pytest.mark.integration
@@ -349,11 +352,50 @@ def test_throttles_count_against_the_sites_breaker_until_it_opens_and_the_retry_
     cooldown = runtime.settings.breaker_cooldown_s
     assert waits[-1] is not None and cooldown - 5 < waits[-1] <= cooldown
     (line,) = events(logs, "site breaker opened")
-    assert (line["log_level"], line["site"]) == ("warning", "youtube.com")
+    said = (line["log_level"], line["site"], line["identity"], line["retry_at"])
+    assert said == ("warning", "youtube.com", "guest", opened.retry_at)
     (delivery,) = admins_deliveries(runtime)
     assert delivery.client_id == admin.id
     callbacks = f"{runtime.settings.queue_prefix}.callbacks"
     assert [body["args"][0] for body, _ in take_messages(callbacks)] == [str(delivery.id)]
+
+
+def test_a_throttle_after_the_open_breakers_cooldown_ran_out_adds_no_wait(
+    runtime: Runtime, job: Callable[..., uuid.UUID]
+) -> None:
+    # An attempt that started before the breaker opened is throttled once its cooldown is
+    # over (no trial has been let through yet): it counts, and its retry need not wait.
+    open_breaker(runtime, job)
+    with runtime.db.session() as session:
+        session.execute(
+            sa.update(SiteBreaker).values(retry_at=sa.func.now() - timedelta(minutes=1))
+        )
+    running = claimed(runtime, job(**ON_SITE))
+    error = Transient("HTTP Error 429", error_class=ErrorClass.RATE_LIMITED)
+    outcomes.release_for_retry(runtime, running, OWNER, error, structlog.get_logger())
+    assert error.retry_after_s == 0.0
+
+
+def keyed_with_cookies(
+    runtime: Runtime, client_id: uuid.UUID, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers can open cookies, and the client has some for the site: its attempts there
+    are its own identity, with a breaker of its own."""
+    monkeypatch.setattr(runtime.settings, "secret_key", SecretStr("a key to seal cookies with"))
+    with runtime.db.session() as session:
+        session.add(SiteCookies(client_id=client_id, site="youtube.com", sealed="x", count=1))
+
+
+def test_throttles_with_the_clients_cookies_count_against_its_own_breaker(
+    runtime: Runtime,
+    client: Client,
+    job: Callable[..., uuid.UUID],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keyed_with_cookies(runtime, client.id, monkeypatch)
+    open_breaker(runtime, job)
+    opened = breaker(runtime)
+    assert opened is not None and (opened.state, opened.identity) == ("open", f"client:{client.id}")
 
 
 def test_a_throttle_of_a_job_without_a_site_counts_nothing(
@@ -392,6 +434,8 @@ def test_a_success_closes_the_sites_open_breaker_and_tells_the_admins(
     runtime: Runtime, job: Callable[..., uuid.UUID]
 ) -> None:
     open_breaker(runtime, job)
+    opened = breaker(runtime)
+    assert opened is not None and opened.reason is not None
     admin, _ = create_client(runtime, "ops", admin=True)
     set_default_endpoint(runtime, admin, "https://hooks.example/ops")
     answered = job(**ON_SITE)
@@ -399,9 +443,35 @@ def test_a_success_closes_the_sites_open_breaker_and_tells_the_admins(
         told = outcomes.site_answered(runtime, session, answered)
     closed = breaker(runtime)
     assert closed is not None and closed.state == "closed"
-    assert [d.id for d in admins_deliveries(runtime)] == told and len(told) == 1
+    (delivery,) = admins_deliveries(runtime)
+    assert [delivery.id] == told
+    # The admins read which breaker closed, and the last throttle's error it had
+    said = json.loads(delivery.body)["data"]
+    assert (said["site"], said["identity"], said["state"]) == ("youtube.com", "guest", "closed")
+    assert said["reason"] == opened.reason and "HTTP Error 429" in said["reason"]
     (line,) = events(logs, "site breaker closed")
-    assert (line["site"], line["job_id"]) == ("youtube.com", str(answered))
+    assert (line["site"], line["identity"], line["job_id"]) == (
+        "youtube.com",
+        "guest",
+        str(answered),
+    )
+
+
+def test_a_success_with_the_clients_cookies_closes_its_own_breaker(
+    runtime: Runtime,
+    client: Client,
+    job: Callable[..., uuid.UUID],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    keyed_with_cookies(runtime, client.id, monkeypatch)
+    open_breaker(runtime, job)
+    with runtime.db.session() as session:
+        outcomes.site_answered(runtime, session, job(**ON_SITE))
+    closed = breaker(runtime)
+    assert closed is not None and (closed.state, closed.identity) == (
+        "closed",
+        f"client:{client.id}",
+    )
 
 
 def test_a_success_the_claim_saw_no_breaker_for_looks_nothing_up(
