@@ -144,8 +144,13 @@ def _claim_or_give_up(
             site_defaults(rt),
         )
         held = verdict.hold
-        if held is not None and control_rows.hold(session, job_id, held) is not None:
-            return held
+        if held is not None:
+            if control_rows.hold(session, job_id, held) is not None:
+                return held
+            # Not a waiting row: one that ended, or a running one whose lease ran out,
+            # whose takeover would be a start the gate refuses. The lease sweep requeues
+            # that one, and publishing it then holds it.
+            return _Taken(None, limited=False)
         # A paced start waits for its slot: the lease covers the wait.
         lease = timedelta(seconds=rt.settings.lease_s + verdict.wait_s)
         taken = transitions.claim_attempt(session, job_id, step, owner, lease, phase, YTDLP_VERSION)

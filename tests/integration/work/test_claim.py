@@ -26,6 +26,7 @@ from service.db import sites as site_rows
 from service.db.extractions import JobExtraction
 from service.db.models import Client, SiteBreaker
 from service.domain.states import Phase, Status, Step
+from service.fleet.sweeps import expired_leases
 from service.intake.clients import create_client
 from service.media.download import YTDLP_VERSION
 from service.runtime import build_runtime
@@ -96,14 +97,14 @@ def database_now(runtime: Runtime) -> Any:
 
 
 def running_elsewhere(runtime: Runtime, client: Client, **fields: Any) -> uuid.UUID:
-    """A job of ``client`` another worker runs under a live lease."""
+    """A job of ``client`` another worker runs under a live lease (unless told otherwise)."""
+    fields.setdefault("lease_expires_in", timedelta(minutes=5))
     return queued(
         runtime,
         client,
         status=Status.RUNNING.value,
         phase=Phase.DOWNLOADING.value,
         lease_owner=OTHER_OWNER,
-        lease_expires_in=timedelta(minutes=5),
         attempts=1,
         **fields,
     )
@@ -269,6 +270,29 @@ def test_a_job_another_worker_holds_is_left_to_it(runtime: Runtime) -> None:
     assert after.error_class is None
     assert events(logged, "message dropped: the job is not claimable")
     assert structlog.contextvars.get_contextvars() == {}
+
+
+@pytest.mark.parametrize("stop", [paused_queue, paused_client, full_queue])
+def test_a_held_queue_does_not_let_a_dead_workers_job_be_taken_over(
+    runtime: Runtime, stop: Callable[[Runtime, Client], str]
+) -> None:
+    # A takeover is a start like any other: once a pause has answered, none begins.
+    client = a_client(runtime)
+    job_id = running_elsewhere(runtime, client, lease_expires_in=-timedelta(seconds=1))
+    reason = stop(runtime, client)
+
+    with captured(claiming) as logged:
+        assert claim(runtime, job_id, Step.DOWNLOAD, Phase.DOWNLOADING) is None
+
+    after = must(runtime, job_id)
+    assert (after.status, after.lease_owner, after.attempts) == ("running", OTHER_OWNER, 1)
+    assert attempts_of(runtime, job_id) == []
+    assert events(logged, "message dropped: the job is not claimable")
+    # The lease sweep requeues it: a pause holds it there, a full queue at its next claim
+    assert expired_leases(runtime) == (1, 0)
+    swept = must(runtime, job_id)
+    paused = reason != "queue_full"
+    assert (swept.status, swept.held, swept.attempts) == ("queued", reason if paused else None, 1)
 
 
 # --- a paced site -------------------------------------------------------------------------------
