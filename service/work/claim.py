@@ -77,7 +77,7 @@ class _Taken:
     had no attempts left), and whether a queue or site limit applied."""
 
     job: Job | None
-    limited: bool
+    limited: bool = False
     #: Seconds to wait for the paced site's reserved start, and that site.
     wait_s: float = 0.0
     paced_site: str | None = None
@@ -150,7 +150,7 @@ def _claim_or_give_up(
             # Not a waiting row: one that ended, or a running one whose lease ran out,
             # whose takeover would be a start the gate refuses. The lease sweep requeues
             # that one, and publishing it then holds it.
-            return _Taken(None, limited=False)
+            return _Taken(None)
         # A paced start waits for its slot: the lease covers the wait.
         lease = timedelta(seconds=rt.settings.lease_s + verdict.wait_s)
         taken = transitions.claim_attempt(session, job_id, step, owner, lease, phase, YTDLP_VERSION)
