@@ -376,26 +376,25 @@ def test_a_throttle_after_the_open_breakers_cooldown_ran_out_adds_no_wait(
     assert error.retry_after_s == 0.0
 
 
-def keyed_with_cookies(
-    runtime: Runtime, client_id: uuid.UUID, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Workers can open cookies, and the client has some for the site: its attempts there
-    are its own identity, with a breaker of its own."""
+@pytest.fixture
+def cookies_breaker_opened(
+    runtime: Runtime, client: Client, job: Callable[..., uuid.UUID], monkeypatch: pytest.MonkeyPatch
+) -> Client:
+    """Workers can open cookies and ``client`` has some for the site, so its attempts there
+    are its own identity: throttles of its jobs there have opened that identity's breaker."""
     monkeypatch.setattr(runtime.settings, "secret_key", SecretStr("a key to seal cookies with"))
     with runtime.db.session() as session:
-        session.add(SiteCookies(client_id=client_id, site="youtube.com", sealed="x", count=1))
+        session.add(SiteCookies(client_id=client.id, site="youtube.com", sealed="x", count=1))
+    open_breaker(runtime, job)
+    return client
 
 
 def test_throttles_with_the_clients_cookies_count_against_its_own_breaker(
-    runtime: Runtime,
-    client: Client,
-    job: Callable[..., uuid.UUID],
-    monkeypatch: pytest.MonkeyPatch,
+    runtime: Runtime, cookies_breaker_opened: Client
 ) -> None:
-    keyed_with_cookies(runtime, client.id, monkeypatch)
-    open_breaker(runtime, job)
     opened = breaker(runtime)
-    assert opened is not None and (opened.state, opened.identity) == ("open", f"client:{client.id}")
+    identity = f"client:{cookies_breaker_opened.id}"
+    assert opened is not None and (opened.state, opened.identity) == ("open", identity)
 
 
 def test_a_throttle_of_a_job_without_a_site_counts_nothing(
@@ -458,20 +457,13 @@ def test_a_success_closes_the_sites_open_breaker_and_tells_the_admins(
 
 
 def test_a_success_with_the_clients_cookies_closes_its_own_breaker(
-    runtime: Runtime,
-    client: Client,
-    job: Callable[..., uuid.UUID],
-    monkeypatch: pytest.MonkeyPatch,
+    runtime: Runtime, job: Callable[..., uuid.UUID], cookies_breaker_opened: Client
 ) -> None:
-    keyed_with_cookies(runtime, client.id, monkeypatch)
-    open_breaker(runtime, job)
     with runtime.db.session() as session:
         outcomes.site_answered(runtime, session, job(**ON_SITE))
     closed = breaker(runtime)
-    assert closed is not None and (closed.state, closed.identity) == (
-        "closed",
-        f"client:{client.id}",
-    )
+    identity = f"client:{cookies_breaker_opened.id}"
+    assert closed is not None and (closed.state, closed.identity) == ("closed", identity)
 
 
 def test_a_success_the_claim_saw_no_breaker_for_looks_nothing_up(
