@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from anyio import to_thread
 from litestar import Controller, Request, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from service.api.problems import documented
@@ -95,12 +95,20 @@ class EventController(Controller):
         runtime: NamedDependency[Runtime],
         client: NamedDependency[Client],
         hub: NamedDependency[EventHub],
+        after: Annotated[int | None, QueryParameter(ge=0)] = None,
     ) -> ServerSentEvent:
         """State changes and progress of all your jobs, live, until you disconnect; an admin
         also gets ``site`` events: every move of a site breaker (state, failures,
-        ``retry_at``, reason)."""
+        ``retry_at``, reason). ``after``: replay the state changes since this event id first,
+        as ``Last-Event-ID`` does (which wins when both are sent): a page passes the id it
+        was rendered at."""
+        last = _last_event_id(request)
         events = views.open_stream(
-            runtime, hub, client, last_event_id=_last_event_id(request), sites=is_admin(client)
+            runtime,
+            hub,
+            client,
+            last_event_id=after if last is None else last,
+            sites=is_admin(client),
         )
         return ServerSentEvent(_messages(events))
 

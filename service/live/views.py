@@ -164,7 +164,7 @@ async def stream(
                 return
             last = newest
         elif last_event_id is None:
-            last = await to_thread.run_sync(_last_id, rt, client)
+            last = await to_thread.run_sync(last_id, rt, client)
         else:
             last = last_event_id
             async for event in _replay(rt, client, job_id, last, sent):
@@ -226,7 +226,9 @@ def _key_stands(rt: Runtime, client: Client) -> bool:
     return now is not None and now.revoked_at is None and now.key_hash == client.key_hash
 
 
-def _last_id(rt: Runtime, client: Client) -> int:
+def last_id(rt: Runtime, client: Client) -> int:
+    """The client's newest state change: a page rendered after reading it connects its
+    stream from there (``?after=``), so a change made meanwhile is replayed, not lost."""
     with rt.db.session() as session:
         return event_rows.last_id(session, client.id)
 

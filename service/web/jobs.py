@@ -24,6 +24,7 @@ from service.domain.states import Kind, Status
 from service.errors import InvalidInput, NotFound
 from service.intake import jobs, replay
 from service.intake.admission import AlreadyAccepted
+from service.live import views as live_views
 from service.web.auth import back, page, runtime_of
 from service.web.signin import FORM
 from service.webhooks.endpoints import deliveries, redeliver
@@ -80,6 +81,7 @@ class JobPages(Controller):
         # The form sends ``status=`` for "all", which the JSON API would refuse.
         status = _status(status_filter)
         kind = _kind(kind_filter)
+        after = live_views.last_id(rt, viewer)  # before the rows: a change since is replayed
         found = jobs.list_jobs(
             rt, viewer, status=status, cursor=cursor, limit=PAGE_SIZE, text=q, kind=kind
         )
@@ -98,6 +100,7 @@ class JobPages(Controller):
             statuses=[s.value for s in Status],
             presets=[p.value for p in Preset],
             first_page=cursor is None,
+            events_after=after,
         )
 
     @post("/jobs", sync_to_thread=True)
@@ -142,7 +145,9 @@ class JobPages(Controller):
         job_id: FromPath[uuid.UUID],
         viewer: NamedDependency[Client],
     ) -> Template:
-        return page(request, "job.html", viewer=viewer, **self._details(request, viewer, job_id))
+        after = live_views.last_id(runtime_of(request), viewer)  # before the job is read
+        details = self._details(request, viewer, job_id)
+        return page(request, "job.html", viewer=viewer, events_after=after, **details)
 
     @get("/jobs/{job_id:uuid}/panel", sync_to_thread=True)
     def panel(
@@ -217,11 +222,19 @@ class JobPages(Controller):
     def failed(self, request: Request[Any, Any, Any], viewer: NamedDependency[Client]) -> Template:
         """Failed jobs grouped by error class (the newest page of them)."""
         rt = runtime_of(request)
+        after = live_views.last_id(rt, viewer)  # before the rows: a change since is replayed
         found = jobs.list_jobs(rt, viewer, status=Status.FAILED, limit=rt.settings.page_size_max)
         groups: dict[str, list[jobs.JobView]] = {}
         for view in found.items:
             groups.setdefault(view.job.error_class or "unknown", []).append(view)
-        return page(request, "failed.html", viewer=viewer, groups=groups, more=found.next_cursor)
+        return page(
+            request,
+            "failed.html",
+            viewer=viewer,
+            groups=groups,
+            more=found.next_cursor,
+            events_after=after,
+        )
 
     @post("/failed/retry", sync_to_thread=True)
     def retry_group(

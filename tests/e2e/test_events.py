@@ -158,6 +158,40 @@ def test_the_readme_curl_commands_watch_a_job_and_replay_after_an_id(
     assert [(e.id, e.data["status"]) for e in replayed] == recorded
 
 
+def test_a_stream_opened_after_an_id_is_sent_the_changes_since_it_first(
+    stack: Stack, media: MediaServer
+) -> None:
+    # A dashboard page remembers the newest change it was rendered at and opens its stream
+    # with ?after=: what changed between the two reaches it.
+    (rendered_at,) = stack.query("SELECT coalesce(max(id), 0) FROM job_events")[0]
+    with stack.http() as http:
+        # Given a job that ran to its end after the page was rendered, before its stream opened
+        job_id = submit(http, media.url("/media/a.mp4"))
+        wait_status(http, job_id, TERMINAL)
+        # When the stream opens after the page's id
+        seen: list[Event] = []
+        deadline = time.monotonic() + 30
+        with (
+            _stream(stack, "") as client,
+            client.stream("GET", "/v1/events", params={"after": rendered_at}) as response,
+        ):
+            assert response.status_code == 200, response.read()
+            for event in events(response):
+                if event.kind == "state" and event.data["job_id"] == job_id:
+                    seen.append(event)
+                    if event.data["status"] in TERMINAL:
+                        break
+                assert time.monotonic() < deadline, f"no end of {job_id} replayed: {seen}"
+    # Then it is sent every state change of the job since, in order, before anything live
+    recorded = stack.query(
+        "SELECT id, status FROM job_events WHERE job_id = %s AND id > %s ORDER BY id",
+        uuid.UUID(job_id),
+        rendered_at,
+    )
+    assert [(e.id, e.data["status"]) for e in seen] == recorded
+    assert recorded[-1][1] == "succeeded"
+
+
 class Watcher(threading.Thread):
     """Reads ``/v1/events`` for one key in the background."""
 

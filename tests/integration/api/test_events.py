@@ -120,3 +120,19 @@ def test_the_streams_of_a_revoked_key_end_within_one_heartbeat(rt: Runtime, base
                 pass
         took = time.monotonic() - revoked_at
         assert took < HEARTBEAT_S * 2 + 1.0, took
+
+
+@pytest.mark.parametrize("after", ["-1", "x", "1.5"])
+def test_a_stream_after_an_id_that_is_not_one_is_refused_as_invalid_input(
+    rt: Runtime, base_url: str, after: str
+) -> None:
+    _, key = create_client(rt, "x")
+    answer = httpx.get(
+        f"{base_url}/v1/events",
+        params={"after": after},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert [e["field"] for e in answer.json()["errors"]] == ["after"]
